@@ -1,0 +1,64 @@
+# crpsgd: two commands do all the set-up on a fresh machine: `make run` and `make test`.
+#
+# Variables (override on the command line, e.g. `make run NP=8 MPIEXEC=srun`):
+#   PYTHON    interpreter that creates the virtual environment
+#   VENV      where the virtual environment lives
+#   EXTRAS    pip extras; drop `mpich` to build mpi4py against the system MPI (see README)
+#   MPIEXEC   launcher; defaults to the one of the `mpich` wheel inside the venv
+#   MPIFLAGS  extra launcher flags (e.g. --oversubscribe for Open MPI)
+#   NP        number of ranks for `make run`
+
+PYTHON   ?= python3
+VENV     ?= .venv
+EXTRAS   ?= mpich,test
+BIN      := $(VENV)/bin
+MPIEXEC  ?= $(BIN)/mpiexec
+MPIFLAGS ?=
+NP       ?= 4
+STAMP    := $(VENV)/.installed-stamp
+RUNS     ?= runs
+RUN_ARGS ?= --data synthetic:n=20000,d=50,seed=1 --T 20000 --lam 1e-3 --gamma auto --fstar auto --quiet
+
+export CRPSGD_MPIEXEC := $(MPIEXEC)
+export CRPSGD_MPIFLAGS := $(MPIFLAGS)
+
+.PHONY: install run test test-fast lint format bench-kernels bench-data clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	mkdir -p $(RUNS)
+	$(MPIEXEC) $(MPIFLAGS) -n $(NP) $(BIN)/crpsgd run --algo cr-psgd --b1 8 --rho 1.5 \
+		$(RUN_ARGS) --out $(RUNS)/cr-psgd.h5 --overwrite
+	$(MPIEXEC) $(MPIFLAGS) -n $(NP) $(BIN)/crpsgd run --algo psgd --batch 8 \
+		$(RUN_ARGS) --out $(RUNS)/psgd.h5 --overwrite
+	$(BIN)/crpsgd info $(RUNS)/cr-psgd.h5 $(RUNS)/psgd.h5
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not mpi and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check crpsgd tests bench
+	$(BIN)/ruff format --check crpsgd tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix crpsgd tests bench
+	$(BIN)/ruff format crpsgd tests bench
+
+bench-kernels: $(STAMP)
+	$(BIN)/python bench/bench_kernels.py --out bench/results/kernels.json
+
+bench-data: $(STAMP)
+	$(BIN)/python bench/bench_libsvm.py --data ../shared/data/a9a --out bench/results/libsvm.json
+
+clean:
+	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,339 @@
+"""Throughput of the logistic-regression minibatch-gradient kernels (samples/s).
+
+Run from the repository root (``make bench-kernels``)::
+
+    python bench/bench_kernels.py --out bench/results/kernels.json [--repeats 7] [--data PATH]
+
+1. Dense, synthetic ``n x d`` float64: the Numba kernel against a vectorised NumPy gradient
+   (``A = X[idx]; m = y[idx] * (A @ x); ...; A.T @ coef / B + lam * x``) and against a
+   sequential read of the same number of bytes (a Numba sum over ``B`` contiguous rows).
+2. CSR, a9a (LIBSVM, read with scikit-learn here only): the Numba kernel against the same
+   formula on a SciPy CSR matrix.
+
+Every timed call uses a fresh sorted draw of ``B`` row numbers with replacement (the reference
+read uses a fresh random block), so data comes from memory, not cache, as in training. Each
+repeat times a fixed number of calls; the table shows the median over repeats (the machine
+is shared and noisy) and the JSON keeps every repeat. Everything runs single-threaded except
+what NumPy/SciPy's BLAS does by itself (its thread pools are recorded, not changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numba
+import numpy as np
+import scipy
+import scipy.sparse
+from scipy.special import expit
+
+from crpsgd.kernels.logistic import logistic_minibatch_grad_csr, logistic_minibatch_grad_dense
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "a9a"
+LAM = 1e-4
+TARGETS = {"dense_over_read_seq": 0.70, "dense_over_numpy": 5.0, "csr_over_scipy": 2.0}
+
+
+# --------------------------------------------------------------------------- references
+
+
+def numpy_grad(X, y: np.ndarray, x: np.ndarray, idx: np.ndarray, lam: float) -> np.ndarray:
+    """Vectorised NumPy (or, for a SciPy CSR ``X``, SciPy) minibatch gradient: the same formula."""
+    A = X[idx]
+    yb = y[idx]
+    coef = -yb * expit(-yb * (A @ x))
+    return A.T @ coef / idx.shape[0] + lam * x
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
+def read_rows(X, lo, hi):
+    """Sum of the contiguous rows ``lo:hi``: a sequential read of ``(hi - lo) * d * 8`` bytes."""
+    s = 0.0
+    for i in range(lo, hi):
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
+def read_sampled_rows(X, idx):
+    """Sum of the rows ``idx`` (a plain loop): reading exactly the bytes the kernel reads."""
+    s = 0.0
+    for k in range(idx.shape[0]):
+        i = idx[k]
+        for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def time_calls(fn: Callable, calls: list[tuple], repeats: int) -> list[float]:
+    """Wall seconds of ``fn(*args) for args in calls``, once per repeat, after one warm-up call."""
+    fn(*calls[0])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for args in calls:
+            fn(*args)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def rates(times: list[float], samples: int, bytes_: int | None = None) -> dict:
+    """Samples/s (and bytes/s) per repeat and their medians."""
+    sps = [samples / t for t in times]
+    out = {"median_samples_per_s": statistics.median(sps), "samples_per_s": sps, "seconds": times}
+    if bytes_ is not None:
+        bps = [bytes_ / t for t in times]
+        out["median_bytes_per_s"] = statistics.median(bps)
+        out["bytes_per_s"] = bps
+    return out
+
+
+def measure(fn: Callable, calls: list[tuple], repeats: int, batch: int, row_bytes=None) -> dict:
+    samples = len(calls) * batch
+    nbytes = None if row_bytes is None else samples * row_bytes
+    return rates(time_calls(fn, calls, repeats), samples, nbytes)
+
+
+def sorted_batches(rng: np.random.Generator, n: int, batch: int, n_calls: int) -> np.ndarray:
+    """``n_calls`` independent sorted draws of ``batch`` row numbers, with replacement."""
+    return np.sort(rng.integers(0, n, size=(n_calls, batch), dtype=np.int64), axis=1)
+
+
+def n_calls_for(batch: int, rows_per_repeat: int) -> int:
+    return max(2, math.ceil(rows_per_repeat / batch))
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def bench_dense(
+    n: int, dims: list[int], batches: list[int], repeats: int, rows_per_repeat: int, seed: int
+) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    results = []
+    for d in dims:
+        X = rng.standard_normal((n, d))
+        y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+        x = rng.standard_normal(d) / math.sqrt(d)
+        out = np.empty(d)
+        for batch in batches:
+            k_fast = n_calls_for(batch, rows_per_repeat)
+            idx = sorted_batches(rng, n, batch, k_fast)
+            starts = rng.integers(0, n - batch + 1, size=k_fast)
+            kernel_calls = [(X, y, x, i, LAM, out) for i in idx]
+            numpy_calls = [c[:5] for c in kernel_calls[: max(2, k_fast // 8)]]  # slower
+            row = {"n": n, "d": d, "batch": batch, "calls_per_repeat": k_fast}
+            row["numba"] = measure(
+                logistic_minibatch_grad_dense, kernel_calls, repeats, batch, 8 * d
+            )
+            row["numpy"] = measure(numpy_grad, numpy_calls, repeats, batch, 8 * d)
+            row["read_seq"] = measure(
+                read_rows, [(X, s, s + batch) for s in starts], repeats, batch, 8 * d
+            )
+            row["read_sampled"] = measure(
+                read_sampled_rows, [(X, i) for i in idx], repeats, batch, 8 * d
+            )
+            fast = row["numba"]["median_samples_per_s"]
+            for ref in ("numpy", "read_seq", "read_sampled"):
+                row[f"numba_over_{ref}"] = fast / row[ref]["median_samples_per_s"]
+            results.append(row)
+            print_dense_row(row)
+    return results
+
+
+def load_a9a(path: Path):
+    """a9a as a SciPy CSR matrix and the kernel's raw arrays (indptr int64, indices int32)."""
+    from sklearn.datasets import load_svmlight_file
+
+    Xs, y = load_svmlight_file(str(path), n_features=123)
+    Xs = scipy.sparse.csr_matrix(Xs, dtype=np.float64)
+    Xs.sort_indices()
+    y = np.where(y > 0, 1.0, -1.0)
+    return Xs, Xs.indptr.astype(np.int64), Xs.indices.astype(np.int32), Xs.data, y
+
+
+def bench_csr(
+    path: Path, batches: list[int], repeats: int, rows_per_repeat: int, seed: int
+) -> dict:
+    if not path.is_file():
+        reason = f"data file {path} not found (pass --data)"
+        print(f"CSR: skipped, {reason}")
+        return {"skipped": reason}
+    rng = np.random.default_rng(seed + 1)
+    Xs, indptr, indices, data, y = load_a9a(path)
+    n, d = Xs.shape
+    x = rng.standard_normal(d) / math.sqrt(d)
+    out = np.empty(d)
+    rows = []
+    for batch in batches:
+        k_fast = n_calls_for(batch, rows_per_repeat)
+        idx = sorted_batches(rng, n, batch, k_fast)
+        kernel_calls = [(indptr, indices, data, y, x, i, LAM, out) for i in idx]
+        scipy_calls = [(Xs, y, x, i, LAM) for i in idx[: max(2, k_fast // 8)]]
+        row = {"batch": batch, "calls_per_repeat": k_fast}
+        row["numba"] = measure(logistic_minibatch_grad_csr, kernel_calls, repeats, batch)
+        row["scipy"] = measure(numpy_grad, scipy_calls, repeats, batch)
+        row["numba_over_scipy"] = (
+            row["numba"]["median_samples_per_s"] / row["scipy"]["median_samples_per_s"]
+        )
+        rows.append(row)
+        print_csr_row(row)
+    return {"path": str(path.resolve()), "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def machine_info() -> dict:
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "scipy": scipy.__version__,
+        "numba_cpu_name": numba.config.CPU_NAME or "host",
+        "env": {
+            k: os.environ[k]
+            for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+            if k in os.environ
+        },
+    }
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        info["cpu_model"] = names[0] if names else None
+    except OSError:
+        info["cpu_model"] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = threadpool_info()
+    except ImportError:
+        info["threadpools"] = "threadpoolctl not installed"
+    return info
+
+
+def _m(entry: dict) -> str:
+    return f"{entry['median_samples_per_s'] / 1e6:7.2f}"
+
+
+def _gb(entry: dict) -> str:
+    return f"{entry['median_bytes_per_s'] / 1e9:5.1f}"
+
+
+def print_dense_row(row: dict) -> None:
+    r = row
+    print(
+        f"dense d={r['d']:3d} B={r['batch']:6d} | Msamples/s numba {_m(r['numba'])}"
+        f" numpy {_m(r['numpy'])}"
+        f" | GB/s numba {_gb(r['numba'])} seq-read {_gb(r['read_seq'])}"
+        f" sampled-read {_gb(r['read_sampled'])}"
+        f" | numba/numpy {r['numba_over_numpy']:4.1f}x /seq-read {r['numba_over_read_seq']:4.2f}"
+        f" /sampled-read {r['numba_over_read_sampled']:4.2f}",
+        flush=True,
+    )
+
+
+def print_csr_row(row: dict) -> None:
+    print(
+        f"csr a9a    B={row['batch']:6d} | Msamples/s numba {_m(row['numba'])}"
+        f" scipy {_m(row['scipy'])}"
+        f" | numba/scipy {row['numba_over_scipy']:4.1f}x",
+        flush=True,
+    )
+
+
+def check_targets(dense: list[dict], csr: dict) -> dict:
+    """Per target: the ratio at each batch size (worst over d), the worst, and whether it holds."""
+    keys = {"dense_over_read_seq": "numba_over_read_seq", "dense_over_numpy": "numba_over_numpy"}
+    table = {k: [(r["d"], r["batch"], r[v]) for r in dense] for k, v in keys.items()}
+    if "rows" in csr:
+        table["csr_over_scipy"] = [(None, r["batch"], r["numba_over_scipy"]) for r in csr["rows"]]
+    out = {}
+    for k, ratios in table.items():
+        worst = min(v for _, _, v in ratios)
+        out[k] = {
+            "target": TARGETS[k],
+            "worst": worst,
+            "met_everywhere": worst >= TARGETS[k],
+            "met_at": [{"d": d, "batch": b} for d, b, v in ratios if v >= TARGETS[k]],
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="JSON results file")
+    p.add_argument("--repeats", type=int, default=7, help="timed repeats per measurement")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="a9a in LIBSVM format")
+    p.add_argument("--n", type=int, default=200_000, help="rows of the dense synthetic data")
+    p.add_argument("--dims", type=int, nargs="+", default=[100, 256], help="dense widths d")
+    p.add_argument("--batches", type=int, nargs="+", default=[256, 4096, 65536, 200_000])
+    p.add_argument("--rows-per-repeat", type=int, default=1 << 20, help="samples per repeat")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error(f"--repeats={args.repeats}: must be >= 1")
+    if min(args.batches) < 1 or max(args.batches) > args.n:
+        p.error(f"--batches={args.batches}: each must be in [1, --n={args.n}]")
+
+    print(f"logistic minibatch gradient, median of {args.repeats} repeats, lam={LAM}, n={args.n}")
+    dense = bench_dense(
+        args.n, args.dims, args.batches, args.repeats, args.rows_per_repeat, args.seed
+    )
+    csr = bench_csr(args.data, args.batches, args.repeats, args.rows_per_repeat, args.seed)
+    targets = check_targets(dense, csr)
+    for k, v in targets.items():
+        where = ", ".join(
+            f"B={m['batch']}" + (f" d={m['d']}" if m["d"] is not None else "") for m in v["met_at"]
+        )
+        print(f"target {k} >= {v['target']}: worst {v['worst']:.2f}; met at: {where or 'none'}")
+
+    result = {
+        "benchmark": "logistic-regression minibatch gradient kernels (crpsgd.kernels.logistic)",
+        "command": shlex.join([sys.argv[0], *(sys.argv[1:] if argv is None else argv)]),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "config": {
+            "lam": LAM,
+            "repeats": args.repeats,
+            "rows_per_repeat": args.rows_per_repeat,
+            "seed": args.seed,
+            "indices": "B row numbers drawn with replacement, sorted, fresh for every call",
+            "numba": "logistic_minibatch_grad_dense / _csr, single thread",
+            "numpy": "A = X[idx]; coef = -y[idx] * expit(-y[idx] * (A @ x)); "
+            "A.T @ coef / B + lam * x  (SciPy CSR for the csr rows); 1/8 of the kernel's calls",
+            "read_seq": "Numba sum over B contiguous rows at a fresh random start; "
+            "bytes = B * d * 8 (the same byte count the kernel reads)",
+            "read_sampled": "Numba sum over the same sampled rows as the kernel, plain loop",
+            "units": "samples/s = rows of the minibatch per second; bytes/s = samples/s * d * 8",
+        },
+        "dense": dense,
+        "csr": csr,
+        "targets": targets,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

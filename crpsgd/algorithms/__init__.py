@@ -1,0 +1,1 @@
+"""Parallel SGD loops: CR-PSGD and PSGD(B) through batch schedules."""

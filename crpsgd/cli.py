@@ -1,0 +1,126 @@
+"""Command line: ``crpsgd run | info | convert``.
+
+SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
+writes the log. Exit status: 0 done, 2 bad input (one message from rank 0, every rank
+exits), 1 a failure during the run (the failing rank prints one message naming itself and
+aborts the whole job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from crpsgd import __version__
+from crpsgd.errors import UsageError
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing, so only rank 0 reports the mistake."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from crpsgd.config import PARAMS
+
+    parser = _Parser(prog="crpsgd", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"crpsgd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run an algorithm on all MPI ranks and log it to HDF5")
+    run.add_argument("--config", help="TOML file of parameters (flags override it)")
+    for p in PARAMS:
+        if p.kind is bool:
+            run.add_argument(p.flag, dest=p.name, action="store_const", const=True, help=p.help)
+        else:
+            default = p.default if p.default is not None else "none"
+            extra = f" (choices: {', '.join(p.choices)})" if p.choices else ""
+            run.add_argument(
+                p.flag,
+                dest=p.name,
+                metavar=p.name.upper(),
+                help=f"{p.help}{extra} [default: {default}]",
+            )
+
+    info = sub.add_parser("info", help="configuration and summary of run logs")
+    info.add_argument("runs", nargs="+", metavar="RUN.h5")
+
+    conv = sub.add_parser("convert", help="convert a LIBSVM text file to crpsgd HDF5")
+    conv.add_argument("source", metavar="IN")
+    conv.add_argument("target", metavar="OUT")
+    conv.add_argument("--n-features", dest="n_features", type=str, default=None)
+    conv.add_argument("--dense", action="store_true", help="store a dense matrix")
+    conv.add_argument("--overwrite", action="store_true")
+    return parser
+
+
+def _rank() -> int:
+    """This process's MPI rank, without initialising MPI if nothing did yet."""
+    if "mpi4py.MPI" in sys.modules:
+        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``crpsgd`` command; returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "run":
+            from crpsgd.run import run_from_cli
+
+            run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
+        elif args.command == "info":
+            _info(args.runs)
+        elif args.command == "convert":
+            _convert(args)
+        return 0
+    except UsageError as exc:
+        if _rank() == 0:
+            print(f"crpsgd: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one message naming the rank, then the whole job ends
+        rank = _rank()
+        print(f"crpsgd: rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        if os.environ.get("CRPSGD_TRACEBACK"):
+            traceback.print_exc()
+        if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
+            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(EXIT_FAILURE)
+        return EXIT_FAILURE
+
+
+def _info(paths: list[str]) -> None:
+    from crpsgd.report import describe, summary_table
+    from crpsgd.runlog import read_run
+
+    runs = [read_run(p) for p in paths]
+    print(describe(runs[0]) if len(runs) == 1 else summary_table(runs))
+
+
+def _convert(args: argparse.Namespace) -> None:
+    from crpsgd.config import PARAMS_BY_NAME, convert
+    from crpsgd.data.convert import convert_libsvm_to_h5
+
+    n_features = convert(PARAMS_BY_NAME["n_features"], args.n_features, "command line")
+    info: dict[str, Any] = convert_libsvm_to_h5(
+        args.source,
+        args.target,
+        n_features=n_features,
+        dense=args.dense,
+        overwrite=args.overwrite,
+    )
+    print(f"{args.source} -> {Path(args.target)}: {json.dumps(info, default=str)}")

@@ -1,0 +1,1 @@
+"""Readers (LIBSVM text, HDF5, synthetic) and per-rank row sharding."""

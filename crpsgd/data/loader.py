@@ -1,0 +1,189 @@
+"""One entry point from a ``--data`` source to this rank's shard of rows.
+
+A source is one of:
+
+- ``synthetic[:key=value,...]``: generated rows (:mod:`crpsgd.data.synthetic`); each rank
+  generates only its own rows.
+- an HDF5 file in the crpsgd data format (:mod:`crpsgd.data.h5data`), recognised by the
+  extension ``.h5`` / ``.hdf5`` or by the HDF5 signature; each rank reads only its own rows.
+- anything else: a LIBSVM text file (:mod:`crpsgd.data.libsvm`). Text cannot be split by
+  rows without reading it, so every rank parses the whole file and keeps a copy of its
+  slice. For data sets that do not fit one node's memory many times over, run
+  ``crpsgd convert IN.svm OUT.h5`` once and pass the HDF5 file instead.
+
+Rank ``r`` of ``N`` gets the rows ``shard_bounds(n, r, N)`` (contiguous, lengths differing by at
+most one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import h5py
+import numpy as np
+
+from crpsgd.data.dataset import Dataset
+from crpsgd.data.h5data import read_h5_info, read_h5_rows
+from crpsgd.data.libsvm import csr_to_dense, read_libsvm
+from crpsgd.data.shard import shard_bounds
+from crpsgd.data.synthetic import is_synthetic, parse_synthetic_spec, synthetic_rows
+from crpsgd.errors import DataFormatError, UsageError
+
+__all__ = ["source_kind", "load_shard", "describe_source", "data_identity", "file_sha256"]
+
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+def source_kind(source: str) -> str:
+    """``"synthetic"``, ``"hdf5"`` (by extension or HDF5 signature) or ``"libsvm"``."""
+    if is_synthetic(source):
+        return "synthetic"
+    if os.path.splitext(source)[1].lower() in HDF5_SUFFIXES:
+        return "hdf5"
+    try:
+        if os.path.isfile(source) and h5py.is_hdf5(source):
+            return "hdf5"
+    except (OSError, ValueError):
+        pass
+    return "libsvm"
+
+
+def _fit_width(ds: Dataset, n_features: int | None, source: str) -> Dataset:
+    """``ds`` with ``n_features`` columns: wider pads with zero columns, narrower is an error."""
+    if n_features is None or n_features == ds.n_features:
+        return ds
+    if n_features < ds.n_features:
+        raise UsageError(f"n_features={n_features}: {source} has {ds.n_features} features")
+    if ds.is_sparse:
+        return Dataset(ds.y, n_features, indptr=ds.indptr, indices=ds.indices, data=ds.data)
+    dense = np.zeros((ds.n_rows, n_features))
+    dense[:, : ds.n_features] = ds.dense
+    return Dataset(ds.y, n_features, dense=dense)
+
+
+def _check_ranks(n_rows: int, size: int, source: str) -> None:
+    if size > n_rows:
+        raise UsageError(f"{size} ranks but only {n_rows} rows in {source}")
+
+
+def _copy_rows(ds: Dataset, start: int, stop: int) -> Dataset:
+    """Rows ``[start, stop)`` as arrays of their own, so the whole set can be freed."""
+    part = ds.rows(start, stop)
+    if not part.is_sparse:
+        return Dataset(part.y.copy(), part.n_features, dense=part.dense.copy())
+    return Dataset(
+        part.y.copy(),
+        part.n_features,
+        indptr=part.indptr.copy(),
+        indices=part.indices.copy(),
+        data=part.data.copy(),
+    )
+
+
+def load_shard(
+    source: str,
+    rank: int,
+    size: int,
+    n_features: int | None = None,
+    dense: bool | None = None,
+) -> tuple[Dataset, int]:
+    """This rank's rows of ``source`` and the total row count ``n``.
+
+    Parameters
+    ----------
+    source
+        ``synthetic:...``, an HDF5 data file or a LIBSVM file (see the module docstring).
+    rank, size
+        This rank's number and the number of ranks ``N``; the shard is
+        ``shard_bounds(n, rank, size)``.
+    n_features
+        Width ``d``. LIBSVM: passed to the reader (must be >= every index; ``None`` infers
+        it). HDF5 / synthetic: ``None`` or at least the stored width (wider pads with zero
+        columns; narrower is a :class:`UsageError`).
+    dense
+        ``True``: return a dense matrix even for sparse data. ``False`` / ``None``: keep the
+        source's layout (LIBSVM -> CSR, HDF5 -> as stored, synthetic -> dense iff
+        ``density == 1``).
+
+    Raises :class:`UsageError` when ``size`` exceeds the row count (``"N ranks but only n rows
+    in <source>"``) and :class:`DataFormatError` for unreadable data.
+    """
+    kind = source_kind(source)
+    if kind == "synthetic":
+        spec = parse_synthetic_spec(source)
+        n = spec.n
+        _check_ranks(n, size, source)
+        start, stop = shard_bounds(n, rank, size)
+        ds = synthetic_rows(spec, start, stop)
+    elif kind == "hdf5":
+        n = read_h5_info(source)["n_rows"]
+        _check_ranks(n, size, source)
+        start, stop = shard_bounds(n, rank, size)
+        ds = read_h5_rows(source, start, stop)
+    else:
+        full = read_libsvm(source, n_features=n_features)
+        n = full.n_rows
+        _check_ranks(n, size, source)
+        start, stop = shard_bounds(n, rank, size)
+        ds = _copy_rows(full, start, stop)
+        del full
+    ds = _fit_width(ds, n_features, source)
+    if dense:
+        ds = csr_to_dense(ds)
+    return ds, n
+
+
+def describe_source(source: str, n_features: int | None = None) -> tuple[int, int]:
+    """``(n_rows, n_features)`` of ``source`` as :func:`load_shard` would see it.
+
+    Cheap for synthetic specs and HDF5 files (attributes only); a LIBSVM file is parsed.
+    """
+    kind = source_kind(source)
+    if kind == "synthetic":
+        spec = parse_synthetic_spec(source)
+        n, d = spec.n, spec.d
+    elif kind == "hdf5":
+        info = read_h5_info(source)
+        n, d = info["n_rows"], info["n_features"]
+    else:
+        ds = read_libsvm(source, n_features=n_features)
+        n, d = ds.n_rows, ds.n_features
+    if n_features is not None:
+        if n_features < d:
+            raise UsageError(f"n_features={n_features}: {source} has {d} features")
+        d = n_features
+    return n, d
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file's bytes, read in ``chunk``-byte pieces."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(chunk):
+                h.update(block)
+    except FileNotFoundError:
+        raise DataFormatError(str(path), None, "no such file") from None
+    except IsADirectoryError:
+        raise DataFormatError(str(path), None, "is a directory, not a data file") from None
+    except OSError as e:
+        raise DataFormatError(str(path), None, f"cannot read: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def data_identity(source: str) -> dict[str, Any]:
+    """What the run log records about a data source.
+
+    ``{"path", "sha256", "kind"}``: ``path`` is the source as given (for synthetic: the
+    canonical spec string), ``sha256`` the hex digest of the file's bytes (for synthetic: of
+    the canonical spec string, UTF-8), ``kind`` one of ``"libsvm"``, ``"hdf5"``,
+    ``"synthetic"``.
+    """
+    kind = source_kind(source)
+    if kind == "synthetic":
+        canonical = parse_synthetic_spec(source).to_string()
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        return {"path": canonical, "sha256": digest, "kind": kind}
+    return {"path": str(source), "sha256": file_sha256(source), "kind": kind}

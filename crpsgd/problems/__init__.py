@@ -1,0 +1,1 @@
+"""Objectives and their stochastic-gradient oracles over the local shard."""

@@ -1,0 +1,48 @@
+"""The interface between the loops and an objective ``f(x) = (1/n) sum_i F(x; i) + r(x)``.
+
+A :class:`Problem` lives on one rank and sees only that rank's shard of the ``n`` rows.
+``F`` is the per-sample data loss, ``r`` a deterministic regulariser; a stochastic gradient
+of one sample, ``grad F(x; i) + grad r(x)``, is one SFO call.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Problem(ABC):
+    """An objective over this rank's shard; ``n_total`` counts the rows of all shards."""
+
+    dim: int
+    n_local: int
+    n_total: int
+
+    @abstractmethod
+    def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+        """``out <- (1/|idx|) sum_{i in idx} (grad F(x; i) + grad r(x))``: ``|idx|`` SFO calls.
+
+        ``idx`` holds local row numbers (int64, sorted, repeats allowed); ``out`` is
+        overwritten and nothing is allocated.
+        """
+
+    @abstractmethod
+    def local_sums(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        """Sum of ``F(x; i)`` over the local rows; ``grad_out <- sum_i grad F(x; i)``.
+
+        No ``1/n`` and no regulariser: sums from all ranks add up to the data part of ``n f``.
+        """
+
+    @abstractmethod
+    def regulariser(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        """``r(x)``; adds ``grad r(x)`` to ``grad_out``."""
+
+    @abstractmethod
+    def local_smoothness(self) -> float:
+        """An upper bound of the smoothness constant ``L`` from this rank's rows (take the max
+        over ranks for the global ``L``)."""
+
+    def count_correct(self, x: np.ndarray, dataset: object) -> int:
+        """Rows of ``dataset`` that the model ``x`` classifies right (problems that classify)."""
+        raise NotImplementedError(f"{type(self).__name__} does not classify")

@@ -1,0 +1,89 @@
+"""l2-regularised logistic regression on a dense or CSR shard.
+
+``f(x) = (1/n) sum_i log(1 + exp(-b_i a_i^T x)) + (lam/2) ||x||^2`` with labels
+``b_i in {-1, +1}``. Smoothness: the Hessian is at most ``(1/(4n)) A^T A + lam I``, so
+``L = lam + lambda_max(A^T A) / (4 n)`` (the spectral bound, used when ``d`` is small enough to
+form ``A^T A``) or the looser ``L = lam + max_i ||a_i||^2 / 4`` (each sample's own bound).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crpsgd.data.dataset import Dataset
+from crpsgd.kernels import linear as linear_kernels
+from crpsgd.kernels import logistic as kernels
+from crpsgd.problems.base import Problem
+
+
+class LogisticRegression(Problem):
+    """Logistic loss plus ``(lam/2)||x||^2`` over this rank's shard (``n_total`` rows in all)."""
+
+    def __init__(self, shard: Dataset, n_total: int, lam: float) -> None:
+        self.shard = shard
+        self.lam = float(lam)
+        self.dim = shard.n_features
+        self.n_local = shard.n_rows
+        self.n_total = int(n_total)
+
+    def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+        s = self.shard
+        if s.is_sparse:
+            kernels.logistic_minibatch_grad_csr(
+                s.indptr, s.indices, s.data, s.y, x, idx, self.lam, out
+            )
+        else:
+            kernels.logistic_minibatch_grad_dense(s.dense, s.y, x, idx, self.lam, out)
+
+    def local_sums(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        s = self.shard
+        if s.is_sparse:
+            return kernels.logistic_loss_grad_sum_csr(s.indptr, s.indices, s.data, s.y, x, grad_out)
+        return kernels.logistic_loss_grad_sum_dense(s.dense, s.y, x, grad_out)
+
+    def regulariser(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        grad_out += self.lam * x
+        return 0.5 * self.lam * float(x @ x)
+
+    def local_smoothness(self) -> float:
+        s = self.shard
+        if s.n_rows == 0:
+            return self.lam
+        if s.is_sparse:
+            max_sq = kernels.max_row_sq_norm_csr(s.indptr, s.data)
+        else:
+            max_sq = kernels.max_row_sq_norm_dense(s.dense)
+        return self.lam + 0.25 * max_sq
+
+    def local_curvature_gram(self, max_dim: int = 4096, block: int = 4096) -> np.ndarray | None:
+        """``sum_i a_i a_i^T / 4`` over the local rows (d x d), or None when ``d > max_dim``."""
+        if self.dim > max_dim:
+            return None
+        gram = np.zeros((self.dim, self.dim))
+        for start in range(0, self.n_local, block):
+            rows = self.shard.rows(start, min(start + block, self.n_local)).to_dense()
+            gram += rows.T @ rows
+        return 0.25 * gram
+
+    def smoothness_from_gram(self, gram_total: np.ndarray) -> float:
+        """``L = lam + lambda_max(sum over all ranks of the Gram terms) / n``."""
+        return self.lam + float(np.linalg.eigvalsh(gram_total)[-1]) / self.n_total
+
+    def count_correct(self, x: np.ndarray, dataset: Dataset) -> int:
+        if dataset.is_sparse:
+            return linear_kernels.count_correct_csr(
+                dataset.indptr, dataset.indices, dataset.data, dataset.y, x
+            )
+        return linear_kernels.count_correct_dense(dataset.dense, dataset.y, x)
+
+    def local_newton_terms(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Data-part sums over local rows: loss, gradient and Hessian ``sum_i w_i a_i a_i^T``
+        with ``w_i = sigma(m_i) sigma(-m_i)``, ``m_i = b_i a_i^T x`` (NumPy; for ``f*``)."""
+        A = self.shard.to_dense()
+        b = self.shard.y
+        m = b * (A @ x)
+        t = np.tanh(0.5 * m)
+        loss = float(np.logaddexp(0.0, -m).sum())
+        grad = A.T @ (-b * 0.5 * (1.0 - t))
+        hess = (A.T * (0.25 * (1.0 - t * t))) @ A
+        return loss, grad, hess

@@ -1,0 +1,14 @@
+"""Per-rank random streams from one seed.
+
+Rank ``i`` draws from ``Generator(PCG64(SeedSequence(seed).spawn(i + 1)[i]))``: the child
+seed of rank ``i`` depends only on ``seed`` and ``i``, not on the number of ranks, so a serial
+recomputation can rebuild every worker's stream.
+"""
+
+import numpy as np
+
+
+def worker_rng(seed: int, rank: int) -> np.random.Generator:
+    """The independent random stream of worker ``rank`` for the run seeded with ``seed``."""
+    child = np.random.SeedSequence(seed, spawn_key=(rank,))
+    return np.random.Generator(np.random.PCG64(child))

@@ -1,0 +1,230 @@
+"""``crpsgd run``: wires configuration, data, problem, algorithm and log on every rank.
+
+Every step that can fail on bad input runs on all ranks and ends with a collective
+agreement (:meth:`Communicator.raise_if_any`), so a mistake found by any rank makes every
+rank leave with the same :class:`UsageError`, and rank 0 prints it once. Nothing is written
+before the input has been checked.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crpsgd import __version__
+from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
+from crpsgd.comm import Communicator, mpi_library_version
+from crpsgd.config import merge
+from crpsgd.data.dataset import Dataset
+from crpsgd.data.loader import data_identity, load_shard
+from crpsgd.errors import UsageError
+from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
+from crpsgd.problems.fstar import newton_fstar
+from crpsgd.problems.logreg import LogisticRegression
+from crpsgd.rng import worker_rng
+from crpsgd.runlog import NullRunLog, RunLog
+from crpsgd.schedules import ConstantBatch, ExponentialBatch
+
+
+def _agree(comm: Communicator, step: Any, *args: Any) -> Any:
+    """Run ``step(*args)`` on every rank; if it raised on any rank, raise on all."""
+    try:
+        result, error = step(*args), None
+    except (UsageError, OSError) as exc:
+        result, error = None, exc if isinstance(exc, UsageError) else UsageError(str(exc))
+    comm.raise_if_any(error)
+    return result
+
+
+def default_out(cfg: dict[str, Any], n_workers: int) -> str:
+    return f"runs/{cfg['algo']}-N{n_workers}-seed{cfg['seed']}.h5"
+
+
+def _load(cfg: dict[str, Any], comm: Communicator) -> tuple[Dataset, int, Dataset | None]:
+    shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg["n_features"], cfg["dense"])
+    test = None
+    if cfg["test_data"] is not None:
+        test, _ = load_shard(
+            cfg["test_data"],
+            comm.rank,
+            comm.size,
+            cfg["n_features"] or shard.n_features,
+            cfg["dense"],
+        )
+        if test.n_features != shard.n_features:
+            raise UsageError(
+                f"--test-data={cfg['test_data']}: {test.n_features} features but the training "
+                f"data has {shard.n_features} (pass --n-features to fix the width)"
+            )
+    return shard, n_total, test
+
+
+def _check_out(path: Path, overwrite: bool, comm: Communicator) -> None:
+    if comm.is_root and path.exists() and not overwrite:
+        raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
+
+
+def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -> RunResult:
+    """Execute ``crpsgd run`` with the parsed flags on every rank of ``comm``."""
+    comm = comm if comm is not None else Communicator()
+    cfg = _agree(
+        comm,
+        merge,
+        {k: v for k, v in cli_values.items() if k != "config"},
+        cli_values.get("config"),
+    )
+    out = Path(cfg["out"] or default_out(cfg, comm.size))
+    cfg["out"] = str(out)
+    _agree(comm, _check_out, out, cfg["overwrite"], comm)
+    shard, n_total, test = _agree(comm, _load, cfg, comm)
+
+    problem = LogisticRegression(shard, n_total, cfg["lam"])
+    smoothness, smoothness_bound = global_smoothness(problem, comm)
+    gamma = 1.0 / smoothness if cfg["gamma"] == "auto" else cfg["gamma"]
+    f_star, f_star_note = _f_star(cfg, problem, comm)
+
+    log = _agree(
+        comm,
+        _open_log,
+        cfg,
+        comm,
+        out,
+        n_total,
+        shard.n_features,
+        (smoothness, smoothness_bound),
+        gamma,
+        f_star,
+        f_star_note,
+    )
+    try:
+        result = _execute(cfg, problem, comm, gamma, f_star, test, log)
+    except BaseException as exc:
+        log.close(f"failed: {type(exc).__name__}: {exc}")
+        raise
+    summary = {
+        "rounds": result.rounds,
+        "sfo_per_worker": result.sfo_per_worker,
+        "sfo_total": result.sfo_per_worker * comm.size,
+        "objective": result.final.objective,
+        "grad_norm_sq": result.final.grad_norm_sq,
+        "suboptimality": result.final.suboptimality,
+        "test_accuracy": result.final.test_accuracy,
+        "wall_s": result.wall_s,
+        "compute_s": result.compute_s,
+        "comm_s": result.comm_s,
+        "eval_s": result.eval_s,
+        "comm_bytes": comm.stats.round_bytes,
+        "eval_collectives": comm.stats.eval_calls,
+    }
+    log.finish(result.x, summary)
+    if comm.is_root:
+        sub = result.final.suboptimality
+        print(
+            f"{cfg['algo']}: {result.rounds} rounds, SFO/worker {result.sfo_per_worker} of "
+            f"{cfg['T']}, f={result.final.objective:.8g}"
+            + (f", f-f*={sub:.3e}" if sub == sub else "")
+            + f", {result.wall_s:.2f} s -> {out}",
+            flush=True,
+        )
+    return result
+
+
+def _f_star(
+    cfg: dict[str, Any], problem: LogisticRegression, comm: Communicator
+) -> tuple[float | None, str]:
+    if cfg["fstar"] == "none":
+        return None, "unknown"
+    if cfg["fstar"] == "auto":
+        solved = _agree(comm, newton_fstar, problem, comm)
+        return solved.value, (
+            f"Newton, {solved.iterations} iterations, ||grad f||="
+            f"{solved.grad_norm:.2e}, f-f* <= {solved.bound:.1e}"
+        )
+    return float(cfg["fstar"]), "given"
+
+
+def _open_log(
+    cfg: dict[str, Any],
+    comm: Communicator,
+    out: Path,
+    n_total: int,
+    d: int,
+    smoothness_and_bound: tuple[float, str],
+    gamma: float,
+    f_star: float | None,
+    f_star_note: str,
+) -> RunLog | NullRunLog:
+    """Rank 0 creates the log with every root attribute; other ranks hold a null log."""
+    if not comm.is_root:
+        return NullRunLog()
+    smoothness, smoothness_bound = smoothness_and_bound
+    ident = data_identity(cfg["data"])
+    attrs = {
+        "crpsgd_version": __version__,
+        "algorithm": cfg["algo"],
+        "problem": cfg["problem"],
+        "config": json.dumps(cfg, sort_keys=True),
+        "n_workers": comm.size,
+        "seed": cfg["seed"],
+        "data_path": ident["path"],
+        "data_kind": ident["kind"],
+        "data_shape": (n_total, d),
+        "data_sha256": ident["sha256"],
+        "mpi_library": mpi_library_version(),
+        "smoothness_L": smoothness,
+        "smoothness_bound": smoothness_bound,
+        "step_size": gamma,
+        "f_star": np.nan if f_star is None else f_star,
+        "f_star_source": f_star_note,
+        "command": " ".join(sys.argv),
+    }
+    if cfg["test_data"] is not None:
+        test_ident = data_identity(cfg["test_data"])
+        attrs.update(test_data_path=test_ident["path"], test_data_sha256=test_ident["sha256"])
+    return RunLog(out, attrs, overwrite=cfg["overwrite"])
+
+
+def _execute(
+    cfg: dict[str, Any],
+    problem: LogisticRegression,
+    comm: Communicator,
+    gamma: float,
+    f_star: float | None,
+    test: Dataset | None,
+    log: RunLog | NullRunLog,
+) -> RunResult:
+    if cfg["algo"] == "cr-psgd":
+        schedule = ExponentialBatch(cfg["b1"], cfg["rho"])
+    else:
+        schedule = ConstantBatch(cfg["batch"])
+    progress = None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"])
+    return parallel_sgd(
+        problem,
+        comm,
+        schedule,
+        cfg["T"],
+        gamma,
+        np.zeros(problem.dim),
+        worker_rng(cfg["seed"], comm.rank),
+        Evaluator(problem, comm, f_star, test),
+        log,
+        eval_factor=cfg["eval_factor"],
+        progress=progress,
+    )
+
+
+def _progress_printer(budget: int):
+    def show(rounds: int, batch: int, sfo: int, ev: Evaluation, wall: float) -> None:
+        sub = f"  f-f* {ev.suboptimality:.3e}" if ev.suboptimality == ev.suboptimality else ""
+        print(
+            f"round {rounds:7d}  batch {batch:8d}  SFO {sfo:>10d}/{budget} "
+            f"({100.0 * sfo / budget:5.1f}%)  f {ev.objective:.8g}{sub}  "
+            f"||grad||^2 {ev.grad_norm_sq:.3e}  {wall:8.2f} s",
+            flush=True,
+        )
+
+    return show

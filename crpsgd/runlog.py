@@ -1,0 +1,255 @@
+"""HDF5 run log: written by rank 0 only, readable while and after the run.
+
+Schema (``format = "crpsgd-run"``, ``format_version = 1``)::
+
+    /                      root attributes
+        format, format_version     "crpsgd-run", 1
+        crpsgd_version             package version that wrote the file
+        algorithm                  "cr-psgd", "psgd", ...
+        config                     JSON object: the full merged configuration of the run
+        n_workers, seed            number of MPI ranks N, master seed
+        data_path, data_kind       training data source and its kind (libsvm/hdf5/synthetic)
+        data_shape, data_sha256    (n, d) and the sha256 of the file (of the spec if synthetic)
+        test_*                     the same for the test set, when one is given
+        mpi_library                first line of MPI_Get_library_version
+        start_time, end_time       ISO 8601, UTC
+        status                     "running", "completed" or "failed: <reason>"
+        f_star                     optimal objective used for suboptimality (NaN if unknown)
+        smoothness_L, step_size    L of the objective and the step size gamma actually used
+    /rounds/<column>       one row per communication round, resizable 1-D datasets:
+        round                      1-based round index t (int64)
+        batch                      B_t, per-worker minibatch size (int64)
+        sfo_per_worker             cumulative SFO calls of one worker after this round (int64)
+        sfo_total                  cumulative SFO calls of all N workers (int64)
+        step_size                  gamma used in this round
+        wall_s                     seconds since the start of the loop (rank 0, MPI.Wtime)
+        compute_s, comm_s          seconds of this round in the gradient and in the Allreduce
+    /eval/<column>         one row per evaluation point (SFO spaced geometrically + last):
+        round, sfo_per_worker, sfo_total   position in the run (round 0: the initial point)
+        objective                  f(x) on the whole training set
+        grad_norm_sq               ||grad f(x)||^2
+        suboptimality              f(x) - f_star (NaN when f_star is unknown)
+        test_accuracy              fraction of the test set classified right (NaN: no test set)
+        wall_s, eval_s             time since the loop's start; seconds spent in this evaluation
+    /result/x              the returned iterate (float64, length d), written at the end
+    /result attributes     rounds, sfo_per_worker, sfo_total, objective, grad_norm_sq,
+                           suboptimality, test_accuracy, wall_s, compute_s, comm_s, eval_s,
+                           comm_bytes, eval_collectives
+
+Rows are kept in memory and appended in blocks, and every block is flushed to disk at once:
+at the latest every ``flush_rows`` rows or ``flush_seconds`` seconds, at every evaluation
+and at the end, so a killed job keeps every row written before its last flush. The file
+is opened without HDF5 file locking, so ``crpsgd info`` can read a log while its run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from crpsgd.errors import UsageError
+
+FORMAT = "crpsgd-run"
+FORMAT_VERSION = 1
+
+ROUND_COLUMNS: dict[str, type] = {
+    "round": np.int64,
+    "batch": np.int64,
+    "sfo_per_worker": np.int64,
+    "sfo_total": np.int64,
+    "step_size": np.float64,
+    "wall_s": np.float64,
+    "compute_s": np.float64,
+    "comm_s": np.float64,
+}
+EVAL_COLUMNS: dict[str, type] = {
+    "round": np.int64,
+    "sfo_per_worker": np.int64,
+    "sfo_total": np.int64,
+    "objective": np.float64,
+    "grad_norm_sq": np.float64,
+    "suboptimality": np.float64,
+    "test_accuracy": np.float64,
+    "wall_s": np.float64,
+    "eval_s": np.float64,
+}
+
+
+class _Series:
+    """Columns of one group, buffered in memory and appended to resizable datasets."""
+
+    def __init__(self, group: h5py.Group, columns: dict[str, type]) -> None:
+        self.columns = columns
+        self.datasets = {
+            name: group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(1024,))
+            for name, dt in columns.items()
+        }
+        self.pending: list[tuple] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.pending.append(tuple(row[name] for name in self.columns))
+
+    def write(self) -> None:
+        if not self.pending:
+            return
+        block = list(zip(*self.pending, strict=True))
+        for (name, dt), values in zip(self.columns.items(), block, strict=True):
+            ds = self.datasets[name]
+            n = ds.shape[0]
+            ds.resize((n + len(values),))
+            ds[n:] = np.asarray(values, dtype=dt)
+        self.pending.clear()
+
+
+def _attr(value: Any) -> Any:
+    """HDF5 attributes hold numbers, strings and arrays; None becomes an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return np.asarray(value)
+    return value
+
+
+class RunLog:
+    """Writer of one run's log (rank 0). See the module docstring for the schema."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        attrs: dict[str, Any],
+        overwrite: bool = False,
+        flush_rows: int = 1024,
+        flush_seconds: float = 1.0,
+    ) -> None:
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.file = h5py.File(path, "w", locking=False)
+        root = self.file.attrs
+        root["format"] = FORMAT
+        root["format_version"] = FORMAT_VERSION
+        for key, value in attrs.items():
+            root[key] = _attr(value)
+        root["start_time"] = _now()
+        root["status"] = "running"
+        self.rounds = _Series(self.file.create_group("rounds"), ROUND_COLUMNS)
+        self.evals = _Series(self.file.create_group("eval"), EVAL_COLUMNS)
+        self.file.create_group("result")
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+        self.flush()
+
+    def set_attrs(self, **attrs: Any) -> None:
+        for key, value in attrs.items():
+            self.file.attrs[key] = _attr(value)
+
+    def add_round(self, **row: Any) -> None:
+        """Append one ``/rounds`` row (all of :data:`ROUND_COLUMNS` as keywords)."""
+        self.rounds.add(row)
+        if (
+            len(self.rounds.pending) >= self.flush_rows
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
+            self.flush()
+
+    def add_eval(self, **row: Any) -> None:
+        """Append one ``/eval`` row (all of :data:`EVAL_COLUMNS`) and flush everything."""
+        self.evals.add(row)
+        self.flush()
+
+    def flush(self) -> None:
+        self.rounds.write()
+        self.evals.write()
+        self.file.flush()
+        self._last_flush = time.monotonic()
+
+    def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None:
+        """Write the returned iterate and the summary, mark the run completed and close."""
+        result = self.file["result"]
+        result.create_dataset("x", data=np.asarray(x, dtype=np.float64))
+        for key, value in summary.items():
+            result.attrs[key] = _attr(value)
+        self.close("completed")
+
+    def close(self, status: str) -> None:
+        """Flush what is pending, record ``status`` and the end time, close the file."""
+        if not self.file.id.valid:
+            return
+        self.flush()
+        self.file.attrs["status"] = status
+        self.file.attrs["end_time"] = _now()
+        self.file.close()
+
+
+class NullRunLog:
+    """What ranks other than 0 hold instead of a :class:`RunLog`: every call does nothing."""
+
+    def set_attrs(self, **attrs: Any) -> None: ...
+    def add_round(self, **row: Any) -> None: ...
+    def add_eval(self, **row: Any) -> None: ...
+    def flush(self) -> None: ...
+    def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None: ...
+    def close(self, status: str) -> None: ...
+
+
+@dataclass
+class RunRecord:
+    """A run log read back: root attributes, configuration, series and result."""
+
+    path: Path
+    attrs: dict[str, Any]
+    config: dict[str, Any]
+    rounds: dict[str, np.ndarray]
+    eval: dict[str, np.ndarray]
+    x: np.ndarray | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", ""))
+
+
+def read_run(path: str | Path) -> RunRecord:
+    """Read a run log (finished, running or cut short); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such run log")
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            if f.attrs.get("format") != FORMAT:
+                raise UsageError(f"{path}: not a crpsgd run log (format attribute missing)")
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            series = {
+                name: {c: f[name][c][()] for c in f[name]} if name in f else {}
+                for name in ("rounds", "eval")
+            }
+            result = f.get("result")
+            x = result["x"][()] if result is not None and "x" in result else None
+            summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
+    config = json.loads(attrs.get("config") or "{}")
+    return RunRecord(path, attrs, config, series["rounds"], series["eval"], x, summary)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,14 @@
+"""Run the rank-agnostic tests of ``tests/mpi`` under 2 and 4 MPI ranks."""
+
+import pytest
+
+from tests.conftest import run_mpi
+
+pytestmark = pytest.mark.mpi
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_mpi_suite(n):
+    proc = run_mpi(n, ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/mpi"], timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "passed" in proc.stdout and "failed" not in proc.stdout
