@@ -38,8 +38,16 @@ Schema (``format = "crpsgd-run"``, ``format_version = 1``)::
 
 Rows are kept in memory and appended in blocks, and every block is flushed to disk at once:
 at the latest every ``flush_rows`` rows or ``flush_seconds`` seconds, at every evaluation
-and at the end, so a killed job keeps every row written before its last flush. The file
-is opened without HDF5 file locking, so ``crpsgd info`` can read a log while its run goes on.
+and at the end.
+
+Crash safety: every group and dataset is created first, then the file is switched to HDF5's
+single-writer/multiple-reader (SWMR) mode, in which the file on disk is consistent after
+every flush. A job killed at any moment (``kill -9``, a node lost) leaves a log that opens
+(:func:`read_run` falls back to a SWMR read for a file whose writer died), holds every row
+flushed before the kill and still says ``status = "running"``. At the end the writer closes
+the SWMR handle and reopens the file normally to write ``/result`` and the final status, so
+nothing is created in SWMR mode (which HDF5 before 2.0 forbids). The file is opened without
+HDF5 file locking, so ``crpsgd info`` can read a log while its run goes on.
 """
 
 from __future__ import annotations
@@ -132,7 +140,7 @@ class RunLog:
             raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.file = h5py.File(path, "w", locking=False)
+        self.file = h5py.File(path, "w", libver="latest", locking=False)
         root = self.file.attrs
         root["format"] = FORMAT
         root["format_version"] = FORMAT_VERSION
@@ -146,11 +154,13 @@ class RunLog:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
+        self._final_attrs: dict[str, Any] = {}
+        self.file.swmr_mode = True
         self.flush()
 
     def set_attrs(self, **attrs: Any) -> None:
-        for key, value in attrs.items():
-            self.file.attrs[key] = _attr(value)
+        """Root attributes known only during the run; written when the log is closed."""
+        self._final_attrs.update(attrs)
 
     def add_round(self, **row: Any) -> None:
         """Append one ``/rounds`` row (all of :data:`ROUND_COLUMNS` as keywords)."""
@@ -174,20 +184,26 @@ class RunLog:
 
     def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None:
         """Write the returned iterate and the summary, mark the run completed and close."""
-        result = self.file["result"]
-        result.create_dataset("x", data=np.asarray(x, dtype=np.float64))
-        for key, value in summary.items():
-            result.attrs[key] = _attr(value)
-        self.close("completed")
+        self.close("completed", x, summary)
 
-    def close(self, status: str) -> None:
-        """Flush what is pending, record ``status`` and the end time, close the file."""
+    def close(
+        self, status: str, x: np.ndarray | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Flush what is pending, leave SWMR mode, then write ``/result`` (when given), the
+        root attributes set during the run, ``status`` and the end time, and close."""
         if not self.file.id.valid:
             return
         self.flush()
-        self.file.attrs["status"] = status
-        self.file.attrs["end_time"] = _now()
         self.file.close()
+        with h5py.File(self.path, "r+", locking=False) as f:
+            if x is not None:
+                f["result"].create_dataset("x", data=np.asarray(x, dtype=np.float64))
+            for key, value in (summary or {}).items():
+                f["result"].attrs[key] = _attr(value)
+            for key, value in self._final_attrs.items():
+                f.attrs[key] = _attr(value)
+            f.attrs["status"] = status
+            f.attrs["end_time"] = _now()
 
 
 class NullRunLog:
@@ -198,7 +214,9 @@ class NullRunLog:
     def add_eval(self, **row: Any) -> None: ...
     def flush(self) -> None: ...
     def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None: ...
-    def close(self, status: str) -> None: ...
+    def close(
+        self, status: str, x: np.ndarray | None = None, summary: dict[str, Any] | None = None
+    ) -> None: ...
 
 
 @dataclass
@@ -224,21 +242,30 @@ def read_run(path: str | Path) -> RunRecord:
     if not path.is_file():
         raise UsageError(f"{path}: no such run log")
     try:
-        with h5py.File(path, "r", locking=False) as f:
-            if f.attrs.get("format") != FORMAT:
-                raise UsageError(f"{path}: not a crpsgd run log (format attribute missing)")
-            attrs = {k: _plain(v) for k, v in f.attrs.items()}
-            series = {
-                name: {c: f[name][c][()] for c in f[name]} if name in f else {}
-                for name in ("rounds", "eval")
-            }
-            result = f.get("result")
-            x = result["x"][()] if result is not None and "x" in result else None
-            summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
+        f = _open_for_reading(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
+    with f:
+        if f.attrs.get("format") != FORMAT:
+            raise UsageError(f"{path}: not a crpsgd run log (format attribute missing)")
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        series = {
+            name: {c: f[name][c][()] for c in f[name]} if name in f else {}
+            for name in ("rounds", "eval")
+        }
+        result = f.get("result")
+        x = result["x"][()] if result is not None and "x" in result else None
+        summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
     config = json.loads(attrs.get("config") or "{}")
     return RunRecord(path, attrs, config, series["rounds"], series["eval"], x, summary)
+
+
+def _open_for_reading(path: Path) -> h5py.File:
+    """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader."""
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError:
+        return h5py.File(path, "r", swmr=True, locking=False)
 
 
 def _plain(value: Any) -> Any:
