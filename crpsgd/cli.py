@@ -1,9 +1,10 @@
 """Command line: ``crpsgd run | info | convert``.
 
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
-writes the log. Exit status: 0 done, 2 bad input (one message from rank 0, every rank
-exits), 1 a failure during the run (the failing rank prints one message naming itself and
-aborts the whole job).
+writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
+exits); 3 divergence (a non-finite gradient, iterate or objective: one message from rank 0);
+1 a failure on some rank during the run (that rank prints one message naming itself, has
+rank 0 record it in the log, and aborts the whole job).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd import __version__
-from crpsgd.errors import UsageError
+from crpsgd.errors import DivergenceError, UsageError
 
-EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,15 +93,23 @@ def main(argv: list[str] | None = None) -> int:
         if _rank() == 0:
             print(f"crpsgd: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
+    except DivergenceError as exc:  # every rank saw the same non-finite value
+        if _rank() == 0:
+            print(f"crpsgd: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_DIVERGED
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one message naming the rank, then the whole job ends
-        rank = _rank()
-        print(f"crpsgd: rank {rank}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        message = f"rank {_rank()}: {type(exc).__name__}: {exc}"
+        print(f"crpsgd: {message}", file=sys.stderr, flush=True)
         if os.environ.get("CRPSGD_TRACEBACK"):
             traceback.print_exc()
-        if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
-            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(EXIT_FAILURE)
+        if "mpi4py.MPI" in sys.modules:
+            from crpsgd.comm import abort_job, report_failure, world_size
+
+            if world_size() > 1:
+                report_failure(message)
+                abort_job(EXIT_FAILURE)
         return EXIT_FAILURE
 
 

@@ -11,17 +11,28 @@ keeps two sets of counters:
 Bytes are the payload one rank contributes (``buffer.nbytes``); seconds are ``MPI.Wtime``
 wall-clock seconds spent inside the collective on this rank. On one rank with no launcher
 the collectives are plain copies and everything works the same.
+
+Failures: a rank that fails alone cannot reach the collective the others wait in, so it
+reports to rank 0 on a separate communicator (:func:`report_failure`), where a
+:class:`FailureWatch` thread records the failure (in the run log) and acknowledges; then the
+failing rank aborts the whole job. Test hook, for the test suite only: the environment
+variable ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` makes rank ``<rank>`` raise
+``RuntimeError`` just before its ``k``-th round (or evaluation collective).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from mpi4py import MPI
 
-from crpsgd.errors import UsageError
+from crpsgd.errors import DivergenceError, UsageError
 
 
 @dataclass
@@ -44,6 +55,11 @@ class Communicator:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.stats = CommStats()
+        self._fault = _injected_fault(self.rank)
+        self.on_own_failure: Callable[[int, str], None] | None = None
+        self.watch_comm = self.comm.Dup()  # failure notices travel apart from the rounds
+        global _ACTIVE
+        _ACTIVE = self
 
     @property
     def is_root(self) -> bool:
@@ -53,8 +69,10 @@ class Communicator:
         """One communication round: ``buf <- (1/N) sum_ranks buf``, in place.
 
         ``buf`` must be a contiguous float64 array; it travels through the buffer interface,
-        never pickled. Returns ``buf``.
+        never pickled. Returns ``buf``. A non-finite average (NaN or inf from any rank, the
+        same on every rank) raises :class:`DivergenceError` on every rank.
         """
+        self._maybe_fail("round", self.stats.rounds + 1)
         t0 = MPI.Wtime()
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         if self.size > 1:
@@ -62,10 +80,13 @@ class Communicator:
         self.stats.round_seconds += MPI.Wtime() - t0
         self.stats.rounds += 1
         self.stats.round_bytes += buf.nbytes
+        if not np.isfinite(buf).all():
+            raise DivergenceError(self.stats.rounds, "the averaged vector is not finite")
         return buf
 
     def eval_allreduce_sum_(self, buf: np.ndarray) -> np.ndarray:
         """An evaluation collective (not a round): ``buf <- sum_ranks buf``, in place."""
+        self._maybe_fail("eval", self.stats.eval_calls + 1)
         t0 = MPI.Wtime()
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
         self.stats.eval_seconds += MPI.Wtime() - t0
@@ -82,6 +103,10 @@ class Communicator:
         self.stats.eval_calls += 1
         self.stats.eval_bytes += buf.nbytes
         return float(buf[0])
+
+    def _maybe_fail(self, kind: str, count: int) -> None:
+        if self._fault is not None and self._fault == (kind, count):
+            raise RuntimeError(f"injected failure before {kind} {count} (CRPSGD_TEST_FAIL_AT)")
 
     def barrier(self) -> None:
         self.comm.Barrier()
@@ -112,11 +137,105 @@ class Communicator:
             raise UsageError(message)
         raise RuntimeError(message)
 
-    def abort(self, code: int = 1) -> None:
-        """End every rank of the job at once (after an error on this rank alone)."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        self.comm.Abort(code)
+
+_ACTIVE: Communicator | None = None
+_NOTICE, _ACK = 7301, 7302
+
+
+def _injected_fault(rank: int) -> tuple[str, int] | None:
+    """Parse the test-only ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` for this rank."""
+    try:
+        who, kind, count = os.environ["CRPSGD_TEST_FAIL_AT"].split(":")
+        if kind in ("round", "eval") and int(who) == rank:
+            return kind, int(count)
+    except (KeyError, ValueError):
+        pass
+    return None
+
+
+class FailureWatch:
+    """Rank 0's listener for failure notices from other ranks.
+
+    A daemon thread polls (every ``poll_s`` seconds, so it takes no core from the ranks) the
+    failure communicator; for each notice it calls ``on_failure(rank, message)`` and
+    acknowledges, after which the failing rank aborts the job. Use as a context manager
+    around the run, on every rank (it does nothing but on rank 0 of a multi-rank job).
+    """
+
+    def __init__(
+        self, comm: Communicator, on_failure: Callable[[int, str], None], poll_s: float = 0.05
+    ) -> None:
+        self.comm = comm
+        self.on_failure = on_failure
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FailureWatch:
+        self.comm.on_own_failure = self.on_failure
+        if self.comm.is_root and self.comm.size > 1:
+            self._thread = threading.Thread(
+                target=self._listen, name="crpsgd-failures", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # on an error, report_failure still needs the handler
+            self.comm.on_own_failure = None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _listen(self) -> None:
+        wc = self.comm.watch_comm
+        status = MPI.Status()
+        while not self._stop.is_set():
+            if wc.Iprobe(source=MPI.ANY_SOURCE, tag=_NOTICE, status=status):
+                source = status.Get_source()
+                message = wc.recv(source=source, tag=_NOTICE)
+                try:
+                    self.on_failure(source, message)
+                finally:
+                    wc.send(True, dest=source, tag=_ACK)
+            else:
+                time.sleep(self.poll_s)
+
+
+def report_failure(message: str, timeout: float = 10.0) -> None:
+    """Tell rank 0 (its :class:`FailureWatch`) that this rank failed, and wait at most
+    ``timeout`` seconds for the acknowledgement. On rank 0 itself the handler runs here."""
+    active = _ACTIVE
+    if active is None:
+        return
+    handler = getattr(active, "on_own_failure", None)
+    if active.is_root:
+        if handler is not None:
+            handler(0, message)
+        return
+    if handler is None:  # no watch running: nobody listens on rank 0
+        return
+    wc = active.watch_comm
+    request = wc.isend(message, dest=0, tag=_NOTICE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wc.Iprobe(source=0, tag=_ACK):
+            wc.recv(source=0, tag=_ACK)
+            break
+        time.sleep(0.02)
+    else:
+        request.Cancel()
+
+
+def abort_job(code: int) -> None:
+    """End every rank of the job at once (used after an error on one rank)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    MPI.COMM_WORLD.Abort(code)
+
+
+def world_size() -> int:
+    return MPI.COMM_WORLD.Get_size()
 
 
 def mpi_library_version() -> str:

@@ -17,3 +17,16 @@ class DataFormatError(UsageError):
         self.line = line
         where = f"{self.path}:{line}" if line is not None else self.path
         super().__init__(f"{where}: {message}")
+
+
+class DivergenceError(RuntimeError):
+    """A non-finite gradient, iterate or objective, seen by every rank at the same point.
+
+    ``round`` is the communication round (0: before the first); the CLI adds the last finite
+    objective and a hint about the step size, prints one message and exits with status 3.
+    """
+
+    def __init__(self, round: int, what: str) -> None:
+        self.round = round
+        self.what = what
+        super().__init__(f"diverged at round {round}: {what}")

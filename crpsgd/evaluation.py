@@ -14,6 +14,7 @@ import numpy as np
 
 from crpsgd.comm import Communicator
 from crpsgd.data.dataset import Dataset
+from crpsgd.errors import DivergenceError
 from crpsgd.problems.base import Problem
 
 
@@ -44,6 +45,8 @@ class Evaluator:
         self.f_star = f_star
         self.test_shard = test_shard
         self._buf = np.zeros(problem.dim + 3)
+        self.last_finite_objective = math.nan
+        self.last_finite_round = -1
 
     def __call__(self, x: np.ndarray) -> Evaluation:
         t0 = self.comm.wtime()
@@ -60,6 +63,12 @@ class Evaluator:
         objective = buf[0] / self.problem.n_total + self.problem.regulariser(x, grad)
         accuracy = buf[d + 1] / buf[d + 2] if buf[d + 2] > 0 else math.nan
         sub = objective - self.f_star if self.f_star is not None else math.nan
+        if not (math.isfinite(objective) and np.isfinite(grad).all()):
+            raise DivergenceError(
+                self.comm.stats.rounds, "the objective or its gradient is not finite"
+            )
+        self.last_finite_objective = float(objective)
+        self.last_finite_round = self.comm.stats.rounds
         return Evaluation(
             objective=float(objective),
             grad_norm_sq=float(grad @ grad),

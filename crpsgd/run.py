@@ -17,11 +17,11 @@ import numpy as np
 
 from crpsgd import __version__
 from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
-from crpsgd.comm import Communicator, mpi_library_version
+from crpsgd.comm import Communicator, FailureWatch, mpi_library_version
 from crpsgd.config import merge
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.loader import data_identity, load_shard
-from crpsgd.errors import UsageError
+from crpsgd.errors import DivergenceError, UsageError
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.problems.fstar import newton_fstar
 from crpsgd.problems.logreg import LogisticRegression
@@ -100,10 +100,20 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         f_star,
         f_star_note,
     )
+    evaluator = Evaluator(problem, comm, f_star, test)
     try:
-        result = _execute(cfg, problem, comm, gamma, f_star, test, log)
+        with FailureWatch(comm, lambda rank, message: log.close(f"failed: {message}")):
+            result = _execute(cfg, problem, comm, gamma, evaluator, log)
+    except DivergenceError as exc:
+        exc.args = (
+            f"{exc}; last finite objective {evaluator.last_finite_objective:.8g} at round "
+            f"{evaluator.last_finite_round}; the step size --gamma={gamma:.6g} is probably "
+            "too large for this problem and batch: try a smaller one",
+        )
+        log.close(f"failed: {exc}")
+        raise
     except BaseException as exc:
-        log.close(f"failed: {type(exc).__name__}: {exc}")
+        log.close(f"failed: rank {comm.rank}: {type(exc).__name__}: {exc}")
         raise
     summary = {
         "rounds": result.rounds,
@@ -193,8 +203,7 @@ def _execute(
     problem: LogisticRegression,
     comm: Communicator,
     gamma: float,
-    f_star: float | None,
-    test: Dataset | None,
+    evaluator: Evaluator,
     log: RunLog | NullRunLog,
 ) -> RunResult:
     if cfg["algo"] == "cr-psgd":
@@ -210,7 +219,7 @@ def _execute(
         gamma,
         np.zeros(problem.dim),
         worker_rng(cfg["seed"], comm.rank),
-        Evaluator(problem, comm, f_star, test),
+        evaluator,
         log,
         eval_factor=cfg["eval_factor"],
         progress=progress,

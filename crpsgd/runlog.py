@@ -53,6 +53,7 @@ HDF5 file locking, so ``crpsgd info`` can read a log while its run goes on.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,8 @@ class RunLog:
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
         self._final_attrs: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the failure watch may close the log from its thread
+        self.closed = False
         self.file.swmr_mode = True
         self.flush()
 
@@ -177,6 +180,12 @@ class RunLog:
         self.flush()
 
     def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.closed:
+            return
         self.rounds.write()
         self.evals.write()
         self.file.flush()
@@ -191,10 +200,15 @@ class RunLog:
     ) -> None:
         """Flush what is pending, leave SWMR mode, then write ``/result`` (when given), the
         root attributes set during the run, ``status`` and the end time, and close."""
-        if not self.file.id.valid:
-            return
-        self.flush()
-        self.file.close()
+        with self._lock:
+            if self.closed:
+                return
+            self._flush()
+            self.closed = True
+            self.file.close()
+            self._finalise(status, x, summary)
+
+    def _finalise(self, status: str, x: np.ndarray | None, summary: dict[str, Any] | None) -> None:
         with h5py.File(self.path, "r+", locking=False) as f:
             if x is not None:
                 f["result"].create_dataset("x", data=np.asarray(x, dtype=np.float64))
