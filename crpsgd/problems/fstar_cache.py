@@ -1,0 +1,148 @@
+"""A small JSON cache of ``f*`` next to the data, keyed by the data's content hash.
+
+``--fstar auto`` solves the l2 logistic problem by full-batch Newton (:mod:`crpsgd.problems.
+fstar`) once; the value is then stored in a sidecar file and read back by every later run on
+the same data. The key is everything the value depends on::
+
+    sha256 of the data bytes (of the canonical spec for synthetic data),
+    problem, lambda, n_features, solver and its tolerance
+
+Where the file lives:
+
+* next to the data: ``<data file>.fstar.json`` (one file per data file, one entry per key);
+* when that directory is not writable (a read-only data share), the user cache directory:
+  ``$CRPSGD_CACHE`` if set, else ``$XDG_CACHE_HOME/crpsgd``, else ``~/.cache/crpsgd``, file
+  ``fstar-<sha256 of the data>.json``;
+* synthetic data has no file, so it always uses the user cache directory.
+
+Reads look in both places. An entry is used only if it validates: it is a JSON object whose
+stored key equals the wanted key, whose value is a finite float, and whose recorded gradient
+norm meets the tolerance. Anything else (a corrupt, truncated or foreign file) is ignored and
+the value is solved again; the cache never makes a run fail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SOLVER = "newton"
+CACHE_VERSION = 1
+SIDECAR_SUFFIX = ".fstar.json"
+
+
+def cache_key(
+    data_sha256: str, problem: str, lam: float, n_features: int, solver: str, tol: float
+) -> dict[str, Any]:
+    """What an ``f*`` depends on, as a JSON-able dict (floats as their repr)."""
+    return {
+        "data_sha256": data_sha256,
+        "problem": problem,
+        "lam": repr(float(lam)),
+        "n_features": int(n_features),
+        "solver": solver,
+        "tol": repr(float(tol)),
+    }
+
+
+def _key_id(key: dict[str, Any]) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+def user_cache_dir() -> Path:
+    """``$CRPSGD_CACHE``, else ``$XDG_CACHE_HOME/crpsgd``, else ``~/.cache/crpsgd``."""
+    if os.environ.get("CRPSGD_CACHE"):
+        return Path(os.environ["CRPSGD_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "crpsgd"
+
+
+def dir_writable(directory: Path) -> bool:
+    """Whether ``directory`` may be written: by ``os.access`` *and* by its permission bits.
+
+    Root passes ``os.access`` on any directory, so a data share marked read-only (mode 555)
+    would still be written by root; the bits are checked too, so such a directory counts as
+    read-only for everyone.
+    """
+    try:
+        mode = directory.stat().st_mode
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK | os.X_OK) and bool(mode & stat.S_IWUSR)
+
+
+def candidate_paths(data_path: str | None, data_sha256: str) -> list[Path]:
+    """Where to look for and store the entry, in order: the sidecar next to the data file
+    (only if it is a file; for writing, only if its directory is writable), then the user
+    cache file."""
+    paths = []
+    if data_path is not None and Path(data_path).is_file():
+        paths.append(Path(str(data_path) + SIDECAR_SUFFIX))
+    paths.append(user_cache_dir() / f"fstar-{data_sha256}.json")
+    return paths
+
+
+def _read_entries(path: Path) -> dict[str, Any]:
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    if not isinstance(table, dict) or table.get("version") != CACHE_VERSION:
+        return {}
+    entries = table.get("entries")
+    return entries if isinstance(entries, dict) else {}
+
+
+def _valid(entry: Any, key: dict[str, Any]) -> bool:
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return False
+    value, gnorm = entry.get("value"), entry.get("grad_norm")
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if not isinstance(gnorm, (int, float)) or not gnorm <= float(key["tol"]):
+        return False
+    return True
+
+
+def lookup(paths: list[Path], key: dict[str, Any]) -> dict[str, Any] | None:
+    """The first valid entry for ``key`` in ``paths`` (with ``"path"`` added), or None."""
+    for path in paths:
+        entry = _read_entries(path).get(_key_id(key))
+        if _valid(entry, key):
+            return {**entry, "path": str(path)}
+    return None
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def store(paths: list[Path], key: dict[str, Any], entry: dict[str, Any]) -> Path | None:
+    """Add ``entry`` under ``key`` to the first writable path; returns it (None: none was)."""
+    record = {**entry, "key": key}
+    for path in paths:
+        if path.name.endswith(SIDECAR_SUFFIX) and not dir_writable(path.parent):
+            continue
+        entries = _read_entries(path)
+        entries[_key_id(key)] = record
+        text = json.dumps({"version": CACHE_VERSION, "entries": entries}, indent=1, sort_keys=True)
+        try:
+            _write_atomic(path, text + "\n")
+        except OSError:
+            continue
+        return path
+    return None

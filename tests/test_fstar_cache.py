@@ -1,0 +1,146 @@
+"""The f* cache: keyed by data content hash, lambda, width and solver tolerance; validated on
+read; next to the data when its directory is writable, else in the user cache directory."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from crpsgd.problems import fstar_cache as fc
+from crpsgd.runlog import read_run
+from tests.conftest import ROOT
+
+KEY = fc.cache_key("ab" * 32, "logreg", 1e-4, 123, "newton", 1e-10)
+ENTRY = {"value": 0.3245, "grad_norm": 5e-11, "note": "Newton, 9 iterations"}
+
+
+def test_store_then_lookup_round_trips(tmp_path):
+    paths = [tmp_path / "a.fstar.json", tmp_path / "user" / "f.json"]
+    assert fc.lookup(paths, KEY) is None
+    written = fc.store(paths, KEY, ENTRY)
+    assert written == paths[0]
+    hit = fc.lookup(paths, KEY)
+    assert hit["value"] == 0.3245 and hit["path"] == str(paths[0])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"lam": repr(1e-3)},
+        {"n_features": 124},
+        {"tol": repr(1e-8)},
+        {"data_sha256": "cd" * 32},
+        {"problem": "other"},
+    ],
+)
+def test_a_different_key_misses(tmp_path, change):
+    path = tmp_path / "c.json"
+    fc.store([path], KEY, ENTRY)
+    assert fc.lookup([path], {**KEY, **change}) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{not json",
+        "[]",
+        json.dumps({"version": 99, "entries": {}}),
+        json.dumps({"version": 1, "entries": []}),
+    ],
+)
+def test_corrupt_or_foreign_files_are_ignored(tmp_path, text):
+    path = tmp_path / "c.json"
+    path.write_text(text)
+    assert fc.lookup([path], KEY) is None
+    assert fc.store([path], KEY, ENTRY) == path  # and get replaced by a valid file
+    assert fc.lookup([path], KEY)["value"] == 0.3245
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"value": float("nan")},
+        {"value": "0.3"},
+        {"grad_norm": 1e-6},  # the solve did not reach the key's tolerance
+        {"key": {**KEY, "lam": "0.5"}},  # stored under the wrong key
+    ],
+)
+def test_entries_that_do_not_validate_are_ignored(tmp_path, bad):
+    path = tmp_path / "c.json"
+    record = {**ENTRY, "key": KEY, **bad}
+    table = {"version": 1, "entries": {json.dumps(KEY, sort_keys=True): record}}
+    path.write_text(json.dumps(table))
+    assert fc.lookup([path], KEY) is None
+
+
+def test_read_only_data_directory_falls_back_to_user_cache(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "set.svm").write_text("+1 1:1\n")
+    monkeypatch.setenv("CRPSGD_CACHE", str(tmp_path / "cache"))
+    paths = fc.candidate_paths(str(data_dir / "set.svm"), "ab" * 32)
+    assert paths == [
+        data_dir / "set.svm.fstar.json",
+        tmp_path / "cache" / f"fstar-{'ab' * 32}.json",
+    ]
+    os.chmod(data_dir, 0o555)  # read-only, even for root (which os.access alone ignores)
+    try:
+        assert fc.store(paths, KEY, ENTRY) == paths[1]
+        assert not paths[0].exists()
+        assert fc.lookup(paths, KEY)["path"] == str(paths[1])
+    finally:
+        os.chmod(data_dir, 0o755)
+
+
+def test_user_cache_dir_order(monkeypatch, tmp_path):
+    monkeypatch.delenv("CRPSGD_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert fc.user_cache_dir() == tmp_path / "xdg" / "crpsgd"
+    monkeypatch.setenv("CRPSGD_CACHE", str(tmp_path / "mine"))
+    assert fc.user_cache_dir() == tmp_path / "mine"
+
+
+def _run(args, cache):
+    env = {**os.environ, "CRPSGD_CACHE": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crpsgd", "run", "--quiet", "--T", "200", "--fstar", "auto", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_run_solves_once_then_reads_the_cache(tmp_path):
+    spec = "synthetic:n=300,d=5,seed=2"
+    out1, out2 = tmp_path / "1.h5", tmp_path / "2.h5"
+    _run(["--data", spec, "--lam", "1e-3", "--out", str(out1)], tmp_path / "cache")
+    _run(["--data", spec, "--lam", "1e-3", "--out", str(out2)], tmp_path / "cache")
+    first, second = read_run(out1).attrs, read_run(out2).attrs
+    assert first["f_star_source"].startswith("Newton")
+    assert second["f_star_source"].startswith("cached ")
+    assert first["f_star"] == second["f_star"]
+    assert len(list((tmp_path / "cache").glob("fstar-*.json"))) == 1
+    # another lambda is another key: solved again
+    out3 = tmp_path / "3.h5"
+    _run(["--data", spec, "--lam", "2e-3", "--out", str(out3)], tmp_path / "cache")
+    assert read_run(out3).attrs["f_star_source"].startswith("Newton")
+
+
+def test_run_writes_the_sidecar_next_to_writable_data(tmp_path):
+    data = tmp_path / "small.svm"
+    data.write_text(
+        "".join(f"{1 if i % 3 else -1} 1:{i % 5} 2:1 3:{(i * 7) % 4}\n" for i in range(60))
+    )
+    _run(["--data", str(data), "--lam", "1e-2", "--out", str(tmp_path / "a.h5")], tmp_path / "c")
+    sidecar = tmp_path / "small.svm.fstar.json"
+    assert sidecar.is_file()
+    assert not (tmp_path / "c").exists()
+    _run(["--data", str(data), "--lam", "1e-2", "--out", str(tmp_path / "b.h5")], tmp_path / "c")
+    assert read_run(tmp_path / "b.h5").attrs["f_star_source"].startswith(f"cached {sidecar}")
