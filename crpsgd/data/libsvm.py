@@ -8,9 +8,9 @@ Rules (every violation is one :class:`~crpsgd.errors.DataFormatError` naming the
 1-based physical line and what is wrong; no other exception type escapes for any input bytes):
 
 - **Labels** are numbers whose decimal value is exactly ``-1`` or ``+1`` (``-1``, ``+1``,
-  ``1``, ``1.0``, ``1e0`` ...) or ``0`` or ``1``; ``0`` is mapped to ``-1``. A file whose labels include both ``-1``
-  and ``0`` (three classes), or any other value (``2``, ``0.5``, ``3,4``), is rejected as
-  "non-binary label". A single-class file is accepted.
+  ``1``, ``1.0``, ``1e0`` ...) or ``0`` or ``1``; ``0`` is mapped to ``-1``. A file whose
+  labels include both ``-1`` and ``0`` (three classes), or any other value (``2``, ``0.5``,
+  ``3,4``), is rejected as "non-binary label". A single-class file is accepted.
 - **Features** are ``index:value`` tokens: indices are 1-based decimal integers, strictly
   increasing within a line (stored 0-based, int32); values are finite decimal numbers
   (``1``, ``-0.5``, ``.25``, ``3e-4``; no ``nan``/``inf``, no hexadecimal, no ``_``).
@@ -454,7 +454,35 @@ def _parse(buf, max_index, pow10, t_hi, t_lo):
                 t = colon + 1
                 err = _E_MISSING_VALUE
                 break
-            v, st, t, _ = _scan_number(buf, colon + 1, pow10, t_hi, t_lo)
+            # Fast path, most values: [+-]digits[.digits] with at most 15 digits (an exact
+            # integer over an exact power of ten: one correctly rounded division).
+            j = colon + 1
+            neg = buf[j] == 45
+            if neg or buf[j] == 43:
+                j += 1
+            mm = 0
+            nd = 0
+            nf = -1
+            while True:
+                c = buf[j]
+                if 48 <= c <= 57:
+                    mm = mm * 10 + (c - 48)
+                    nd += 1
+                    if nf >= 0:
+                        nf += 1
+                elif c == 46 and nf < 0:
+                    nf = 0
+                else:
+                    break
+                j += 1
+            if 0 < nd <= 15 and _is_delim(buf[j]):
+                v = float(mm) / pow10[nf] if nf > 0 else float(mm)
+                st = _N_FAST
+                t = j
+                if neg:
+                    v = -v
+            else:
+                v, st, t, _ = _scan_number(buf, colon + 1, pow10, t_hi, t_lo)
             if st == _N_SYNTAX or not _is_delim(buf[t]):
                 st, t = _number_status(buf, colon + 1, pow10, t_hi, t_lo)
                 err = _E_NONFINITE if st == _N_NONFINITE else _E_VALUE
