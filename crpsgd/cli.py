@@ -1,4 +1,4 @@
-"""Command line: ``crpsgd run | info | convert``.
+"""Command line: ``crpsgd run | info | report | plot | convert``.
 
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
@@ -57,6 +57,38 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="configuration and summary of run logs")
     info.add_argument("runs", nargs="+", metavar="RUN.h5")
 
+    rep = sub.add_parser(
+        "report", help="comparison table: rounds, SFO, objective, rounds to a target, seconds"
+    )
+    rep.add_argument("runs", nargs="+", metavar="RUN.h5")
+    rep.add_argument(
+        "--target",
+        type=_float_arg("--target"),
+        help="also give the rounds and SFO at which each run first logged metric <= TARGET",
+    )
+    rep.add_argument(
+        "--metric",
+        choices=("suboptimality", "objective", "grad_norm_sq"),
+        help="metric of --target [default: f - f* when the run knows f*, else ||grad f||^2]",
+    )
+    rep.add_argument(
+        "--format", choices=("text", "csv", "json"), default="text", help="output format"
+    )
+
+    plot = sub.add_parser("plot", help="the paper's panels (PNG and PDF) from run logs")
+    plot.add_argument("runs", nargs="+", metavar="RUN.h5")
+    plot.add_argument("--out", required=True, help="output path without extension (OUT.png/.pdf)")
+    plot.add_argument(
+        "--metric",
+        action="append",
+        choices=("auto", "suboptimality", "objective", "grad_norm_sq"),
+        help="one row of panels per metric; repeatable [default: auto]",
+    )
+    plot.add_argument("--title", help="figure title")
+    plot.add_argument(
+        "--format", action="append", choices=("png", "pdf", "svg"), help="[default: png and pdf]"
+    )
+
     conv = sub.add_parser("convert", help="convert a LIBSVM text file to crpsgd HDF5")
     conv.add_argument("source", metavar="IN")
     conv.add_argument("target", metavar="OUT")
@@ -86,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
         elif args.command == "info":
             _info(args.runs)
+        elif args.command == "report":
+            _report(args)
+        elif args.command == "plot":
+            _plot(args)
         elif args.command == "convert":
             _convert(args)
         return 0
@@ -119,6 +155,50 @@ def _info(paths: list[str]) -> None:
 
     runs = [read_run(p) for p in paths]
     print(describe(runs[0]) if len(runs) == 1 else summary_table(runs))
+
+
+def _float_arg(flag: str):
+    def parse(text: str) -> float:
+        try:
+            return float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag}={text!r}: expected a number") from None
+
+    return parse
+
+
+def _report(args: argparse.Namespace) -> None:
+    from crpsgd.report import comparison_rows, comparison_table
+    from crpsgd.runlog import read_run
+
+    runs = [read_run(p) for p in args.runs]
+    if args.format == "text":
+        print(comparison_table(runs, args.target, args.metric))
+        return
+    rows = comparison_rows(runs, args.target, args.metric)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return
+    import csv
+
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from crpsgd.plot import plot_runs
+    from crpsgd.runlog import read_run
+
+    runs = [read_run(p) for p in args.runs]
+    written = plot_runs(
+        runs,
+        args.out,
+        metrics=args.metric or ("auto",),
+        title=args.title,
+        formats=args.format or ("png", "pdf"),
+    )
+    print("wrote " + " ".join(str(p) for p in written))
 
 
 def _convert(args: argparse.Namespace) -> None:

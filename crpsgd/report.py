@@ -17,15 +17,145 @@ def _fmt(value: object, spec: str = ".6g") -> str:
     return str(value)
 
 
-def label(run: RunRecord) -> str:
-    """Algorithm and its key parameters, e.g. ``cr-psgd(B1=8,rho=1.2)`` or ``psgd(B=8)``."""
+def label(run: RunRecord, gamma: bool = False) -> str:
+    """Algorithm and its key parameters, e.g. ``cr-psgd(B1=8,rho=1.2)`` or ``psgd(B=8)``;
+    ``gamma=True`` adds the step size actually used."""
     cfg = run.config
     algo = run.attrs.get("algorithm", "?")
     if algo == "cr-psgd":
-        return f"cr-psgd(B1={cfg.get('b1')},rho={cfg.get('rho')})"
-    if algo == "psgd":
-        return f"psgd(B={cfg.get('batch')})"
-    return str(algo)
+        parts = [f"B1={cfg.get('b1')}", f"rho={cfg.get('rho')}"]
+    elif algo == "psgd":
+        parts = [f"B={cfg.get('batch')}"]
+    elif algo == "cr-psgd-catalyst":
+        theta = run.attrs.get("theta", cfg.get("theta"))
+        theta = format(theta, ".3g") if isinstance(theta, float) else theta
+        parts = [f"B1={cfg.get('b1')}", f"rho={cfg.get('rho')}", f"theta={theta}"]
+    elif algo == "local-sgd":
+        period = run.attrs.get("period", cfg.get("period"))
+        parts = [f"b={cfg.get('batch')}", f"H={period}"]
+    else:
+        parts = []
+    if gamma and isinstance(run.attrs.get("step_size"), float):
+        parts.append(f"gamma={run.attrs['step_size']:.3g}")
+    return f"{algo}({','.join(parts)})" if parts else str(algo)
+
+
+METRICS = ("suboptimality", "objective", "grad_norm_sq")
+
+
+def default_metric(run: RunRecord) -> str:
+    """``suboptimality`` when the run knows ``f*``, else ``grad_norm_sq``."""
+    f_star = run.attrs.get("f_star")
+    known = isinstance(f_star, (int, float)) and not math.isnan(f_star)
+    return "suboptimality" if known else "grad_norm_sq"
+
+
+def reached(run: RunRecord, target: float, metric: str) -> tuple[int, int] | None:
+    """``(round, SFO per worker)`` of the first evaluation with ``metric <= target``, or None.
+
+    Evaluations are spaced geometrically in SFO (``--eval-factor``), so this is the first
+    *logged* point that reached the target: an upper bound on the exact round.
+    """
+    values = run.eval.get(metric)
+    if values is None or len(values) == 0:
+        return None
+    hits = [i for i, v in enumerate(values) if v <= target]
+    if not hits:
+        return None
+    i = hits[0]
+    return int(run.eval["round"][i]), int(run.eval["sfo_per_worker"][i])
+
+
+def comparison_rows(
+    runs: Sequence[RunRecord], target: float | None = None, metric: str | None = None
+) -> list[dict[str, object]]:
+    """One dict per run: what ``crpsgd report`` prints (and writes as CSV or JSON)."""
+    rows = []
+    for run in runs:
+        s = run.summary
+        m = metric or default_metric(run)
+        hit = reached(run, target, m) if target is not None else None
+        rows.append(
+            {
+                "run": label(run, gamma=True),
+                "path": str(run.path),
+                "N": run.attrs.get("n_workers"),
+                "seed": run.attrs.get("seed"),
+                "rounds": s.get("rounds"),
+                "sfo_per_worker": s.get("sfo_per_worker"),
+                "objective": s.get("objective"),
+                "suboptimality": s.get("suboptimality"),
+                "grad_norm_sq": s.get("grad_norm_sq"),
+                "target_metric": m if target is not None else None,
+                "target": target,
+                "rounds_to_target": hit[0] if hit else None,
+                "sfo_to_target": hit[1] if hit else None,
+                "wall_s": s.get("wall_s"),
+                "compute_s": s.get("compute_s"),
+                "comm_s": s.get("comm_s"),
+                "eval_s": s.get("eval_s"),
+                "status": run.status,
+            }
+        )
+    return rows
+
+
+def comparison_table(
+    runs: Sequence[RunRecord], target: float | None = None, metric: str | None = None
+) -> str:
+    """The table of ``crpsgd report``: rounds, SFO, final objective, rounds (and SFO) to reach
+    ``target`` and wall seconds split into compute / communication / evaluation."""
+    rows = comparison_rows(runs, target, metric)
+    header = ["run", "N", "rounds", "SFO/worker", "objective", "f - f*", "||grad||^2"]
+    if target is not None:
+        header += ["rounds@target", "SFO@target"]
+    header += ["wall s", "compute s", "comm s", "eval s", "status"]
+    table = [tuple(header)]
+    for r in rows:
+        cells = [
+            r["run"],
+            _fmt(r["N"]),
+            _fmt(r["rounds"]),
+            _fmt(r["sfo_per_worker"]),
+            _fmt(r["objective"], ".8g"),
+            _fmt(r["suboptimality"], ".3e"),
+            _fmt(r["grad_norm_sq"], ".3e"),
+        ]
+        if target is not None:
+            never = "never"
+            cells += [
+                _fmt(r["rounds_to_target"]) if r["rounds_to_target"] is not None else never,
+                _fmt(r["sfo_to_target"]) if r["sfo_to_target"] is not None else never,
+            ]
+        cells += [
+            _fmt(r["wall_s"], ".2f"),
+            _fmt(r["compute_s"], ".2f"),
+            _fmt(r["comm_s"], ".2f"),
+            _fmt(r["eval_s"], ".2f"),
+            str(r["status"]),
+        ]
+        table.append(tuple(str(c) for c in cells))
+    text = _align(table)
+    if target is not None:
+        metrics = sorted({str(r["target_metric"]) for r in rows})
+        text += (
+            f"\n@target: first logged evaluation with {' / '.join(metrics)} <= {target:g} "
+            "(evaluations are spaced geometrically in SFO)"
+        )
+    return text
+
+
+def _align(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
 def summary_table(runs: Sequence[RunRecord]) -> str:
