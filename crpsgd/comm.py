@@ -3,8 +3,10 @@
 :class:`Communicator` wraps an MPI communicator (``COMM_WORLD`` unless one is passed in) and
 keeps two sets of counters:
 
-* **rounds** -- the communication rounds of the algorithm: one in-place ``Allreduce`` of one
-  contiguous float64 buffer each (:meth:`Communicator.allreduce_mean_`);
+* **rounds** -- the communication rounds of the algorithm: one ``Allreduce`` of one
+  contiguous float64 buffer each (:meth:`Communicator.allreduce_mean_`). The buffer carries
+  the vector and one control slot, so that a stop request (a signal before a time limit) seen
+  by any rank reaches every rank in the same round at no extra message;
 * **evaluation** -- collectives that only serve logging and set-up (full objective, ``L``,
   ``f*``), which the theory does not count (:meth:`Communicator.eval_allreduce_sum_`).
 
@@ -57,6 +59,9 @@ class Communicator:
         self.stats = CommStats()
         self._fault = _injected_fault(self.rank)
         self.on_own_failure: Callable[[int, str], None] | None = None
+        self.stop_requested = False  # set on this rank, e.g. by a signal handler
+        self.stop_agreed = False  # after a round: some rank had requested a stop
+        self._work = np.empty(0)
         self.watch_comm = self.comm.Dup()  # failure notices travel apart from the rounds
         global _ACTIVE
         _ACTIVE = self
@@ -73,13 +78,19 @@ class Communicator:
         same on every rank) raises :class:`DivergenceError` on every rank.
         """
         self._maybe_fail("round", self.stats.rounds + 1)
+        n = buf.size
+        if self._work.size != n + 1:
+            self._work = np.empty(n + 1)
+        work = self._work
         t0 = MPI.Wtime()
-        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        if self.size > 1:
-            buf /= self.size
+        work[:n] = buf
+        work[n] = 1.0 if self.stop_requested else 0.0
+        self.comm.Allreduce(MPI.IN_PLACE, work, op=MPI.SUM)
+        np.divide(work[:n], self.size, out=buf)
+        self.stop_agreed = bool(work[n] > 0.0)
         self.stats.round_seconds += MPI.Wtime() - t0
         self.stats.rounds += 1
-        self.stats.round_bytes += buf.nbytes
+        self.stats.round_bytes += work.nbytes
         if not np.isfinite(buf).all():
             raise DivergenceError(self.stats.rounds, "the averaged vector is not finite")
         return buf

@@ -24,8 +24,19 @@ def test_allreduce_mean_is_one_round(comm):
     buf = np.arange(5.0) + comm.rank
     comm.allreduce_mean_(buf)
     np.testing.assert_allclose(buf, np.arange(5.0) + (comm.size - 1) / 2)
-    assert comm.stats.rounds == 1 and comm.stats.round_bytes == 40
-    assert comm.stats.eval_calls == 0
+    assert comm.stats.rounds == 1 and comm.stats.round_bytes == 48  # 5 values + control slot
+    assert comm.stats.eval_calls == 0 and not comm.stop_agreed
+
+
+def test_a_stop_request_on_one_rank_reaches_all_in_the_same_round(comm):
+    comm.stop_requested = comm.rank == comm.size - 1
+    buf = np.ones(3)
+    comm.allreduce_mean_(buf)
+    assert comm.stop_agreed
+    np.testing.assert_array_equal(buf, np.ones(3))
+    comm.stop_requested = False
+    comm.allreduce_mean_(buf)
+    assert not comm.stop_agreed
 
 
 def test_evaluation_collectives_are_not_rounds(comm):
