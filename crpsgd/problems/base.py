@@ -18,6 +18,9 @@ class Problem(ABC):
     dim: int
     n_local: int
     n_total: int
+    #: False when no bound of ``L`` is known (``local_smoothness`` then returns NaN), so
+    #: ``--gamma auto`` and ``--theta auto`` cannot be used.
+    smoothness_known: bool = True
 
     @abstractmethod
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
@@ -42,6 +45,11 @@ class Problem(ABC):
     def local_smoothness(self) -> float:
         """An upper bound of the smoothness constant ``L`` from this rank's rows (take the max
         over ranks for the global ``L``)."""
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """The starting point ``x_1``, identical on every rank: zeros unless a problem needs a
+        seeded random one (a network, whose zero point is a saddle by symmetry)."""
+        return np.zeros(self.dim)
 
     def count_correct(self, x: np.ndarray, dataset: object) -> int:
         """Rows of ``dataset`` that the model ``x`` classifies right (problems that classify)."""
