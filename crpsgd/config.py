@@ -19,8 +19,11 @@ from typing import Any
 
 from crpsgd.errors import DataFormatError, UsageError
 
-ALGORITHMS = ("cr-psgd", "psgd")
-PROBLEMS = ("logreg",)
+ALGORITHMS = ("cr-psgd", "psgd", "cr-psgd-catalyst", "local-sgd")
+PROBLEMS = ("logreg", "logreg-nonconvex", "mlp")
+PERIOD_RULES = ("stich", "prsgd")
+#: Algorithms whose first batch is --b1 (a CR-PSGD schedule); the others use --batch.
+B1_ALGORITHMS = ("cr-psgd", "cr-psgd-catalyst")
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,14 @@ def _above_one(v: float) -> str | None:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("problem", str, "logreg", "objective: l2-regularised logistic regression", PROBLEMS),
+    Param(
+        "problem",
+        str,
+        "logreg",
+        "objective: logreg (l2 logistic regression), logreg-nonconvex (logistic loss + "
+        "lam sum alpha x^2/(1 + alpha x^2)), mlp (two-layer tanh network + lam/2 ||x||^2)",
+        PROBLEMS,
+    ),
     Param("algo", str, "cr-psgd", "algorithm", ALGORITHMS),
     Param(
         "data",
@@ -89,10 +99,52 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param("batch", int, 8, "psgd: constant batch size B (per worker)", check=_at_least(1)),
     Param(
+        "theta",
+        float,
+        "auto",
+        "cr-psgd-catalyst: weight theta of the proximal term theta/2 ||x - y_(k-1)||^2, "
+        "or 'auto' = 2L",
+        special=("auto",),
+        check=_positive,
+    ),
+    Param(
+        "outer",
+        int,
+        "auto",
+        "cr-psgd-catalyst: outer iterations K, or 'auto' = floor(sqrt(N T)); each inner run "
+        "gets floor(sqrt(T/N)) SFO per worker ('auto') or floor(T/K)",
+        special=("auto",),
+        check=_at_least(1),
+    ),
+    Param(
+        "period",
+        int,
+        "auto",
+        "local-sgd: local minibatch steps H between model averagings, or 'auto' (--period-rule)",
+        special=("auto",),
+        check=_at_least(1),
+    ),
+    Param(
+        "period_rule",
+        str,
+        "stich",
+        "local-sgd: rule of --period auto, with S = floor(T/batch) local steps: stich "
+        "(H = floor(sqrt(S/N))) or prsgd (H = floor(S^(1/4) / N^(3/4)))",
+        PERIOD_RULES,
+    ),
+    Param(
+        "alpha",
+        float,
+        1.0,
+        "logreg-nonconvex: alpha > 0 of the penalty lam sum alpha x^2/(1 + alpha x^2)",
+        check=_positive,
+    ),
+    Param("hidden", int, 16, "mlp: hidden units of the two-layer network", check=_at_least(1)),
+    Param(
         "gamma",
         float,
         "auto",
-        "step size gamma, or 'auto' = 1/L",
+        "step size gamma, or 'auto' = 1/L (1/(L + theta) for cr-psgd-catalyst)",
         special=("auto",),
         check=_positive,
     ),
@@ -225,10 +277,25 @@ def merge(cli: dict[str, Any], config_path: str | None) -> dict[str, Any]:
 
 
 def check_combination(cfg: dict[str, Any]) -> None:
-    """Constraints between parameters: the budget must fit the first batch."""
-    first = cfg["b1"] if cfg["algo"] == "cr-psgd" else cfg["batch"]
-    flag = "--b1" if cfg["algo"] == "cr-psgd" else "--batch"
+    """Constraints between parameters: the budget must fit the first batch; ``auto`` step
+    sizes need a known smoothness constant; ``--fstar auto`` needs a strongly convex problem.
+    (Catalyst's inner budget depends on the rank count: checked by the run.)"""
+    first = cfg["b1"] if cfg["algo"] in B1_ALGORITHMS else cfg["batch"]
+    flag = "--b1" if cfg["algo"] in B1_ALGORITHMS else "--batch"
     if cfg["T"] < first:
         raise UsageError(
             f"--T={cfg['T']}: the budget is smaller than the first batch {flag}={first}"
+        )
+    if cfg["problem"] == "mlp":
+        names = ["gamma"] + (["theta"] if cfg["algo"] == "cr-psgd-catalyst" else [])
+        for name in names:
+            if cfg[name] == "auto":
+                raise UsageError(
+                    f"--{name}=auto: the smoothness constant L of --problem=mlp is not known; "
+                    f"pass a number (e.g. --{name} {0.1 if name == 'gamma' else 1.0})"
+                )
+    if cfg["fstar"] == "auto" and cfg["problem"] != "logreg":
+        raise UsageError(
+            f"--fstar=auto: the Newton solve is for --problem=logreg only, not "
+            f"--problem={cfg['problem']} (not convex); pass --fstar VALUE or --fstar none"
         )

@@ -9,6 +9,7 @@ before the input has been checked.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from crpsgd import __version__
+from crpsgd.algorithms.catalyst import CatalystPlan, catalyst, catalyst_plan, check_plan
+from crpsgd.algorithms.local_sgd import auto_period, local_sgd
 from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
 from crpsgd.comm import Communicator, FailureWatch, mpi_library_version
 from crpsgd.config import merge
@@ -24,8 +27,10 @@ from crpsgd.data.loader import data_identity, load_shard
 from crpsgd.errors import DivergenceError, UsageError
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.problems import fstar_cache
+from crpsgd.problems.base import Problem
 from crpsgd.problems.fstar import newton_fstar
 from crpsgd.problems.logreg import LogisticRegression
+from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
 from crpsgd.rng import worker_rng
 from crpsgd.runlog import NullRunLog, RunLog
 from crpsgd.schedules import ConstantBatch, ExponentialBatch
@@ -85,9 +90,14 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
     _agree(comm, _check_out, out, cfg["overwrite"], comm)
     shard, n_total, test = _agree(comm, _load, cfg, comm)
 
-    problem = LogisticRegression(shard, n_total, cfg["lam"])
-    smoothness, smoothness_bound = global_smoothness(problem, comm)
-    gamma = 1.0 / smoothness if cfg["gamma"] == "auto" else cfg["gamma"]
+    problem = _make_problem(cfg, shard, n_total)
+    if problem.smoothness_known:
+        smoothness, smoothness_bound = global_smoothness(problem, comm)
+    else:
+        smoothness, smoothness_bound = math.nan, "unknown"
+    theta = 2.0 * smoothness if cfg["theta"] == "auto" else cfg["theta"]
+    gamma = _step_size(cfg, smoothness, theta)
+    plan = _agree(comm, _algorithm_plan, cfg, comm.size)
     f_star, f_star_note = _f_star(cfg, problem, comm)
 
     log = _agree(
@@ -106,7 +116,7 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
     evaluator = Evaluator(problem, comm, f_star, test)
     try:
         with FailureWatch(comm, lambda rank, message: log.close(f"failed: {message}")):
-            result = _execute(cfg, problem, comm, gamma, evaluator, log)
+            result = _execute(cfg, problem, comm, gamma, evaluator, log, theta, plan)
     except DivergenceError as exc:
         exc.args = (
             f"{exc}; last finite objective {evaluator.last_finite_objective:.8g} at round "
@@ -228,32 +238,69 @@ def _open_log(
     return RunLog(out, attrs, overwrite=cfg["overwrite"])
 
 
+def _make_problem(cfg: dict[str, Any], shard: Dataset, n_total: int) -> Problem:
+    if cfg["problem"] == "logreg-nonconvex":
+        return NonconvexLogisticRegression(shard, n_total, cfg["lam"], cfg["alpha"])
+    if cfg["problem"] == "mlp":
+        return TwoLayerNetwork(shard, n_total, cfg["hidden"], cfg["lam"])
+    return LogisticRegression(shard, n_total, cfg["lam"])
+
+
+def _step_size(cfg: dict[str, Any], smoothness: float, theta: float) -> float:
+    """``--gamma``, or for ``auto``: ``1/(L + theta)`` for Catalyst's inner runs, else ``1/L``.
+    (``auto`` with an unknown ``L`` is rejected by the configuration check.)"""
+    if cfg["gamma"] != "auto":
+        return cfg["gamma"]
+    if cfg["algo"] == "cr-psgd-catalyst":
+        return 1.0 / (smoothness + theta)
+    return 1.0 / smoothness
+
+
+def _algorithm_plan(cfg: dict[str, Any], n_workers: int) -> CatalystPlan | int | None:
+    """What depends on the rank count: Catalyst's ``K`` and inner budget (checked to fit
+    ``--b1``), or Local SGD's period ``H``."""
+    if cfg["algo"] == "cr-psgd-catalyst":
+        outer = None if cfg["outer"] == "auto" else cfg["outer"]
+        plan = catalyst_plan(cfg["T"], n_workers, outer)
+        check_plan(plan, cfg["b1"], cfg["T"], n_workers)
+        return plan
+    if cfg["algo"] == "local-sgd":
+        if cfg["period"] == "auto":
+            return auto_period(cfg["period_rule"], cfg["T"], cfg["batch"], n_workers)
+        return cfg["period"]
+    return None
+
+
 def _execute(
     cfg: dict[str, Any],
-    problem: LogisticRegression,
+    problem: Problem,
     comm: Communicator,
     gamma: float,
     evaluator: Evaluator,
     log: RunLog | NullRunLog,
+    theta: float | None = None,
+    plan: CatalystPlan | int | None = None,
 ) -> RunResult:
-    if cfg["algo"] == "cr-psgd":
+    if cfg["algo"] in ("cr-psgd", "cr-psgd-catalyst"):
         schedule = ExponentialBatch(cfg["b1"], cfg["rho"])
     else:
         schedule = ConstantBatch(cfg["batch"])
     progress = None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"])
-    return parallel_sgd(
-        problem,
-        comm,
-        schedule,
-        cfg["T"],
-        gamma,
-        np.zeros(problem.dim),
-        worker_rng(cfg["seed"], comm.rank),
-        evaluator,
-        log,
-        eval_factor=cfg["eval_factor"],
-        progress=progress,
-    )
+    x0 = problem.initial_point(cfg["seed"])
+    rng = worker_rng(cfg["seed"], comm.rank)
+    common = {"eval_factor": cfg["eval_factor"], "progress": progress}
+    if cfg["algo"] == "cr-psgd-catalyst":
+        return catalyst(
+            problem, comm, schedule, plan, theta, gamma, x0, rng, evaluator, log, **common
+        )
+    if cfg["algo"] == "local-sgd":
+        log.set_attrs(
+            period=plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
+        )
+        return local_sgd(
+            problem, comm, cfg["batch"], plan, cfg["T"], gamma, x0, rng, evaluator, log, **common
+        )
+    return parallel_sgd(problem, comm, schedule, cfg["T"], gamma, x0, rng, evaluator, log, **common)
 
 
 def _progress_printer(budget: int):

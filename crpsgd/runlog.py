@@ -17,8 +17,14 @@ Schema (``format = "crpsgd-run"``, ``format_version = 1``)::
         f_star                     optimal objective used for suboptimality (NaN if unknown)
         smoothness_L, step_size    L of the objective and the step size gamma actually used
     /rounds/<column>       one row per communication round, resizable 1-D datasets:
-        round                      1-based round index t (int64)
+        round                      1-based round index t (int64), counted over the whole run
         batch                      B_t, per-worker minibatch size (int64)
+        local_steps                minibatch steps each worker took since the last round
+                                   (int64): 1 when the round averages gradients (cr-psgd,
+                                   psgd, catalyst), H for local-sgd (fewer in a last, partial
+                                   period); the round's SFO per worker is batch * local_steps
+        outer                      cr-psgd-catalyst: outer iteration k >= 1 whose inner run
+                                   took this round (int64); 0 for algorithms without one
         sfo_per_worker             cumulative SFO calls of one worker after this round (int64)
         sfo_total                  cumulative SFO calls of all N workers (int64)
         step_size                  gamma used in this round
@@ -31,7 +37,21 @@ Schema (``format = "crpsgd-run"``, ``format_version = 1``)::
         suboptimality              f(x) - f_star (NaN when f_star is unknown)
         test_accuracy              fraction of the test set classified right (NaN: no test set)
         wall_s, eval_s             time since the loop's start; seconds spent in this evaluation
-    /result/x              the returned iterate (float64, length d), written at the end
+    /outer/<column>        cr-psgd-catalyst only (empty otherwise): one row per outer
+                           iteration k, after its inner CR-PSGD run returned y_k:
+        outer                      k (int64), 1-based
+        round                      cumulative rounds after y_k (int64)
+        sfo_per_worker, sfo_total  cumulative SFO after y_k (int64)
+        evaluated                  1 if f(y_k) was evaluated, else 0 (int64); evaluation points
+                                   are spaced geometrically in SFO as for /eval (--eval-factor),
+                                   plus y_0 (k = 0 is not a row; it is /eval's round 0) and y_K
+        objective, grad_norm_sq    f(y_k), ||grad f(y_k)||^2 when evaluated, else NaN
+        wall_s                     seconds since the start of the loop (rank 0)
+    /result/x              the returned iterate (float64, length d), written at the end;
+                           for cr-psgd-catalyst the last outer point y_K
+    /result/y_best         cr-psgd-catalyst: the evaluated y_k with the smallest
+                           ||grad f||^2; root attributes best_outer (its k, 0 = y_0) and
+                           best_grad_norm_sq, plus theta, outer_iterations, inner_budget
     /result attributes     rounds, sfo_per_worker, sfo_total, objective, grad_norm_sq,
                            suboptimality, test_accuracy, wall_s, compute_s, comm_s, eval_s,
                            comm_bytes, eval_collectives
@@ -76,6 +96,20 @@ ROUND_COLUMNS: dict[str, type] = {
     "wall_s": np.float64,
     "compute_s": np.float64,
     "comm_s": np.float64,
+    "local_steps": np.int64,
+    "outer": np.int64,
+}
+#: Values of round columns a caller may leave out (algorithms without local steps or outer loop).
+ROUND_DEFAULTS: dict[str, Any] = {"local_steps": 1, "outer": 0}
+OUTER_COLUMNS: dict[str, type] = {
+    "outer": np.int64,
+    "round": np.int64,
+    "sfo_per_worker": np.int64,
+    "sfo_total": np.int64,
+    "evaluated": np.int64,
+    "objective": np.float64,
+    "grad_norm_sq": np.float64,
+    "wall_s": np.float64,
 }
 EVAL_COLUMNS: dict[str, type] = {
     "round": np.int64,
@@ -151,7 +185,9 @@ class RunLog:
         root["status"] = "running"
         self.rounds = _Series(self.file.create_group("rounds"), ROUND_COLUMNS)
         self.evals = _Series(self.file.create_group("eval"), EVAL_COLUMNS)
+        self.outer = _Series(self.file.create_group("outer"), OUTER_COLUMNS)
         self.file.create_group("result")
+        self._result_arrays: dict[str, np.ndarray] = {}
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._last_flush = time.monotonic()
@@ -165,9 +201,14 @@ class RunLog:
         """Root attributes known only during the run; written when the log is closed."""
         self._final_attrs.update(attrs)
 
+    def set_result_array(self, name: str, value: np.ndarray) -> None:
+        """A float64 array written as ``/result/<name>`` when the log is closed."""
+        self._result_arrays[name] = np.array(value, dtype=np.float64, copy=True)
+
     def add_round(self, **row: Any) -> None:
-        """Append one ``/rounds`` row (all of :data:`ROUND_COLUMNS` as keywords)."""
-        self.rounds.add(row)
+        """Append one ``/rounds`` row (:data:`ROUND_COLUMNS` as keywords; those of
+        :data:`ROUND_DEFAULTS` may be left out)."""
+        self.rounds.add({**ROUND_DEFAULTS, **row})
         if (
             len(self.rounds.pending) >= self.flush_rows
             or time.monotonic() - self._last_flush >= self.flush_seconds
@@ -179,6 +220,11 @@ class RunLog:
         self.evals.add(row)
         self.flush()
 
+    def add_outer(self, **row: Any) -> None:
+        """Append one ``/outer`` row (all of :data:`OUTER_COLUMNS`) and flush everything."""
+        self.outer.add(row)
+        self.flush()
+
     def flush(self) -> None:
         with self._lock:
             self._flush()
@@ -188,6 +234,7 @@ class RunLog:
             return
         self.rounds.write()
         self.evals.write()
+        self.outer.write()
         self.file.flush()
         self._last_flush = time.monotonic()
 
@@ -212,6 +259,8 @@ class RunLog:
         with h5py.File(self.path, "r+", locking=False) as f:
             if x is not None:
                 f["result"].create_dataset("x", data=np.asarray(x, dtype=np.float64))
+            for name, value in self._result_arrays.items():
+                f["result"].create_dataset(name, data=value)
             for key, value in (summary or {}).items():
                 f["result"].attrs[key] = _attr(value)
             for key, value in self._final_attrs.items():
@@ -226,6 +275,8 @@ class NullRunLog:
     def set_attrs(self, **attrs: Any) -> None: ...
     def add_round(self, **row: Any) -> None: ...
     def add_eval(self, **row: Any) -> None: ...
+    def add_outer(self, **row: Any) -> None: ...
+    def set_result_array(self, name: str, value: np.ndarray) -> None: ...
     def flush(self) -> None: ...
     def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None: ...
     def close(
@@ -244,6 +295,8 @@ class RunRecord:
     eval: dict[str, np.ndarray]
     x: np.ndarray | None
     summary: dict[str, Any] = field(default_factory=dict)
+    outer: dict[str, np.ndarray] = field(default_factory=dict)
+    result_arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -265,13 +318,24 @@ def read_run(path: str | Path) -> RunRecord:
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         series = {
             name: {c: f[name][c][()] for c in f[name]} if name in f else {}
-            for name in ("rounds", "eval")
+            for name in ("rounds", "eval", "outer")
         }
         result = f.get("result")
         x = result["x"][()] if result is not None and "x" in result else None
+        arrays = {k: v[()] for k, v in result.items() if k != "x"} if result is not None else {}
         summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
     config = json.loads(attrs.get("config") or "{}")
-    return RunRecord(path, attrs, config, series["rounds"], series["eval"], x, summary)
+    return RunRecord(
+        path,
+        attrs,
+        config,
+        series["rounds"],
+        series["eval"],
+        x,
+        summary,
+        outer=series["outer"],
+        result_arrays=arrays,
+    )
 
 
 def _open_for_reading(path: Path) -> h5py.File:

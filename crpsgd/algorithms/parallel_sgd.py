@@ -12,6 +12,12 @@ Every rank runs::
 CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``. Rows are
 drawn with replacement from the rank's own shard by the rank's own random stream and sorted
 (the average does not change; memory access becomes sequential).
+
+Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
+outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
+counters, the wall clock and the ``outer`` column continue over the calls; Local SGD
+(:mod:`crpsgd.algorithms.local_sgd`) shares :class:`LoopRecorder`, the bookkeeping of rows,
+evaluations and counters.
 """
 
 from __future__ import annotations
@@ -32,16 +38,34 @@ ProgressHook = Callable[[int, int, int, Evaluation, float], None]
 
 @dataclass
 class RunResult:
-    """What a loop returns: the iterate, its counters and its seconds (this rank)."""
+    """What a loop returns: the iterate, its counters and its seconds (this rank).
+
+    ``rounds`` and ``sfo_per_worker`` are the run's cumulative counters (a
+    :class:`LoopOffset` included); ``wall_s`` counts from the loop's wall-clock origin;
+    ``compute_s``, ``comm_s`` and ``eval_s`` are this call's. ``final`` is the last
+    evaluation, None for a loop without an evaluator.
+    """
 
     x: np.ndarray
     rounds: int
     sfo_per_worker: int
-    final: Evaluation
+    final: Evaluation | None
     wall_s: float
     compute_s: float
     comm_s: float
     eval_s: float
+
+
+@dataclass(frozen=True)
+class LoopOffset:
+    """Counters a loop continues from: rounds and per-worker SFO already spent in this run,
+    the wall-clock origin (``comm.wtime()``; None: now, after a barrier) and the outer
+    iteration written to every round row (0: none)."""
+
+    rounds: int = 0
+    sfo: int = 0
+    start: float | None = None
+    outer: int = 0
 
 
 class EvalSchedule:
@@ -69,6 +93,116 @@ def sample_indices(rng: np.random.Generator, n_local: int, batch: int) -> np.nda
     return idx
 
 
+class LoopRecorder:
+    """Counters, ``/rounds`` and ``/eval`` rows and evaluation points of one loop (all ranks).
+
+    Evaluations (when an evaluator is given) happen at the start, whenever the run's
+    per-worker SFO reached ``eval_factor`` times that of the last evaluation, and at the end.
+    """
+
+    def __init__(
+        self,
+        comm: Communicator,
+        evaluator: Evaluator | None,
+        log: RunLog | NullRunLog | None,
+        eval_factor: float,
+        progress: ProgressHook | None,
+        offset: LoopOffset | None,
+    ) -> None:
+        offset = offset if offset is not None else LoopOffset()
+        self.comm = comm
+        self.evaluator = evaluator
+        self.log = log if log is not None else NullRunLog()
+        self.progress = progress
+        self.evals = EvalSchedule(eval_factor)
+        if offset.start is None:
+            comm.barrier()
+            self.start = comm.wtime()
+        else:
+            self.start = offset.start
+        self.rounds = offset.rounds
+        self.sfo = offset.sfo
+        self.outer = offset.outer
+        self.batch = 0
+        self.compute_s = self.comm_s = self.eval_s = 0.0
+        self.last: Evaluation | None = None
+
+    def evaluate(self, x: np.ndarray) -> Evaluation | None:
+        """Evaluate ``x`` (an evaluation collective), log an ``/eval`` row, call the hook."""
+        if self.evaluator is None:
+            return None
+        ev = self.evaluator(x)
+        self.eval_s += ev.seconds
+        wall = self.comm.wtime() - self.start
+        self.log.add_eval(
+            round=self.rounds,
+            sfo_per_worker=self.sfo,
+            sfo_total=self.sfo * self.comm.size,
+            objective=ev.objective,
+            grad_norm_sq=ev.grad_norm_sq,
+            suboptimality=ev.suboptimality,
+            test_accuracy=ev.test_accuracy,
+            wall_s=wall,
+            eval_s=ev.seconds,
+        )
+        if self.progress is not None:
+            self.progress(self.rounds, self.batch, self.sfo, ev, wall)
+        self.last = ev
+        return ev
+
+    def begin(self, x: np.ndarray) -> None:
+        """Evaluate the starting point."""
+        self.evaluate(x)
+        self.evals.due(self.sfo)
+
+    def round_done(
+        self,
+        x: np.ndarray,
+        batch: int,
+        local_steps: int,
+        gamma: float,
+        compute_s: float,
+        comm_s: float,
+        now: float,
+    ) -> None:
+        """Count one round of ``local_steps`` minibatches of ``batch`` rows per worker, log its
+        row, and evaluate ``x`` (the iterate after the round) if an evaluation point is due."""
+        self.rounds += 1
+        self.sfo += batch * local_steps
+        self.batch = batch
+        self.compute_s += compute_s
+        self.comm_s += comm_s
+        self.log.add_round(
+            round=self.rounds,
+            batch=batch,
+            local_steps=local_steps,
+            outer=self.outer,
+            sfo_per_worker=self.sfo,
+            sfo_total=self.sfo * self.comm.size,
+            step_size=gamma,
+            wall_s=now - self.start,
+            compute_s=compute_s,
+            comm_s=comm_s,
+        )
+        if self.evaluator is not None and self.evals.due(self.sfo):
+            self.evaluate(x)
+
+    def result(self, x: np.ndarray) -> RunResult:
+        """Evaluate the last iterate unless it just was, and return the loop's result."""
+        if self.evaluator is not None and self.evals.last_sfo != self.sfo:
+            self.evaluate(x)
+        return RunResult(
+            x=x,
+            rounds=self.rounds,
+            sfo_per_worker=self.sfo,
+            final=self.last,
+            wall_s=self.comm.wtime() - self.start,
+            compute_s=self.compute_s,
+            comm_s=self.comm_s,
+            eval_s=self.eval_s,
+        )
+
+
 def parallel_sgd(
     problem: Problem,
     comm: Communicator,
@@ -77,50 +211,25 @@ def parallel_sgd(
     gamma: float,
     x0: np.ndarray,
     rng: np.random.Generator,
-    evaluator: Evaluator,
+    evaluator: Evaluator | None,
     log: RunLog | NullRunLog | None = None,
     eval_factor: float = 1.25,
     progress: ProgressHook | None = None,
+    offset: LoopOffset | None = None,
 ) -> RunResult:
     """Run parallel SGD with batch sizes from ``schedule`` until the per-worker SFO budget
-    ``budget`` would be exceeded; ``gamma`` is the step size. Returns the last iterate.
+    ``budget`` (of this call) would be exceeded; ``gamma`` is the step size. Returns the last
+    iterate.
 
     Collective: every rank of ``comm`` must call it with the same schedule, budget and
     step size. Rows go to ``log`` (rank 0's :class:`RunLog`; a null log elsewhere).
+    ``evaluator=None`` evaluates nothing (an inner run of Catalyst); ``offset`` continues the
+    counters of earlier loops of the same run.
     """
-    log = log if log is not None else NullRunLog()
-    n_workers = comm.size
+    rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
     x = np.array(x0, dtype=np.float64, copy=True)
     grad = np.empty_like(x)
-    evals = EvalSchedule(eval_factor)
-    comm.barrier()
-    start = comm.wtime()
-    rounds = sfo = 0
-    compute_s = comm_s = eval_s = 0.0
-
-    def evaluate() -> Evaluation:
-        nonlocal eval_s
-        ev = evaluator(x)
-        eval_s += ev.seconds
-        wall = comm.wtime() - start
-        log.add_eval(
-            round=rounds,
-            sfo_per_worker=sfo,
-            sfo_total=sfo * n_workers,
-            objective=ev.objective,
-            grad_norm_sq=ev.grad_norm_sq,
-            suboptimality=ev.suboptimality,
-            test_accuracy=ev.test_accuracy,
-            wall_s=wall,
-            eval_s=ev.seconds,
-        )
-        if progress is not None:
-            progress(rounds, batch, sfo, ev, wall)
-        return ev
-
-    batch = 0
-    last = evaluate()
-    evals.due(0)
+    rec.begin(x)
     for batch in rounds_within_budget(schedule, budget):
         t0 = comm.wtime()
         idx = sample_indices(rng, problem.n_local, batch)
@@ -131,31 +240,5 @@ def parallel_sgd(
         grad *= gamma
         x -= grad
         t3 = comm.wtime()
-        rounds += 1
-        sfo += batch
-        compute_s += (t1 - t0) + (t3 - t2)
-        comm_s += t2 - t1
-        log.add_round(
-            round=rounds,
-            batch=batch,
-            sfo_per_worker=sfo,
-            sfo_total=sfo * n_workers,
-            step_size=gamma,
-            wall_s=t3 - start,
-            compute_s=(t1 - t0) + (t3 - t2),
-            comm_s=t2 - t1,
-        )
-        if evals.due(sfo):
-            last = evaluate()
-    if evals.last_sfo != sfo:
-        last = evaluate()
-    return RunResult(
-        x=x,
-        rounds=rounds,
-        sfo_per_worker=sfo,
-        final=last,
-        wall_s=comm.wtime() - start,
-        compute_s=compute_s,
-        comm_s=comm_s,
-        eval_s=eval_s,
-    )
+        rec.round_done(x, batch, 1, gamma, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+    return rec.result(x)
