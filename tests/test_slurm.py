@@ -1,0 +1,126 @@
+"""Each jobs/*.sbatch script, in its short version (CRPSGD_QUICK=1), submitted to a running
+SLURM cluster with ``sbatch --wait``; the HDF5 logs it wrote are read back.
+
+Skipped with a reason where no SLURM cluster is running (CI starts a one-node cluster with
+``.ci/slurm-up.sh`` before the tests)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from crpsgd.config import ALGORITHMS
+from crpsgd.runlog import read_run
+from tests.conftest import ROOT, SHARED_DATA
+
+pytestmark = [pytest.mark.slow, pytest.mark.slurm]
+
+JOBS = ROOT / "jobs"
+
+
+def _slurm_reason() -> str | None:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "no SLURM here (sbatch/sinfo not found; CI starts one with .ci/slurm-up.sh)"
+    try:
+        states = subprocess.run(
+            ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20
+        ).stdout.split()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"no SLURM cluster answering ({exc})"
+    if not any(s.rstrip("*") in ("idle", "mixed", "allocated") for s in states):
+        return f"no SLURM node up (sinfo states: {states or 'none'})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    reason = _slurm_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+def submit(script, out, launch="srun", timeout=900):
+    out.mkdir(parents=True, exist_ok=True)  # slurmd does not create --output directories
+    env = {
+        **os.environ,
+        "CRPSGD_QUICK": "1",
+        "CRPSGD_OUT": str(out),
+        "CRPSGD_DATA_DIR": str(SHARED_DATA),
+        "CRPSGD_PYTHON": sys.executable,
+        "CRPSGD_LAUNCH": launch,
+    }
+    proc = subprocess.run(
+        [
+            "sbatch",
+            "--wait",
+            "--parsable",
+            f"--chdir={ROOT}",
+            f"--output={out}/job.out",
+            "--time=15",
+            str(JOBS / script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    job_out = (out / "job.out").read_text() if (out / "job.out").exists() else ""
+    assert proc.returncode == 0, f"sbatch: {proc.stderr}\n--- job output ---\n{job_out[-4000:]}"
+    return job_out
+
+
+def check_logs(out, n_workers, min_completed):
+    index = json.loads((out / "logs" / "index.json").read_text())
+    done = [r for r in index["runs"] if r["status"] == "completed"]
+    assert len(done) >= min_completed, index["runs"]
+    for r in done:
+        path = ROOT / r["log"]
+        run = read_run(path)
+        assert run.status == "completed"
+        assert run.attrs["n_workers"] == n_workers
+        assert run.summary["rounds"] >= 1
+        assert len(run.eval["objective"]) >= 2
+    return index
+
+
+@pytest.mark.parametrize(
+    ("script", "launch", "n"),
+    [("logreg_synthetic_n10.sbatch", "srun", 10), ("logreg_synthetic_n10.sbatch", "mpirun", 10)],
+)
+def test_synthetic_job(slurm, tmp_path, script, launch, n):
+    out = tmp_path / "out"
+    submit(script, out, launch)
+    check_logs(out, n, min_completed=8)
+    assert (out / "logreg_synthetic-quick.md").is_file()
+
+
+def test_logreg_n10_job(slurm, tmp_path):
+    if not (SHARED_DATA / "a9a").is_file():
+        pytest.skip(f"a9a not found in {SHARED_DATA}")
+    out = tmp_path / "out"
+    submit("logreg_n10.sbatch", out)
+    check_logs(out, 10, min_completed=8)
+    table = (out / "logreg_a9a-quick.md").read_text()
+    assert "CR-PSGD" in table and "PSGD, small batch" in table
+
+
+def test_catalyst_n8_job(slurm, tmp_path):
+    if "cr-psgd-catalyst" not in ALGORITHMS:
+        pytest.skip("this build has no --algo cr-psgd-catalyst yet")
+    if not (SHARED_DATA / "a9a").is_file():
+        pytest.skip(f"a9a not found in {SHARED_DATA}")
+    out = tmp_path / "out"
+    submit("catalyst_n8.sbatch", out)
+    index = check_logs(out, 8, min_completed=2)
+    assert any(r["method"] == "cr-psgd-catalyst" for r in index["runs"])
+
+
+def test_theory_job(slurm, tmp_path):
+    if not (ROOT / "bench" / "theory.py").is_file():
+        pytest.skip("bench/theory.py not present")
+    out = tmp_path / "out"
+    submit("theory.sbatch", out)
+    assert (out / "theory-quick.json").is_file()
