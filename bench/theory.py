@@ -1,0 +1,346 @@
+"""Theory checks of CR-PSGD (and CR-PSGD-Catalyst): fits of measured rates against the paper's.
+
+    python bench/theory.py                 # runs (one mpiexec per rank count N), fits, prints
+    python bench/theory.py --analyse-only  # fits, tables and figures from the logs only
+
+1. **Rounds against T** (N = 1..16, several decades of T): fit ``rounds = a + b ln T``;
+   the schedule predicts ``b = 1 / ln(rho)`` (rounds ~ log_rho(T (rho - 1) / B1)).
+2. **Suboptimality against N T** under PL (l2 logistic regression, strongly convex): log-log
+   slope of the median final ``f - f*`` over seeds against ``N T``; theory -1.
+3. **CR-PSGD-Catalyst** on a non-convex problem (when this build has it): slope of
+   ``||grad f||^2`` against ``N T`` (theory -1/2) and of rounds against
+   ``sqrt(N T) log(T/N)`` (theory 1).
+4. **Linear speedup**: at each fixed T, slope of the error against N; theory -1.
+
+Every slope comes with its spread: the slope is refitted on each seed alone and the spread is
+the range of those per-seed slopes. Each grid point is one run of ``crpsgd`` through
+``bench/experiment.py`` (the same code path as ``crpsgd run``), logs under
+``bench/out/theory/N<n>/``. Results: ``bench/results/theory.json``, ``theory.md``, ``theory.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+# The strongly convex problem: dense synthetic data, lambda large enough that the PL constant
+# mu >= lambda makes rho = 1.15 satisfy the paper's condition rho < 1/(1 - gamma mu) with
+# gamma = 1/L (gamma mu >= lambda/L ~ 0.17 here).
+CONVEX = {
+    "data": "synthetic:n=20000,d=20,seed=7,noise=0.1",
+    "problem": "logreg",
+    "lam": 0.05,
+    "fstar": "auto",
+    "eval_factor": 2.0,
+}
+CR = {"algo": "cr-psgd", "b1": 4, "rho": 1.15}
+NONCONVEX = {
+    "data": "synthetic:n=20000,d=20,seed=7,noise=0.1",
+    "problem": "logreg-nonconvex",
+    "lam": 0.05,
+    "alpha": 1.0,
+    "fstar": "none",
+    "eval_factor": 2.0,
+}
+CATALYST = {"algo": "cr-psgd-catalyst", "b1": 4, "rho": 1.5}
+
+FULL = {
+    "ranks": [1, 2, 4, 8, 16],
+    "T": [1000, 3000, 10000, 30000, 100000],
+    "seeds": [0, 1, 2],
+    "catalyst_ranks": [1, 2, 4, 8],
+    "catalyst_T": [1000, 10000, 100000],
+}
+QUICK = {
+    "ranks": [1, 2],
+    "T": [1000, 10000],
+    "seeds": [0],
+    "catalyst_ranks": [1, 2],
+    "catalyst_T": [1000, 10000],
+}
+
+
+def write_definition(
+    path: Path, name: str, run: dict, method: dict, T: list[int], seeds, gamma: float
+) -> None:
+    def val(v: Any) -> str:
+        return json.dumps(v) if not isinstance(v, list) else "[" + ", ".join(map(str, v)) + "]"
+
+    lines = [f'name = "{name}"', "[run]"]
+    lines += [f"{k} = {val(v)}" for k, v in run.items()]
+    lines += ["[grid]", f"gamma = [{gamma}]", f"seeds = {val(seeds)}", f"tune_seeds = {val(seeds)}"]
+    lines += ["[[method]]", f'name = "{method["algo"]}"']
+    lines += [f"{k} = {val(v)}" for k, v in method.items()]
+    lines += [f"T = {val(T)}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_grid(
+    name: str, run: dict, method: dict, ranks, T, seeds, out_dir: Path, gamma: float = 1.0
+) -> None:
+    mpiexec = os.environ.get("CRPSGD_MPIEXEC") or str(BIN / "mpiexec")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in ranks:
+            definition = Path(tmp) / f"{name}-N{n}.toml"
+            write_definition(definition, f"{name}-N{n}", run, method, T, seeds, gamma)
+            cmd = [mpiexec, "-n", str(n), sys.executable, str(ROOT / "bench" / "experiment.py")]
+            cmd += [str(definition), "--out-dir", str(out_dir / f"{name}-N{n}")]
+            cmd += ["--results-dir", str(out_dir / "tables")]
+            print(f"theory: {name}, N = {n}, T in {T}, seeds {seeds}", flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def collect(out_dir: Path, name: str, ranks) -> list[dict[str, Any]]:
+    from crpsgd.runlog import read_run
+
+    points = []
+    for n in ranks:
+        index_path = out_dir / f"{name}-N{n}" / "index.json"
+        if not index_path.exists():
+            continue
+        for entry in json.loads(index_path.read_text())["runs"]:
+            if entry["status"] != "completed":
+                continue
+            rec = read_run(ROOT / entry["log"])
+            s = rec.summary
+            points.append(
+                {
+                    "N": n,
+                    "T": int(entry["point"]["T"]),
+                    "seed": entry["seed"],
+                    "rounds": s["rounds"],
+                    "suboptimality": s.get("suboptimality"),
+                    "grad_norm_sq": s.get("grad_norm_sq"),
+                    "log": entry["log"],
+                }
+            )
+    return points
+
+
+def loglog_slope(x, y) -> float:
+    x, y = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def slope_with_spread(points, xkey, ykey, seeds) -> dict[str, Any]:
+    """Slope of median(y) over seeds against x, and the range of per-seed slopes."""
+    groups: dict[tuple, list[float]] = {}
+    for p in points:
+        groups.setdefault((p["N"], p["T"]), []).append(p[ykey])
+    xs = [xkey(n, t) for (n, t) in groups]
+    med = [statistics.median(v) for v in groups.values()]
+    per_seed = []
+    for seed in seeds:
+        mine = [p for p in points if p["seed"] == seed]
+        if len(mine) >= 2:
+            per_seed.append(
+                loglog_slope([xkey(p["N"], p["T"]) for p in mine], [p[ykey] for p in mine])
+            )
+    return {
+        "slope": loglog_slope(xs, med) if len(xs) >= 2 else math.nan,
+        "per_seed": per_seed,
+        "spread": [min(per_seed), max(per_seed)] if per_seed else None,
+        "x": xs,
+        "y_median": med,
+    }
+
+
+def analyse(out_dir: Path, cfg: dict[str, Any], results: Path, tag: str) -> dict[str, Any]:
+    seeds = cfg["seeds"]
+    pts = collect(out_dir, "crpsgd", cfg["ranks"])
+    res: dict[str, Any] = {"convex_problem": {**CONVEX, **CR}, "config": cfg}
+    # 1. rounds = a + b ln T (rounds do not depend on N or the seed: one value per T)
+    by_t = {}
+    for p in pts:
+        by_t.setdefault(p["T"], set()).add(p["rounds"])
+    ts = sorted(by_t)
+    rounds = [statistics.median(by_t[t]) for t in ts]
+    b, a = np.polyfit(np.log(ts), rounds, 1)
+    res["rounds_vs_T"] = {
+        "T": ts,
+        "rounds": rounds,
+        "a": float(a),
+        "b": float(b),
+        "b_theory": 1 / math.log(CR["rho"]),
+    }
+    # 2. suboptimality against N T
+    res["subopt_vs_NT"] = slope_with_spread(pts, lambda n, t: n * t, "suboptimality", seeds)
+    res["subopt_vs_NT"]["theory"] = -1.0
+    # 4. linear speedup: at fixed T, error against N
+    res["speedup"] = []
+    for t in ts:
+        sel = [p for p in pts if p["T"] == t]
+        if len({p["N"] for p in sel}) >= 2:
+            fit = slope_with_spread(sel, lambda n, _t: n, "suboptimality", seeds)
+            res["speedup"].append({"T": t, **fit, "theory": -1.0})
+    # 3. catalyst
+    cpts = collect(out_dir, "catalyst", cfg["catalyst_ranks"])
+    if cpts:
+        res["catalyst_problem"] = {**NONCONVEX, **CATALYST}
+        res["catalyst_grad_vs_NT"] = slope_with_spread(
+            cpts, lambda n, t: n * t, "grad_norm_sq", seeds
+        )
+        res["catalyst_grad_vs_NT"]["theory"] = -0.5
+        xs = [math.sqrt(p["N"] * p["T"]) * math.log(p["T"] / p["N"]) for p in cpts]
+        res["catalyst_rounds"] = {
+            "x": xs,
+            "rounds": [p["rounds"] for p in cpts],
+            "slope": loglog_slope(xs, [p["rounds"] for p in cpts]),
+            "theory": 1.0,
+        }
+    res["points"] = pts
+    res["catalyst_points"] = cpts
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{tag}.json").write_text(json.dumps(res, indent=1) + "\n")
+    text = tables(res)
+    (results / f"{tag}.md").write_text(text + "\n")
+    print(text)
+    draw(res, results / f"{tag}.png")
+    return res
+
+
+def _spread(fit) -> str:
+    s = fit.get("spread")
+    return f"{s[0]:.2f} .. {s[1]:.2f}" if s else "-"
+
+
+def tables(res: dict[str, Any]) -> str:
+    r = res["rounds_vs_T"]
+    lines = [
+        "Check 1 -- CR-PSGD rounds against T (B1 = {b1}, rho = {rho}):".format(**CR),
+        "",
+        "| T | " + " | ".join(str(t) for t in r["T"]) + " |",
+        "|---|" + "---:|" * len(r["T"]),
+        "| rounds | " + " | ".join(f"{x:.0f}" for x in r["rounds"]) + " |",
+        "",
+        f"fit rounds = a + b ln T: a = {r['a']:.2f}, b = {r['b']:.3f}; "
+        f"theory b = 1/ln(rho) = {r['b_theory']:.3f}",
+        "",
+        "| check | measured exponent | spread over seeds | theory |",
+        "|---|---:|---:|---:|",
+    ]
+    f = res["subopt_vs_NT"]
+    lines.append(
+        f"| 2. CR-PSGD f - f* against N T | {f['slope']:.3f} | {_spread(f)} | {f['theory']:.1f} |"
+    )
+    if "catalyst_grad_vs_NT" in res:
+        c = res["catalyst_grad_vs_NT"]
+        lines.append(
+            f"| 3a. Catalyst ||grad f||^2 against N T | {c['slope']:.3f} | {_spread(c)} | -0.5 |"
+        )
+        cr = res["catalyst_rounds"]
+        lines.append(
+            f"| 3b. Catalyst rounds against sqrt(NT) log(T/N) | {cr['slope']:.3f} | - | 1.0 |"
+        )
+    else:
+        lines.append("| 3. Catalyst | not run: this build has no cr-psgd-catalyst | | |")
+    for s in res["speedup"]:
+        lines.append(
+            f"| 4. f - f* against N at T = {s['T']} | {s['slope']:.3f} | {_spread(s)} | -1.0 |"
+        )
+    return "\n".join(lines)
+
+
+def draw(res: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    panels = 4 if "catalyst_grad_vs_NT" in res else 3
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
+    r = res["rounds_vs_T"]
+    ax = axes[0]
+    ax.semilogx(r["T"], r["rounds"], "o", label="measured")
+    tt = np.geomspace(min(r["T"]), max(r["T"]), 50)
+    ax.semilogx(tt, r["a"] + r["b"] * np.log(tt), "-", label=f"fit b={r['b']:.2f}")
+    ax.semilogx(
+        tt,
+        r["a"] + r["b_theory"] * (np.log(tt) - np.log(tt[0])) + r["b"] * np.log(tt[0]),
+        "--",
+        label=f"slope 1/ln rho={r['b_theory']:.2f}",
+    )
+    ax.set(xlabel="T (SFO per worker)", ylabel="rounds", title="1. rounds vs T")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for n in sorted({p["N"] for p in res["points"]}):
+        sel = [p for p in res["points"] if p["N"] == n]
+        ax.loglog(
+            [p["N"] * p["T"] for p in sel], [p["suboptimality"] for p in sel], ".", label=f"N={n}"
+        )
+    f = res["subopt_vs_NT"]
+    xs = np.array(sorted(f["x"]))
+    c = np.exp(np.mean(np.log(f["y_median"]) - f["slope"] * np.log(f["x"])))
+    ax.loglog(xs, c * xs ** f["slope"], "k-", label=f"fit {f['slope']:.2f}")
+    ax.loglog(xs, c * xs[0] ** (f["slope"] + 1) * xs**-1.0, "k--", label="slope -1")
+    ax.set(xlabel="N T", ylabel="f - f*", title="2. suboptimality vs NT")
+    ax.legend(fontsize=6)
+    ax = axes[2]
+    for s in res["speedup"]:
+        order = np.argsort(s["x"])
+        ax.loglog(
+            np.array(s["x"])[order], np.array(s["y_median"])[order], "o-", label=f"T={s['T']}"
+        )
+    ax.set(xlabel="N", ylabel="median f - f*", title="4. speedup at fixed T")
+    ax.legend(fontsize=6)
+    if panels == 4:
+        ax = axes[3]
+        cpts = res["catalyst_points"]
+        ax.loglog([p["N"] * p["T"] for p in cpts], [p["grad_norm_sq"] for p in cpts], ".")
+        g = res["catalyst_grad_vs_NT"]
+        xs = np.array(sorted(g["x"]))
+        c = np.exp(np.mean(np.log(g["y_median"]) - g["slope"] * np.log(g["x"])))
+        ax.loglog(xs, c * xs ** g["slope"], "k-", label=f"fit {g['slope']:.2f}")
+        ax.set(xlabel="N T", ylabel="||grad f||^2", title="3. Catalyst")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small grid (the SLURM test)")
+    parser.add_argument("--analyse-only", action="store_true")
+    parser.add_argument("--out-dir", type=Path, default=ROOT / "bench" / "out" / "theory")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--no-catalyst", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = QUICK if args.quick else FULL
+    tag = "theory-quick" if args.quick else "theory"
+    if not args.analyse_only:
+        from crpsgd.config import ALGORITHMS
+
+        run_grid("crpsgd", CONVEX, CR, cfg["ranks"], cfg["T"], cfg["seeds"], args.out_dir)
+        if "cr-psgd-catalyst" in ALGORITHMS and not args.no_catalyst:
+            run_grid(
+                "catalyst",
+                NONCONVEX,
+                CATALYST,
+                cfg["catalyst_ranks"],
+                cfg["catalyst_T"],
+                cfg["seeds"],
+                args.out_dir,
+                gamma=1 / 3,  # 1/(L + theta) with theta = 2L, as --gamma auto does
+            )
+    analyse(args.out_dir, cfg, args.results_dir, tag)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
