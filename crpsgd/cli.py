@@ -2,9 +2,11 @@
 
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
-exits); 3 divergence (a non-finite gradient, iterate or objective: one message from rank 0);
-1 a failure on some rank during the run (that rank prints one message naming itself, has
-rank 0 record it in the log, and aborts the whole job).
+exits); 3 divergence (a non-finite gradient, iterate or objective) and 4 replicas that
+differ (``--check-sync``), both one message from rank 0; 75 stopped by SIGTERM/SIGUSR1 after
+writing a checkpoint (run again with ``--resume``); 1 a failure on some rank during the run
+(that rank prints one message naming itself, has rank 0 record it in the log, and aborts
+the whole job).
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd import __version__
-from crpsgd.errors import DivergenceError, UsageError
+from crpsgd.errors import AllRanksError, Preempted, UsageError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-EXIT_DIVERGED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an algorithm on all MPI ranks and log it to HDF5")
     run.add_argument("--config", help="TOML file of parameters (flags override it)")
+    run.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="continue the checkpointed run (same number of ranks), appending to its log",
+    )
     for p in PARAMS:
         if p.kind is bool:
             run.add_argument(p.flag, dest=p.name, action="store_const", const=True, help=p.help)
@@ -129,10 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         if _rank() == 0:
             print(f"crpsgd: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
-    except DivergenceError as exc:  # every rank saw the same non-finite value
+    except AllRanksError as exc:  # divergence, replica mismatch, stop: every rank is here
         if _rank() == 0:
-            print(f"crpsgd: error: {exc}", file=sys.stderr, flush=True)
-        return EXIT_DIVERGED
+            kind = "" if isinstance(exc, Preempted) else "error: "
+            print(f"crpsgd: {kind}{exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one message naming the rank, then the whole job ends

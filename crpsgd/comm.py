@@ -19,7 +19,8 @@ reports to rank 0 on a separate communicator (:func:`report_failure`), where a
 :class:`FailureWatch` thread records the failure (in the run log) and acknowledges; then the
 failing rank aborts the whole job. Test hook, for the test suite only: the environment
 variable ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` makes rank ``<rank>`` raise
-``RuntimeError`` just before its ``k``-th round (or evaluation collective).
+``RuntimeError`` just before its ``k``-th round (or evaluation collective), and
+``CRPSGD_TEST_STOP_AT=<rank>:round:<k>`` makes it request a stop there, as a signal would.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class Communicator:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.stats = CommStats()
-        self._fault = _injected_fault(self.rank)
+        self._fault = _injected_fault("CRPSGD_TEST_FAIL_AT", self.rank)
+        self._stop_at = _injected_fault("CRPSGD_TEST_STOP_AT", self.rank)
         self.on_own_failure: Callable[[int, str], None] | None = None
         self.stop_requested = False  # set on this rank, e.g. by a signal handler
         self.stop_agreed = False  # after a round: some rank had requested a stop
@@ -116,8 +118,24 @@ class Communicator:
         return float(buf[0])
 
     def _maybe_fail(self, kind: str, count: int) -> None:
+        if self._stop_at is not None and self._stop_at == (kind, count):
+            self.stop_requested = True
         if self._fault is not None and self._fault == (kind, count):
             raise RuntimeError(f"injected failure before {kind} {count} (CRPSGD_TEST_FAIL_AT)")
+
+    def same_on_all_ranks(self, value: int) -> bool:
+        """Whether every rank passed the same 64-bit integer (one evaluation collective)."""
+        buf = np.array([value, -value], dtype=np.int64)
+        t0 = MPI.Wtime()
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
+        self.stats.eval_seconds += MPI.Wtime() - t0
+        self.stats.eval_calls += 1
+        self.stats.eval_bytes += buf.nbytes
+        return bool(buf[0] == -buf[1])
+
+    def gather(self, obj: object, root: int = 0) -> list | None:
+        """Small Python objects of every rank, in rank order, on ``root`` (checkpoints only)."""
+        return self.comm.gather(obj, root=root)
 
     def barrier(self) -> None:
         self.comm.Barrier()
@@ -153,10 +171,10 @@ _ACTIVE: Communicator | None = None
 _NOTICE, _ACK = 7301, 7302
 
 
-def _injected_fault(rank: int) -> tuple[str, int] | None:
-    """Parse the test-only ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` for this rank."""
+def _injected_fault(variable: str, rank: int) -> tuple[str, int] | None:
+    """Parse a test-only ``<rank>:<round|eval>:<k>`` hook variable for this rank."""
     try:
-        who, kind, count = os.environ["CRPSGD_TEST_FAIL_AT"].split(":")
+        who, kind, count = os.environ[variable].split(":")
         if kind in ("round", "eval") and int(who) == rank:
             return kind, int(count)
     except (KeyError, ValueError):

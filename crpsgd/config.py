@@ -166,7 +166,24 @@ PARAMS: tuple[Param, ...] = (
     Param("out", str, None, "HDF5 run log (default runs/<algo>-N<ranks>-seed<seed>.h5)"),
     Param("overwrite", bool, False, "replace an existing --out file"),
     Param("quiet", bool, False, "no progress lines, only the final summary"),
+    Param(
+        "checkpoint_every",
+        int,
+        0,
+        "write a checkpoint every K rounds (0: only when stopped by SIGTERM/SIGUSR1)",
+        check=_at_least(0),
+    ),
+    Param("checkpoint", str, None, "checkpoint file (default: <out stem>.ckpt.h5 beside the log)"),
+    Param(
+        "check_sync",
+        int,
+        0,
+        "every K rounds, check that all ranks hold the same iterate (0: never)",
+        check=_at_least(0),
+    ),
 )
+# What ``--resume`` lets the command line change; everything else comes from the checkpoint.
+RESUME_OVERRIDES = ("quiet", "checkpoint_every", "checkpoint", "check_sync")
 PARAMS_BY_NAME = {p.name: p for p in PARAMS}
 
 

@@ -19,14 +19,44 @@ class DataFormatError(UsageError):
         super().__init__(f"{where}: {message}")
 
 
-class DivergenceError(RuntimeError):
+class AllRanksError(RuntimeError):
+    """An outcome every rank meets at the same point of the run (after the same collective):
+    rank 0 prints one message, every rank exits with :attr:`exit_code`, nobody aborts."""
+
+    exit_code = 1
+
+
+class DivergenceError(AllRanksError):
     """A non-finite gradient, iterate or objective, seen by every rank at the same point.
 
     ``round`` is the communication round (0: before the first); the CLI adds the last finite
     objective and a hint about the step size, prints one message and exits with status 3.
     """
 
+    exit_code = 3
+
     def __init__(self, round: int, what: str) -> None:
         self.round = round
         self.what = what
         super().__init__(f"diverged at round {round}: {what}")
+
+
+class ReplicaMismatch(AllRanksError):
+    """The ranks' copies of the iterate differ (``--check-sync``): exit status 4."""
+
+    exit_code = 4
+
+
+class Preempted(AllRanksError):
+    """The run stopped on request (SIGTERM/SIGUSR1) after round ``rounds`` and wrote a
+    checkpoint at ``path``: exit status 75 (EX_TEMPFAIL: run again with ``--resume``)."""
+
+    exit_code = 75
+
+    def __init__(self, rounds: int, path: object) -> None:
+        self.rounds = rounds
+        self.path = path
+        super().__init__(
+            f"stopped on request after round {rounds}; checkpoint written to {path}; "
+            f"continue with: crpsgd run --resume {path}"
+        )

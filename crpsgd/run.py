@@ -18,13 +18,15 @@ import numpy as np
 
 from crpsgd import __version__
 from crpsgd.algorithms.catalyst import CatalystPlan, catalyst, catalyst_plan, check_plan
+from crpsgd.algorithms.control import Resume, RunControl, stop_on_signals
 from crpsgd.algorithms.local_sgd import auto_period, local_sgd
 from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
+from crpsgd.checkpoint import Checkpoint, checkpoint_path_for, read_checkpoint, restore_rng
 from crpsgd.comm import Communicator, FailureWatch, mpi_library_version
-from crpsgd.config import merge
+from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert, merge
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.loader import data_identity, load_shard
-from crpsgd.errors import DivergenceError, UsageError
+from crpsgd.errors import AllRanksError, DivergenceError, Preempted, UsageError
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.problems import fstar_cache
 from crpsgd.problems.base import Problem
@@ -79,15 +81,21 @@ def _check_out(path: Path, overwrite: bool, comm: Communicator) -> None:
 def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -> RunResult:
     """Execute ``crpsgd run`` with the parsed flags on every rank of ``comm``."""
     comm = comm if comm is not None else Communicator()
-    cfg = _agree(
-        comm,
-        merge,
-        {k: v for k, v in cli_values.items() if k != "config"},
-        cli_values.get("config"),
-    )
-    out = Path(cfg["out"] or default_out(cfg, comm.size))
-    cfg["out"] = str(out)
-    _agree(comm, _check_out, out, cfg["overwrite"], comm)
+    ckpt = None
+    if cli_values.get("resume"):
+        ckpt = _agree(comm, _read_resume, cli_values, comm.size)
+        cfg = ckpt.config
+        out = Path(cfg["out"])
+    else:
+        cfg = _agree(
+            comm,
+            merge,
+            {k: v for k, v in cli_values.items() if k not in ("config", "resume")},
+            cli_values.get("config"),
+        )
+        out = Path(cfg["out"] or default_out(cfg, comm.size))
+        cfg["out"] = str(out)
+        _agree(comm, _check_out, out, cfg["overwrite"], comm)
     shard, n_total, test = _agree(comm, _load, cfg, comm)
 
     problem = _make_problem(cfg, shard, n_total)
@@ -100,7 +108,12 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
     plan = _agree(comm, _algorithm_plan, cfg, comm.size)
     f_star, f_star_note = _f_star(cfg, problem, comm)
 
-    log = _agree(
+    if ckpt is not None:  # the values the interrupted run used, bit for bit
+        gamma, theta = ckpt.state["gamma"], ckpt.state["theta"]
+        log = _agree(comm, _resume_log, comm, out, ckpt.rounds)
+    else:
+        log = None
+    log = log or _agree(
         comm,
         _open_log,
         cfg,
@@ -114,9 +127,35 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         f_star_note,
     )
     evaluator = Evaluator(problem, comm, f_star, test)
+    ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
+    control = RunControl(
+        comm,
+        ckpt_path,
+        cfg["checkpoint_every"],
+        cfg["check_sync"],
+        header={
+            "config": cfg,
+            "algorithm": cfg["algo"],
+            "log_path": str(out),
+            "extra": {"gamma": gamma, "theta": theta},
+        },
+        start_rounds=ckpt.rounds if ckpt is not None else 0,
+        log=log,
+    )
+    if ckpt is not None:
+        rng = restore_rng(ckpt.rng_states[comm.rank])
+        resume = Resume.from_checkpoint(ckpt)
+    else:
+        rng, resume = worker_rng(cfg["seed"], comm.rank), None
     try:
         with FailureWatch(comm, lambda rank, message: log.close(f"failed: {message}")):
-            result = _execute(cfg, problem, comm, gamma, evaluator, log, theta, plan)
+            with stop_on_signals(comm):
+                result = _execute(
+                    cfg, problem, comm, gamma, evaluator, log, theta, plan, rng, control, resume
+                )
+    except Preempted as exc:
+        log.close(f"preempted: stopped after round {exc.rounds}, checkpoint {exc.path}")
+        raise
     except DivergenceError as exc:
         exc.args = (
             f"{exc}; last finite objective {evaluator.last_finite_objective:.8g} at round "
@@ -125,9 +164,14 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         )
         log.close(f"failed: {exc}")
         raise
+    except AllRanksError as exc:
+        log.close(f"failed: {exc}")
+        raise
     except BaseException as exc:
         log.close(f"failed: rank {comm.rank}: {type(exc).__name__}: {exc}")
         raise
+    if comm.is_root and ckpt_path.exists():
+        ckpt_path.unlink()  # the run is complete: nothing is left to resume
     summary = {
         "rounds": result.rounds,
         "sfo_per_worker": result.sfo_per_worker,
@@ -154,6 +198,39 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
             flush=True,
         )
     return result
+
+
+def _read_resume(cli_values: dict[str, Any], n_workers: int) -> Checkpoint:
+    """The checkpoint of ``--resume`` with the few flags a resumed run may change applied."""
+    given = [
+        PARAMS_BY_NAME[k].flag
+        for k, v in cli_values.items()
+        if v is not None and k in PARAMS_BY_NAME and k not in RESUME_OVERRIDES
+    ]
+    if cli_values.get("config"):
+        given.append("--config")
+    if given:
+        raise UsageError(
+            f"--resume={cli_values['resume']}: the run continues with the configuration of the "
+            f"checkpoint; {', '.join(given)} cannot be changed (only "
+            + ", ".join(PARAMS_BY_NAME[k].flag for k in RESUME_OVERRIDES)
+            + ")"
+        )
+    ckpt = read_checkpoint(cli_values["resume"])
+    if ckpt.n_workers != n_workers:
+        raise UsageError(
+            f"--resume={cli_values['resume']}: written by a run on {ckpt.n_workers} ranks; "
+            f"resume it on {ckpt.n_workers} ranks, not {n_workers} (the random streams and "
+            "data shards depend on the rank count)"
+        )
+    for key in RESUME_OVERRIDES:
+        if cli_values.get(key) is not None:
+            ckpt.config[key] = convert(PARAMS_BY_NAME[key], cli_values[key], "command line")
+    return ckpt
+
+
+def _resume_log(comm: Communicator, out: Path, rounds: int) -> RunLog | NullRunLog:
+    return RunLog.resume(out, rounds) if comm.is_root else NullRunLog()
 
 
 def _f_star(
@@ -280,6 +357,9 @@ def _execute(
     log: RunLog | NullRunLog,
     theta: float | None = None,
     plan: CatalystPlan | int | None = None,
+    rng: np.random.Generator | None = None,
+    control: RunControl | None = None,
+    resume: Resume | None = None,
 ) -> RunResult:
     if cfg["algo"] in ("cr-psgd", "cr-psgd-catalyst"):
         schedule = ExponentialBatch(cfg["b1"], cfg["rho"])
@@ -287,8 +367,13 @@ def _execute(
         schedule = ConstantBatch(cfg["batch"])
     progress = None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"])
     x0 = problem.initial_point(cfg["seed"])
-    rng = worker_rng(cfg["seed"], comm.rank)
-    common = {"eval_factor": cfg["eval_factor"], "progress": progress}
+    rng = rng if rng is not None else worker_rng(cfg["seed"], comm.rank)
+    common = {
+        "eval_factor": cfg["eval_factor"],
+        "progress": progress,
+        "control": control,
+        "resume": resume,
+    }
     if cfg["algo"] == "cr-psgd-catalyst":
         return catalyst(
             problem, comm, schedule, plan, theta, gamma, x0, rng, evaluator, log, **common

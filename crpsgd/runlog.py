@@ -73,6 +73,7 @@ HDF5 file locking, so ``crpsgd info`` can read a log while its run goes on.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -123,14 +124,18 @@ EVAL_COLUMNS: dict[str, type] = {
     "eval_s": np.float64,
 }
 
+SERIES = {"rounds": ROUND_COLUMNS, "eval": EVAL_COLUMNS, "outer": OUTER_COLUMNS}
+
 
 class _Series:
     """Columns of one group, buffered in memory and appended to resizable datasets."""
 
-    def __init__(self, group: h5py.Group, columns: dict[str, type]) -> None:
+    def __init__(self, group: h5py.Group, columns: dict[str, type], existing: bool = False) -> None:
         self.columns = columns
         self.datasets = {
-            name: group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(1024,))
+            name: group[name]
+            if existing
+            else group.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dt, chunks=(1024,))
             for name, dt in columns.items()
         }
         self.pending: list[tuple] = []
@@ -183,10 +188,62 @@ class RunLog:
             root[key] = _attr(value)
         root["start_time"] = _now()
         root["status"] = "running"
-        self.rounds = _Series(self.file.create_group("rounds"), ROUND_COLUMNS)
-        self.evals = _Series(self.file.create_group("eval"), EVAL_COLUMNS)
-        self.outer = _Series(self.file.create_group("outer"), OUTER_COLUMNS)
+        for group in SERIES:
+            self.file.create_group(group)
         self.file.create_group("result")
+        self._start_writing(flush_rows, flush_seconds, existing=False)
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | Path,
+        keep_rounds: int,
+        flush_rows: int = 1024,
+        flush_seconds: float = 1.0,
+    ) -> RunLog:
+        """Continue the log of a checkpointed run: keep the rows of rounds ``<= keep_rounds``
+        (rows logged after the checkpoint will be logged again), drop any ``/result``, set the
+        status back to ``running`` and append from there.
+
+        The log is rewritten into a new file that replaces the old one atomically, which also
+        repairs a log whose writer was killed in SWMR mode.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"{path}: the run log of the checkpoint is missing")
+        tmp = path.with_name(path.name + ".resume.tmp")
+        try:
+            src = _open_for_reading(path)
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read the run log to resume ({exc})") from None
+        with src, h5py.File(tmp, "w", libver="latest", locking=False) as dst:
+            for key, value in src.attrs.items():
+                dst.attrs[key] = value
+            for group, columns in SERIES.items():
+                out = dst.create_group(group)
+                if group not in src:
+                    _Series(out, columns)
+                    continue
+                keep = src[group]["round"][()] <= keep_rounds
+                for name, dt in columns.items():
+                    data = src[group][name][()][keep] if name in src[group] else np.zeros(0, dt)
+                    out.create_dataset(name, data=data.astype(dt), maxshape=(None,), chunks=(1024,))
+            dst.create_group("result")
+            resumed = list(np.atleast_1d(src.attrs.get("resumed_at_rounds", np.zeros(0, np.int64))))
+            dst.attrs["resumed_at_rounds"] = np.asarray([*resumed, keep_rounds], dtype=np.int64)
+            dst.attrs["status"] = "running"
+        os.replace(tmp, path)
+        log = cls.__new__(cls)
+        log.path = path
+        log.file = h5py.File(path, "r+", libver="latest", locking=False)
+        log._start_writing(flush_rows, flush_seconds, existing=True)
+        return log
+
+    def _start_writing(self, flush_rows: int, flush_seconds: float, existing: bool) -> None:
+        """Attach the series to their groups and switch to SWMR mode."""
+        self.rounds = _Series(self.file["rounds"], ROUND_COLUMNS, existing)
+        self.evals = _Series(self.file["eval"], EVAL_COLUMNS, existing)
+        self.outer = _Series(self.file["outer"], OUTER_COLUMNS, existing)
         self._result_arrays: dict[str, np.ndarray] = {}
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
@@ -221,9 +278,10 @@ class RunLog:
         self.flush()
 
     def add_outer(self, **row: Any) -> None:
-        """Append one ``/outer`` row (all of :data:`OUTER_COLUMNS`) and flush everything."""
+        """Append one ``/outer`` row (all of :data:`OUTER_COLUMNS`); flushed as round rows are."""
         self.outer.add(row)
-        self.flush()
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
 
     def flush(self) -> None:
         with self._lock:

@@ -81,3 +81,27 @@ def test_divergence_stops_every_rank_with_one_message(tmp_path):
     run = read_run(out)
     assert run.status.startswith("failed: diverged at round")
     assert len(run.eval["objective"]) >= 1 and np.isfinite(run.eval["objective"]).all()
+
+
+def test_check_sync_runs_and_is_counted_apart_from_rounds(tmp_path):
+    base = [
+        "-m",
+        "crpsgd",
+        "run",
+        "--algo",
+        "psgd",
+        "--batch",
+        "4",
+        "--T",
+        "400",
+        "--data",
+        "synthetic:n=400,d=6",
+        "--quiet",
+    ]
+    plain = run_mpi(2, [*base, "--out", str(tmp_path / "a.h5")])
+    checked = run_mpi(2, [*base, "--check-sync", "10", "--out", str(tmp_path / "b.h5")])
+    assert plain.returncode == 0 and checked.returncode == 0, checked.stderr
+    a, b = read_run(tmp_path / "a.h5"), read_run(tmp_path / "b.h5")
+    assert a.summary["rounds"] == b.summary["rounds"] == 100
+    assert b.summary["eval_collectives"] == a.summary["eval_collectives"] + 10
+    assert np.array_equal(a.x, b.x)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.parallel_sgd import (
     LoopOffset,
     LoopRecorder,
@@ -99,13 +100,17 @@ def catalyst(
     log: RunLog | NullRunLog | None = None,
     eval_factor: float = 1.25,
     progress: ProgressHook | None = None,
+    control: RunControl | None = None,
+    resume: Resume | None = None,
 ) -> CatalystResult:
     """Run ``plan.outer`` outer iterations of CR-PSGD (batches from ``schedule``, step size
     ``gamma``) on ``problem + theta/2 ||. - y_{k-1}||^2``, each with ``plan.inner_budget`` SFO
     per worker, from ``y0``. Returns ``y_K``.
 
     Collective: every rank calls it with the same arguments but its own ``rng`` (which the
-    inner runs consume in order). ``/rounds`` rows carry ``outer = k``.
+    inner runs consume in order). ``/rounds`` rows carry ``outer = k``. ``control`` is
+    consulted after every outer iteration (checkpoints hold ``y_k``, the best point and ``k``);
+    ``resume`` continues after the checkpointed outer iteration.
     """
     if not theta > 0:
         raise ValueError(f"theta={theta} must be > 0")
@@ -113,13 +118,18 @@ def catalyst(
     schedule = as_schedule(schedule)
     prox = ProximalProblem(problem, theta, y0)
     outer_rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, None)
-    y = np.array(y0, dtype=np.float64, copy=True)
-    outer_rec.begin(y)
-    first = outer_rec.last
-    best_k = 0
-    best_g = first.grad_norm_sq if first is not None else math.nan
-    y_best = y.copy()
-    for k in range(1, plan.outer + 1):
+    y = np.array(y0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
+    outer_rec.begin(y, resume)
+    if resume is None:
+        first, k_done = outer_rec.last, 0
+        best_k = 0
+        best_g = first.grad_norm_sq if first is not None else math.nan
+        y_best = y.copy()
+    else:
+        k_done = int(resume.state["outer"])
+        best_k, best_g = int(resume.state["best_outer"]), float(resume.state["best_grad_norm_sq"])
+        y_best = np.array(resume.arrays["y_best"], dtype=np.float64)
+    for k in range(k_done + 1, plan.outer + 1):
         prox.set_center(y)
         before = outer_rec.rounds
         inner = parallel_sgd(
@@ -156,6 +166,14 @@ def catalyst(
             grad_norm_sq=ev.grad_norm_sq if ev is not None else math.nan,
             wall_s=comm.wtime() - outer_rec.start,
         )
+        if control is not None:
+            control.after_round(
+                **outer_rec.checkpoint_point(comm.wtime()),
+                x=y,
+                rng=rng,
+                arrays={"y_best": y_best},
+                state={"outer": k, "best_outer": best_k, "best_grad_norm_sq": best_g},
+            )
     log.set_attrs(
         theta=theta,
         outer_iterations=plan.outer,

@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 
+from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.parallel_sgd import (
     LoopOffset,
     LoopRecorder,
@@ -74,6 +75,8 @@ def local_sgd(
     eval_factor: float = 1.25,
     progress: ProgressHook | None = None,
     offset: LoopOffset | None = None,
+    control: RunControl | None = None,
+    resume: Resume | None = None,
 ) -> RunResult:
     """Run Local SGD with minibatch ``batch``, period ``period`` and step size ``gamma`` until
     the per-worker SFO ``budget`` holds no further minibatch. Returns the last average.
@@ -86,12 +89,13 @@ def local_sgd(
     if period < 1:
         raise ValueError(f"period={period} must be >= 1")
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0, dtype=np.float64, copy=True)
+    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
     x_local = np.empty_like(x)
     acc = np.empty_like(x)  # s_i: the sum of this period's local minibatch gradients
     grad = np.empty_like(x)
-    rec.begin(x)
-    steps_left = budget // batch
+    rec.begin(x, resume)
+    # at a round boundary every worker's local model is the average x: nothing else to restore
+    steps_left = budget // batch - (rec.sfo - (offset.sfo if offset is not None else 0)) // batch
     while steps_left > 0:
         h = min(period, steps_left)
         t0 = comm.wtime()
@@ -116,4 +120,6 @@ def local_sgd(
         t3 = comm.wtime()
         steps_left -= h
         rec.round_done(x, batch, h, gamma, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+        if control is not None:
+            control.after_round(**rec.checkpoint_point(t3), x=x, rng=rng)
     return rec.result(x)

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluation, Evaluator
 from crpsgd.problems.base import Problem
@@ -150,10 +152,25 @@ class LoopRecorder:
         self.last = ev
         return ev
 
-    def begin(self, x: np.ndarray) -> None:
-        """Evaluate the starting point."""
-        self.evaluate(x)
-        self.evals.due(self.sfo)
+    def begin(self, x: np.ndarray, resume: Resume | None = None) -> None:
+        """Evaluate the starting point; or, resuming, take over the checkpointed counters,
+        evaluation schedule and wall clock (the point was evaluated before the checkpoint)."""
+        if resume is None:
+            self.evaluate(x)
+            self.evals.due(self.sfo)
+            return
+        self.rounds, self.sfo = resume.rounds, resume.sfo
+        self.evals.last_sfo = resume.eval_last_sfo
+        self.start = self.comm.wtime() - resume.wall_s
+
+    def checkpoint_point(self, now: float) -> dict[str, Any]:
+        """The counters :meth:`RunControl.after_round` records after a round."""
+        return {
+            "rounds": self.rounds,
+            "sfo": self.sfo,
+            "eval_last_sfo": self.evals.last_sfo,
+            "wall_s": now - self.start,
+        }
 
     def round_done(
         self,
@@ -216,6 +233,8 @@ def parallel_sgd(
     eval_factor: float = 1.25,
     progress: ProgressHook | None = None,
     offset: LoopOffset | None = None,
+    control: RunControl | None = None,
+    resume: Resume | None = None,
 ) -> RunResult:
     """Run parallel SGD with batch sizes from ``schedule`` until the per-worker SFO budget
     ``budget`` (of this call) would be exceeded; ``gamma`` is the step size. Returns the last
@@ -224,13 +243,15 @@ def parallel_sgd(
     Collective: every rank of ``comm`` must call it with the same schedule, budget and
     step size. Rows go to ``log`` (rank 0's :class:`RunLog`; a null log elsewhere).
     ``evaluator=None`` evaluates nothing (an inner run of Catalyst); ``offset`` continues the
-    counters of earlier loops of the same run.
+    counters of earlier loops of the same run; ``control`` checkpoints after rounds and
+    ``resume`` continues a checkpointed run (``x0`` is then ignored).
     """
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0, dtype=np.float64, copy=True)
+    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
     grad = np.empty_like(x)
-    rec.begin(x)
-    for batch in rounds_within_budget(schedule, budget):
+    rec.begin(x, resume)
+    first_round = rec.rounds - (offset.rounds if offset is not None else 0) + 1
+    for batch in rounds_within_budget(schedule, budget, start=first_round):
         t0 = comm.wtime()
         idx = sample_indices(rng, problem.n_local, batch)
         problem.stochastic_grad(x, idx, grad)
@@ -241,4 +262,6 @@ def parallel_sgd(
         x -= grad
         t3 = comm.wtime()
         rec.round_done(x, batch, 1, gamma, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+        if control is not None:
+            control.after_round(**rec.checkpoint_point(t3), x=x, rng=rng)
     return rec.result(x)

@@ -87,3 +87,17 @@ def test_replicas_stay_identical_and_rounds_are_counted(comm):
     gathered = comm.comm.allgather(result.x)
     for x in gathered:
         np.testing.assert_array_equal(x, gathered[0])
+
+
+def test_replica_check_passes_equal_iterates_and_stops_all_ranks_on_a_difference(comm):
+    from crpsgd.algorithms.control import RunControl
+    from crpsgd.errors import ReplicaMismatch
+
+    control = RunControl(comm, path=None, check_sync=1)
+    control.verify_replicas(np.linspace(0, 1, 7), rounds=1)
+    if comm.size == 1:
+        return
+    x = np.linspace(0, 1, 7)
+    x[3] = 0.5 + comm.rank * 2.0**-40  # differs in the last bits on every rank
+    with pytest.raises(ReplicaMismatch, match="differ after round 2"):
+        control.verify_replicas(x, rounds=2)

@@ -1,0 +1,168 @@
+"""Run control shared by the loops: checkpoints, stop requests and replica checks.
+
+Every loop calls :meth:`RunControl.after_round` at the end of each round it completes
+(Catalyst at the end of each outer iteration, whose inner runs are short), with everything
+it needs to continue from there. The control then
+
+* compares a hash of the iterate across ranks every ``check_sync`` rounds (one small
+  evaluation collective), and stops the run if the replicas differ;
+* writes a checkpoint (:mod:`crpsgd.checkpoint`) when ``checkpoint_every`` rounds passed since
+  the last one, or when a stop was requested: a signal on any rank sets
+  ``comm.stop_requested``, which the round's own Allreduce carries to every rank
+  (``comm.stop_agreed``), so all ranks stop after the same round;
+* after a stop, raises :class:`~crpsgd.errors.Preempted` on every rank.
+
+A loop resumed from a checkpoint receives a :class:`Resume` and continues exactly where the
+checkpointed run was: same iterate, counters, schedule position and random streams, so the
+resumed run ends with the iterate of the run that was never interrupted, bit for bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crpsgd.checkpoint import Checkpoint, rng_state, write_checkpoint
+from crpsgd.comm import Communicator
+from crpsgd.errors import Preempted, ReplicaMismatch
+from crpsgd.runlog import NullRunLog, RunLog
+
+
+@dataclass
+class Resume:
+    """Where a resumed loop continues: the run's counters after ``rounds`` rounds, the
+    evaluation schedule, the wall-clock seconds already spent, and the loop's own state."""
+
+    rounds: int
+    sfo: int
+    eval_last_sfo: int
+    wall_s: float
+    arrays: dict[str, np.ndarray]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint) -> Resume:
+        return cls(
+            rounds=ckpt.rounds,
+            sfo=ckpt.sfo_per_worker,
+            eval_last_sfo=int(ckpt.state["eval_last_sfo"]),
+            wall_s=float(ckpt.state["wall_s"]),
+            arrays=ckpt.arrays,
+            state=ckpt.state,
+        )
+
+
+class RunControl:
+    """Checkpoint policy, stop requests and replica checks of one run (every rank holds one).
+
+    ``header`` holds what a checkpoint records besides the loop state: ``config``,
+    ``algorithm``, ``log_path`` and ``extra`` (a dict merged into the checkpoint's state,
+    e.g. the step size actually used).
+    """
+
+    def __init__(
+        self,
+        comm: Communicator,
+        path: Path | None,
+        every: int = 0,
+        check_sync: int = 0,
+        header: dict[str, Any] | None = None,
+        start_rounds: int = 0,
+        log: RunLog | NullRunLog | None = None,
+    ) -> None:
+        self.comm = comm
+        self.log = log if log is not None else NullRunLog()
+        self.path = path
+        self.every = every
+        self.check_sync = check_sync
+        self.header = header or {}
+        self.saved_rounds = start_rounds
+        self.checkpoints_written = 0
+
+    def after_round(
+        self,
+        rounds: int,
+        sfo: int,
+        eval_last_sfo: int,
+        wall_s: float,
+        x: np.ndarray,
+        rng: np.random.Generator,
+        arrays: dict[str, np.ndarray] | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        """Called by every rank after round ``rounds`` (collective when anything is due)."""
+        if self.check_sync and rounds % self.check_sync == 0:
+            self.verify_replicas(x, rounds)
+        stop = self.comm.stop_agreed
+        due = self.every and rounds - self.saved_rounds >= self.every
+        if self.path is not None and (due or stop):
+            loop_state = {"eval_last_sfo": eval_last_sfo, "wall_s": wall_s, **(state or {})}
+            self.save(rounds, sfo, rng, {"x": x, **(arrays or {})}, loop_state)
+        if stop:
+            raise Preempted(rounds, self.path)
+
+    def save(
+        self,
+        rounds: int,
+        sfo: int,
+        rng: np.random.Generator,
+        arrays: dict[str, np.ndarray],
+        state: dict[str, Any],
+    ) -> None:
+        """Gather every rank's random-generator state; rank 0 flushes the log (so that it
+        holds every row up to the checkpoint) and writes the checkpoint."""
+        states = self.comm.gather(rng_state(rng))
+        if self.comm.is_root:
+            self.log.flush()
+            write_checkpoint(
+                self.path,
+                Checkpoint(
+                    config=self.header.get("config", {}),
+                    n_workers=self.comm.size,
+                    algorithm=self.header.get("algorithm", ""),
+                    log_path=self.header.get("log_path", ""),
+                    rounds=rounds,
+                    sfo_per_worker=sfo,
+                    rng_states=states,
+                    arrays=arrays,
+                    state={**self.header.get("extra", {}), **state},
+                ),
+            )
+        self.comm.barrier()  # nobody goes on (or exits) before the file is complete
+        self.saved_rounds = rounds
+        self.checkpoints_written += 1
+
+    def verify_replicas(self, x: np.ndarray, rounds: int) -> None:
+        """Stop every rank if the ranks' iterates are not bitwise equal."""
+        digest = hashlib.blake2b(np.ascontiguousarray(x).tobytes(), digest_size=7).digest()
+        if not self.comm.same_on_all_ranks(int.from_bytes(digest, "little")):
+            raise ReplicaMismatch(
+                f"the ranks' iterates differ after round {rounds} (--check-sync): a rank "
+                "computed differently (hardware fault, non-deterministic library or a bug)"
+            )
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+
+
+@contextmanager
+def stop_on_signals(comm: Communicator) -> Iterator[None]:
+    """While active, SIGTERM and SIGUSR1 (what SLURM sends before a time limit) request a stop:
+    the run checkpoints after the current round on every rank and exits (status 75)."""
+
+    def request_stop(signum: int, frame: object) -> None:
+        comm.stop_requested = True
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,125 @@
+"""Checkpoint files: everything a run needs to continue, written atomically by rank 0.
+
+Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
+
+    /                 root attributes
+        crpsgd_version, created      writer and time (ISO 8601, UTC)
+        config                       JSON: the run's merged configuration
+        n_workers                    N; a checkpoint resumes only with the same N
+        algorithm                    as in the run log
+        log_path                     the run log that the resumed run appends to
+        rounds, sfo_per_worker       counters after the last completed round
+        state                        JSON: the loop's scalar state (evaluation schedule,
+                                     wall-clock offset, outer iteration of Catalyst, ...)
+        rng_states                   JSON list: every rank's bit-generator state, rank order
+    /arrays/<name>    float64 arrays of the loop's state: ``x`` (the iterate), and e.g.
+                      ``y_prev`` (Catalyst's prox centre) or ``local_models`` (Local SGD)
+
+The file is written to ``<path>.tmp`` and renamed over ``<path>``, so a job killed while
+writing leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from crpsgd import __version__
+from crpsgd.errors import DataFormatError
+
+FORMAT = "crpsgd-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """The state of a run after round ``rounds``; see the module docstring."""
+
+    config: dict[str, Any]
+    n_workers: int
+    algorithm: str
+    log_path: str
+    rounds: int
+    sfo_per_worker: int
+    rng_states: list[dict[str, Any]]
+    arrays: dict[str, np.ndarray]
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def checkpoint_path_for(log_path: str | Path) -> Path:
+    """The default checkpoint beside a log: ``runs/a.h5`` -> ``runs/a.ckpt.h5``."""
+    log_path = Path(log_path)
+    return log_path.with_name(log_path.stem + ".ckpt.h5")
+
+
+def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(tmp, "w", locking=False) as f:
+        a = f.attrs
+        a["format"] = FORMAT
+        a["format_version"] = FORMAT_VERSION
+        a["crpsgd_version"] = __version__
+        a["created"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        a["config"] = json.dumps(ckpt.config, sort_keys=True)
+        a["n_workers"] = ckpt.n_workers
+        a["algorithm"] = ckpt.algorithm
+        a["log_path"] = ckpt.log_path
+        a["rounds"] = ckpt.rounds
+        a["sfo_per_worker"] = ckpt.sfo_per_worker
+        a["state"] = json.dumps(ckpt.state, sort_keys=True)
+        a["rng_states"] = json.dumps(ckpt.rng_states)
+        group = f.create_group("arrays")
+        for name, value in ckpt.arrays.items():
+            group.create_dataset(name, data=np.asarray(value, dtype=np.float64))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint; a missing, foreign or damaged file is one error naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, None, "no such checkpoint")
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            a = f.attrs
+            if a.get("format") != FORMAT:
+                raise DataFormatError(path, None, "not a crpsgd checkpoint")
+            if int(a["format_version"]) != FORMAT_VERSION:
+                raise DataFormatError(path, None, f"checkpoint version {a['format_version']}")
+            return Checkpoint(
+                config=json.loads(a["config"]),
+                n_workers=int(a["n_workers"]),
+                algorithm=str(a["algorithm"]),
+                log_path=str(a["log_path"]),
+                rounds=int(a["rounds"]),
+                sfo_per_worker=int(a["sfo_per_worker"]),
+                rng_states=json.loads(a["rng_states"]),
+                arrays={name: ds[()] for name, ds in f["arrays"].items()},
+                state=json.loads(a["state"]),
+            )
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataFormatError(path, None, f"damaged checkpoint ({exc})") from None
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """The bit generator's state (JSON-serialisable: Python ints of any size)."""
+    return rng.bit_generator.state
+
+
+def restore_rng(state: dict[str, Any]) -> np.random.Generator:
+    """A generator continuing exactly where the one with ``state`` stopped."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)

@@ -1,0 +1,188 @@
+"""Checkpoint and resume: a run stopped (signal, or killed after a periodic checkpoint) and
+resumed with ``--resume`` ends with the same iterate, bit for bit, and the same log rows as
+the run that was never interrupted."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from crpsgd.checkpoint import read_checkpoint
+from crpsgd.runlog import read_run
+from tests.conftest import ROOT, mpiexec, run_mpi
+
+pytestmark = pytest.mark.mpi
+
+DATA = "synthetic:n=1200,d=8,seed=2"
+CASES = {
+    "cr-psgd": ["--algo", "cr-psgd", "--b1", "2", "--rho", "1.2", "--T", "3000"],
+    "psgd": ["--algo", "psgd", "--batch", "3", "--T", "900"],
+    "local-sgd": ["--algo", "local-sgd", "--batch", "2", "--period", "4", "--T", "1200"],
+    "catalyst": [
+        "--algo",
+        "cr-psgd-catalyst",
+        "--problem",
+        "logreg-nonconvex",
+        "--b1",
+        "2",
+        "--rho",
+        "1.5",
+        "--theta",
+        "0.8",
+        "--gamma",
+        "0.3",
+        "--T",
+        "1600",
+    ],
+}
+
+
+def _run(n, args, out, env=None):
+    return run_mpi(
+        n, ["-m", "crpsgd", "run", "--data", DATA, "--quiet", "--out", str(out), *args], env=env
+    )
+
+
+def _same_run(a, b):
+    assert a.status == b.status == "completed"
+    assert np.array_equal(a.x, b.x)  # bit for bit
+    for name in ("round", "batch", "sfo_per_worker", "step_size"):
+        np.testing.assert_array_equal(a.rounds[name], b.rounds[name])
+    for name in ("round", "sfo_per_worker", "objective", "grad_norm_sq"):
+        np.testing.assert_array_equal(a.eval[name], b.eval[name])
+    assert a.summary["rounds"] == b.summary["rounds"]
+    assert a.summary["sfo_per_worker"] == b.summary["sfo_per_worker"]
+
+
+@pytest.mark.parametrize("algo", list(CASES))
+def test_stop_and_resume_is_bitwise_identical(tmp_path, algo):
+    args = CASES[algo]
+    full, part = tmp_path / "full.h5", tmp_path / "part.h5"
+    assert _run(2, args, full).returncode == 0
+    stopped = _run(2, args, part, env={"CRPSGD_TEST_STOP_AT": "1:round:7"})
+    assert stopped.returncode == 75, stopped.stderr
+    ckpt_path = tmp_path / "part.ckpt.h5"
+    assert "continue with: crpsgd run --resume" in stopped.stderr
+    assert stopped.stderr.count("crpsgd:") == 1
+    log = read_run(part)
+    assert log.status.startswith("preempted: stopped after round")
+    ckpt = read_checkpoint(ckpt_path)
+    assert ckpt.rounds >= 7 and ckpt.n_workers == 2 and len(ckpt.rng_states) == 2
+    assert ckpt.rounds < read_run(full).summary["rounds"]
+
+    resumed = run_mpi(2, ["-m", "crpsgd", "run", "--resume", str(ckpt_path), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    _same_run(read_run(full), read_run(part))
+    assert read_run(part).attrs["resumed_at_rounds"] == [ckpt.rounds]
+    assert not ckpt_path.exists()  # a completed run leaves nothing to resume
+    if algo == "catalyst":
+        for name in ("outer", "round", "objective"):
+            a, b = read_run(full), read_run(part)
+            np.testing.assert_array_equal(a.outer[name], b.outer[name])
+
+
+def test_kill_9_after_a_periodic_checkpoint_then_resume(tmp_path):
+    launcher = mpiexec()
+    if launcher is None:
+        pytest.skip("no MPI launcher (mpiexec) found")
+    args = ["--algo", "psgd", "--batch", "2", "--T", "4000"]
+    full, part = tmp_path / "full.h5", tmp_path / "part.h5"
+    assert _run(2, args, full).returncode == 0
+    ckpt_path = tmp_path / "part.ckpt.h5"
+    job = subprocess.Popen(
+        [
+            *launcher,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "crpsgd",
+            "run",
+            "--data",
+            DATA,
+            "--quiet",
+            "--out",
+            str(part),
+            "--checkpoint-every",
+            "50",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not ckpt_path.exists() and time.monotonic() < deadline and job.poll() is None:
+            time.sleep(0.05)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
+    assert ckpt_path.exists(), "no checkpoint was written before the kill"
+    assert read_run(part).status == "running"
+    resumed = run_mpi(2, ["-m", "crpsgd", "run", "--resume", str(ckpt_path), "--quiet"])
+    assert resumed.returncode == 0, resumed.stderr
+    _same_run(read_run(full), read_run(part))
+
+
+def test_sigusr1_to_the_launcher_checkpoints_and_exits_75(tmp_path):
+    launcher = mpiexec()
+    if launcher is None or "Open MPI" in " ".join(launcher):
+        pytest.skip("needs MPICH's mpiexec, which forwards SIGUSR1 to the ranks")
+    out = tmp_path / "run.h5"
+    job = subprocess.Popen(
+        [
+            *launcher,
+            "-n",
+            "2",
+            sys.executable,
+            "-m",
+            "crpsgd",
+            "run",
+            "--data",
+            DATA,
+            "--quiet",
+            "--out",
+            str(out),
+            "--algo",
+            "psgd",
+            "--batch",
+            "1",
+            "--T",
+            "10000000",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    rows = 0
+    while rows < 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            rows = len(read_run(out).rounds["round"])
+        except Exception:
+            rows = 0
+    job.send_signal(signal.SIGUSR1)
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 75, err
+    assert read_checkpoint(tmp_path / "run.ckpt.h5").rounds >= 10
+    assert read_run(out).status.startswith("preempted")
+
+
+def test_resume_needs_the_same_rank_count_and_configuration(tmp_path):
+    part = tmp_path / "part.h5"
+    args = CASES["psgd"]
+    assert _run(2, args, part, env={"CRPSGD_TEST_STOP_AT": "0:round:3"}).returncode == 75
+    ckpt = str(tmp_path / "part.ckpt.h5")
+    other_n = run_mpi(3, ["-m", "crpsgd", "run", "--resume", ckpt])
+    assert other_n.returncode == 2
+    assert "written by a run on 2 ranks; resume it on 2 ranks, not 3" in other_n.stderr
+    changed = run_mpi(2, ["-m", "crpsgd", "run", "--resume", ckpt, "--batch", "5"])
+    assert changed.returncode == 2 and "--batch cannot be changed" in changed.stderr
