@@ -23,7 +23,7 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory figures clean
+	bench-theory bench-catalyst figures clean
 
 install: $(STAMP)
 
@@ -72,6 +72,11 @@ bench-logreg: $(STAMP)
 
 bench-theory: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python bench/theory.py
+
+# Issue 3: CR-PSGD-Catalyst vs PSGD(B) and PR-SGD on non-convex problems, N = 8 (resumable:
+# completed grid points are kept; bench/results/catalyst.{md,json} and catalyst-*.png).
+bench-catalyst: $(STAMP)
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/bench_catalyst.py bench/catalyst.toml
 
 figures: $(STAMP)
 	$(BIN)/python bench/experiment.py bench/logreg_a9a.toml --analyse-only
