@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import os
+import re
 import statistics
 import sys
 import tomllib
@@ -291,7 +292,8 @@ def analyse(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
 
 def markdown_table(result: dict[str, Any]) -> str:
-    ref = next((m for m in result["methods"] if m["method"] == "cr-psgd"), None)
+    crs = [m for m in result["methods"] if m["method"] == "cr-psgd"]
+    ref = next((m for m in crs if m.get("select_max_rounds")), crs[0] if crs else None)
     metric = {"suboptimality": "f - f*", "grad_norm_sq": "||grad f||^2"}.get(
         result.get("metric", "suboptimality"), result.get("metric")
     )
@@ -302,7 +304,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"Command: `{result['command']}`" if result["command"] else "",
         "",
         f"| method | chosen parameters | rounds | SFO/worker | {metric} (median) | "
-        f"{metric} (min..max) | rounds vs CR-PSGD | test acc |",
+        f"{metric} (min..max) | rounds / CR-PSGD's | test acc |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for m in result["methods"]:
@@ -310,8 +312,9 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"{k}={v}"
             for k, v in m["point"].items()
             if k not in ("algo", *NOT_RUN_PARAMS) and v != "auto"
-        ).replace("gamma_factor=", "gamma=1/L x ")
-        ratio = f"{m['rounds'] / ref['rounds']:.0f}x" if ref and ref["rounds"] else "-"
+        )
+        params = re.sub(r"gamma_factor=([0-9.]+)", r"gamma=\1/L", params)
+        ratio = f"{m['rounds'] / ref['rounds']:.3g}x" if ref and ref["rounds"] else "-"
         acc = m["median_test_accuracy"]
         lines.append(
             f"| {m['label']} | {params} | {m['rounds']:.0f} | {m['sfo_per_worker']:.0f} | "
@@ -334,9 +337,34 @@ def markdown_table(result: dict[str, Any]) -> str:
         "says so, the best within a round limit) then runs on all seeds "
         f"{grid.get('seeds')}, and the row gives medians over them.",
     ]
+    sweep = constant_batch_sweep(result)
+    if sweep:
+        lines += [
+            "",
+            "PSGD with a constant batch B, each B at its best step size of the grid "
+            f"(tuning seed, {metric}), beside CR-PSGD's chosen point:",
+            "",
+            "| B | gamma | rounds | " + metric + " |",
+            "|---:|---:|---:|---:|",
+        ]
+        lines += [f"| {b} | {g:g}/L | {r} | {v:.3e} |" for b, g, r, v in sweep]
     for s in result["skipped"]:
         lines.append(f"Not run: {s['method']} ({s['reason']}).")
     return "\n".join(lines)
+
+
+def constant_batch_sweep(result: dict[str, Any]) -> list[tuple[int, float, int, float]]:
+    """For every constant batch B run by any PSGD method: the best step size on the tuning
+    seeds, its rounds and its final metric."""
+    tune = result["grid"].get("tune_seeds", result["grid"].get("seeds", [0]))
+    best: dict[int, tuple[float, float, int]] = {}
+    for r in result["runs"]:
+        if r["point"].get("algo") != "psgd" or r["seed"] not in tune or r["rounds"] is None:
+            continue
+        b, value = int(r["point"]["batch"]), r["suboptimality"]
+        if b not in best or value < best[b][0]:
+            best[b] = (value, r["point"]["gamma_factor"], r["rounds"])
+    return [(b, g, rd, v) for b, (v, g, rd) in sorted(best.items())]
 
 
 def draw(result: dict[str, Any], out_dir: Path) -> None:
