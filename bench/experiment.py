@@ -294,7 +294,7 @@ def analyse(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 def markdown_table(result: dict[str, Any]) -> str:
     crs = [m for m in result["methods"] if m["method"] == "cr-psgd"]
     ref = next((m for m in crs if m.get("select_max_rounds")), crs[0] if crs else None)
-    metric = {"suboptimality": "f - f*", "grad_norm_sq": "||grad f||^2"}.get(
+    metric = {"suboptimality": "f - f*", "grad_norm_sq": "‖grad f‖²"}.get(
         result.get("metric", "suboptimality"), result.get("metric")
     )
     lines = [
@@ -342,7 +342,7 @@ def markdown_table(result: dict[str, Any]) -> str:
         lines += [
             "",
             "PSGD with a constant batch B, each B at its best step size of the grid "
-            f"(tuning seed, {metric}), beside CR-PSGD's chosen point:",
+            f"(tuning seed, {metric}); compare the CR-PSGD rows above:",
             "",
             "| B | gamma | rounds | " + metric + " |",
             "|---:|---:|---:|---:|",

@@ -250,7 +250,7 @@ def tables(res: dict[str, Any]) -> str:
     if "catalyst_grad_vs_NT" in res:
         c = res["catalyst_grad_vs_NT"]
         lines.append(
-            f"| 3a. Catalyst ||grad f||^2 against N T | {c['slope']:.3f} | {_spread(c)} | -0.5 |"
+            f"| 3a. Catalyst ‖grad f‖² against N T | {c['slope']:.3f} | {_spread(c)} | -0.5 |"
         )
         cr = res["catalyst_rounds"]
         lines.append(
