@@ -41,6 +41,11 @@ class ExponentialBatch:
     def __call__(self, t: int) -> int:
         if t < 1:
             raise ValueError(f"round index t={t} must be >= 1")
+        approx = self.rho ** (t - 1) * self.b1
+        # pow and the product are within a few ulps of the exact value: the float floor is
+        # right unless the value sits next to an integer (or is beyond float's integers)
+        if approx < 2.0**50 and abs(approx - round(approx)) > 1e-9 * max(approx, 1.0):
+            return math.floor(approx)
         return math.floor(Fraction(repr(self.rho)) ** (t - 1) * self.b1)
 
 

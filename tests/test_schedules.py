@@ -1,7 +1,8 @@
 import math
+from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crpsgd.schedules import (
@@ -36,6 +37,16 @@ def test_constant_schedule_gives_floor_t_over_b_rounds():
     assert batch_sequence(4, 16) == [4, 4, 4, 4]  # a plain int is a constant schedule
 
 
+def test_fast_path_agrees_with_exact_arithmetic():
+    for rho in (1.01, 1.1, 1.2, 1.25, 1.5, 2.0, 2.5, 1.0176384009445423):
+        sched = ExponentialBatch(3, rho)
+        for t in range(1, 400):
+            exact = math.floor(Fraction(repr(rho)) ** (t - 1) * 3)
+            if exact >= 2**60:
+                break
+            assert sched(t) == exact, (rho, t)
+
+
 def test_schedule_is_floor_of_rho_power_exactly():
     sched = ExponentialBatch(7, 1.3)
     for t in range(1, 30):
@@ -49,6 +60,7 @@ def test_resume_continues_the_same_sequence():
     assert list(rounds_within_budget(sched, 5000, start=4)) == full[3:]
 
 
+@settings(deadline=None)
 @given(
     budget=st.integers(1, 10**7),
     b1=st.integers(1, 1000),
@@ -63,6 +75,7 @@ def test_budget_is_never_exceeded_and_the_next_round_would(budget, b1, rho):
     assert all(a <= b for a, b in zip(seq, seq[1:], strict=False))
 
 
+@settings(deadline=None)
 @given(budget=st.integers(10**3, 10**9), b1=st.integers(1, 64), rho=st.floats(1.05, 3.0))
 def test_round_count_is_logarithmic(budget, b1, rho):
     rounds = len(batch_sequence(ExponentialBatch(b1, rho), budget))
