@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from functools import cache
 from pathlib import Path
 
@@ -70,3 +71,35 @@ def run_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProces
         timeout=timeout,
         cwd=ROOT,
     )
+
+
+def start_mpi(n: int, args: list[str]) -> subprocess.Popen:
+    """``mpiexec -n n python ARGS`` in the background, in a session of its own (so that
+    ``os.killpg(job.pid, SIGKILL)`` kills the whole job); stderr is captured as text."""
+    launcher = mpiexec()
+    if launcher is None:
+        pytest.skip("no MPI launcher (mpiexec) found")
+    return subprocess.Popen(
+        [*launcher, "-n", str(n), sys.executable, *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_rounds(log: Path, rows: int, timeout: float = 90) -> int:
+    """Poll a run log that is being written until it holds ``rows`` round rows (or time is
+    up); returns the count last seen."""
+    from crpsgd.runlog import read_run
+
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while seen < rows and time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            seen = len(read_run(log).rounds["round"])
+        except Exception:  # not created yet, or caught between two flushes
+            seen = 0
+    return seen

@@ -4,8 +4,6 @@ the run that was never interrupted."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -13,7 +11,7 @@ import pytest
 
 from crpsgd.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
-from tests.conftest import ROOT, mpiexec, run_mpi
+from tests.conftest import mpiexec, run_mpi, start_mpi, wait_for_rounds
 
 pytestmark = pytest.mark.mpi
 
@@ -86,19 +84,13 @@ def test_stop_and_resume_is_bitwise_identical(tmp_path, algo):
 
 
 def test_kill_9_after_a_periodic_checkpoint_then_resume(tmp_path):
-    launcher = mpiexec()
-    if launcher is None:
-        pytest.skip("no MPI launcher (mpiexec) found")
     args = ["--algo", "psgd", "--batch", "2", "--T", "4000"]
     full, part = tmp_path / "full.h5", tmp_path / "part.h5"
     assert _run(2, args, full).returncode == 0
     ckpt_path = tmp_path / "part.ckpt.h5"
-    job = subprocess.Popen(
+    job = start_mpi(
+        2,
         [
-            *launcher,
-            "-n",
-            "2",
-            sys.executable,
             "-m",
             "crpsgd",
             "run",
@@ -111,10 +103,6 @@ def test_kill_9_after_a_periodic_checkpoint_then_resume(tmp_path):
             "50",
             *args,
         ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90
@@ -135,12 +123,9 @@ def test_sigusr1_to_the_launcher_checkpoints_and_exits_75(tmp_path):
     if launcher is None or "Open MPI" in " ".join(launcher):
         pytest.skip("needs MPICH's mpiexec, which forwards SIGUSR1 to the ranks")
     out = tmp_path / "run.h5"
-    job = subprocess.Popen(
+    job = start_mpi(
+        2,
         [
-            *launcher,
-            "-n",
-            "2",
-            sys.executable,
             "-m",
             "crpsgd",
             "run",
@@ -156,19 +141,8 @@ def test_sigusr1_to_the_launcher_checkpoints_and_exits_75(tmp_path):
             "--T",
             "10000000",
         ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    deadline = time.monotonic() + 90
-    rows = 0
-    while rows < 10 and time.monotonic() < deadline:
-        time.sleep(0.2)
-        try:
-            rows = len(read_run(out).rounds["round"])
-        except Exception:
-            rows = 0
+    assert wait_for_rounds(out, 10) >= 10
     job.send_signal(signal.SIGUSR1)
     _, err = job.communicate(timeout=60)
     assert job.returncode == 75, err

@@ -3,32 +3,23 @@ every row flushed before the kill (SWMR mode of the run log)."""
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from crpsgd.cli import main
 from crpsgd.runlog import read_run
-from tests.conftest import ROOT, mpiexec
+from tests.conftest import start_mpi, wait_for_rounds
 
 pytestmark = pytest.mark.mpi
 
 
 @pytest.mark.parametrize("wait_rows", [1, 3000])
 def test_kill_9_of_the_whole_job_leaves_a_readable_log(tmp_path, capsys, wait_rows):
-    launcher = mpiexec()
-    if launcher is None:
-        pytest.skip("no MPI launcher (mpiexec) found")
     out = tmp_path / "killed.h5"
-    job = subprocess.Popen(
+    job = start_mpi(
+        2,
         [
-            *launcher,
-            "-n",
-            "2",
-            sys.executable,
             "-m",
             "crpsgd",
             "run",
@@ -44,22 +35,9 @@ def test_kill_9_of_the_whole_job_leaves_a_readable_log(tmp_path, capsys, wait_ro
             "--out",
             str(out),
         ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        rows = 0
-        while rows < wait_rows and time.monotonic() < deadline:
-            time.sleep(0.2)
-            if out.exists():
-                try:  # read while the writer is running
-                    rows = len(read_run(out).rounds["round"])
-                except Exception:
-                    rows = 0
-        assert rows >= wait_rows, "the run never flushed rows"
+        assert wait_for_rounds(out, wait_rows) >= wait_rows, "the run never flushed rows"
     finally:
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(timeout=30)

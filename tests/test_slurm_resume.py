@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crpsgd.runlog import read_run
-from tests.conftest import ROOT, run_mpi
+from tests.conftest import ROOT, run_mpi, wait_for_rounds
 from tests.test_slurm import slurm  # noqa: F401  (the fixture that skips without SLURM)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -56,14 +56,7 @@ def test_signal_checkpoint_requeue_resume(slurm, tmp_path):  # noqa: F811
     )
     assert job, "sbatch did not return a job id"
     try:
-        deadline = time.monotonic() + 300
-        rows = 0
-        while rows < 20 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            try:
-                rows = len(read_run(log).rounds["round"])
-            except Exception:
-                rows = 0
+        rows = wait_for_rounds(log, 20, timeout=300)
         assert rows >= 20, "the job never logged rounds"
         # what SLURM does before the time limit with --signal=B:USR1@120
         subprocess.run(["scancel", "--signal=USR1", "--batch", job], check=True)
