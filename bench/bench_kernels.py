@@ -4,17 +4,20 @@ Run from the repository root (``make bench-kernels``)::
 
     python bench/bench_kernels.py --out bench/results/kernels.json [--repeats 7] [--data PATH]
 
-1. Dense, synthetic ``n x d`` float64: the Numba kernel against a vectorised NumPy gradient
-   (``A = X[idx]; m = y[idx] * (A @ x); ...; A.T @ coef / B + lam * x``) and against a
-   sequential read of the same number of bytes (a Numba sum over ``B`` contiguous rows).
+1. Dense, synthetic ``n x d`` float64: the Numba kernel against
+   - a vectorised NumPy gradient (``A = X[idx]; m = y[idx] * (A @ x); ...; A.T @ coef / B``),
+   - a sequential read of the same number of bytes (a Numba sum over ``B`` contiguous rows),
+   - a read of exactly the sampled rows (a plain Numba sum over ``X[idx]``): what the access
+     pattern itself costs before any arithmetic.
 2. CSR, a9a (LIBSVM, read with scikit-learn here only): the Numba kernel against the same
-   formula on a SciPy CSR matrix.
+   formula on a SciPy CSR matrix. Skipped, with the reason, when the file is absent.
 
-Every timed call uses a fresh sorted draw of ``B`` row numbers with replacement (the reference
-read uses a fresh random block), so data comes from memory, not cache, as in training. Each
-repeat times a fixed number of calls; the table shows the median over repeats (the machine
-is shared and noisy) and the JSON keeps every repeat. Everything runs single-threaded except
-what NumPy/SciPy's BLAS does by itself (its thread pools are recorded, not changed).
+Every call uses a fresh sorted draw of ``B`` row numbers with replacement (the sequential read
+a fresh random block), so the data come from memory, as in training. Each of ``--repeats``
+rounds times every method once in turn; the table shows medians (the machine is shared and
+noisy), ratios are medians of same-round ratios, and the JSON keeps every round. The kernels
+are single-threaded; the NumPy/SciPy references get ``--blas-threads`` BLAS threads (1 by
+default; the thread pools found are recorded).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import numba
@@ -79,33 +82,40 @@ def read_sampled_rows(X, idx):
 # --------------------------------------------------------------------------- timing
 
 
-def time_calls(fn: Callable, calls: list[tuple], repeats: int) -> list[float]:
-    """Wall seconds of ``fn(*args) for args in calls``, once per repeat, after one warm-up call."""
-    fn(*calls[0])
-    times = []
+def measure(methods: dict[str, tuple], repeats: int, batch: int) -> dict[str, dict]:
+    """Time ``fn(*args) for args in calls`` for each ``name: (fn, calls, bytes_per_sample)``.
+
+    One warm-up call each (JIT), then ``repeats`` rounds; every round times each method once
+    in turn, so a burst of load on the shared machine hits all methods of that round alike.
+    Returns samples/s (and bytes/s) per round and their medians.
+    """
+    for fn, calls, _ in methods.values():
+        fn(*calls[0])
+    seconds = {name: [] for name in methods}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for args in calls:
-            fn(*args)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def rates(times: list[float], samples: int, bytes_: int | None = None) -> dict:
-    """Samples/s (and bytes/s) per repeat and their medians."""
-    sps = [samples / t for t in times]
-    out = {"median_samples_per_s": statistics.median(sps), "samples_per_s": sps, "seconds": times}
-    if bytes_ is not None:
-        bps = [bytes_ / t for t in times]
-        out["median_bytes_per_s"] = statistics.median(bps)
-        out["bytes_per_s"] = bps
+        for name, (fn, calls, _) in methods.items():
+            t0 = time.perf_counter()
+            for args in calls:
+                fn(*args)
+            seconds[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, (_, calls, bytes_per_sample) in methods.items():
+        sps = [len(calls) * batch / t for t in seconds[name]]
+        out[name] = {
+            "median_samples_per_s": statistics.median(sps),
+            "samples_per_s": sps,
+            "seconds": seconds[name],
+            "calls_per_repeat": len(calls),
+        }
+        if bytes_per_sample is not None:
+            out[name]["median_bytes_per_s"] = out[name]["median_samples_per_s"] * bytes_per_sample
     return out
 
 
-def measure(fn: Callable, calls: list[tuple], repeats: int, batch: int, row_bytes=None) -> dict:
-    samples = len(calls) * batch
-    nbytes = None if row_bytes is None else samples * row_bytes
-    return rates(time_calls(fn, calls, repeats), samples, nbytes)
+def paired_ratio(row: dict, fast: str, ref: str) -> float:
+    """Median over rounds of (``fast`` samples/s) / (``ref`` samples/s) in the same round."""
+    pairs = zip(row[fast]["samples_per_s"], row[ref]["samples_per_s"], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 def sorted_batches(rng: np.random.Generator, n: int, batch: int, n_calls: int) -> np.ndarray:
@@ -131,25 +141,24 @@ def bench_dense(
         x = rng.standard_normal(d) / math.sqrt(d)
         out = np.empty(d)
         for batch in batches:
-            k_fast = n_calls_for(batch, rows_per_repeat)
-            idx = sorted_batches(rng, n, batch, k_fast)
-            starts = rng.integers(0, n - batch + 1, size=k_fast)
+            n_calls = n_calls_for(batch, rows_per_repeat)
+            idx = sorted_batches(rng, n, batch, n_calls)
+            starts = rng.integers(0, n - batch + 1, size=n_calls)
             kernel_calls = [(X, y, x, i, LAM, out) for i in idx]
-            numpy_calls = [c[:5] for c in kernel_calls[: max(2, k_fast // 8)]]  # slower
-            row = {"n": n, "d": d, "batch": batch, "calls_per_repeat": k_fast}
-            row["numba"] = measure(
-                logistic_minibatch_grad_dense, kernel_calls, repeats, batch, 8 * d
+            row = {"n": n, "d": d, "batch": batch}
+            row |= measure(
+                {
+                    "numba": (logistic_minibatch_grad_dense, kernel_calls, 8 * d),
+                    # NumPy is slower: 1/8 of the calls (rates are per sample)
+                    "numpy": (numpy_grad, [c[:5] for c in kernel_calls[::8]], 8 * d),
+                    "read_seq": (read_rows, [(X, s, s + batch) for s in starts], 8 * d),
+                    "read_sampled": (read_sampled_rows, [(X, i) for i in idx], 8 * d),
+                },
+                repeats,
+                batch,
             )
-            row["numpy"] = measure(numpy_grad, numpy_calls, repeats, batch, 8 * d)
-            row["read_seq"] = measure(
-                read_rows, [(X, s, s + batch) for s in starts], repeats, batch, 8 * d
-            )
-            row["read_sampled"] = measure(
-                read_sampled_rows, [(X, i) for i in idx], repeats, batch, 8 * d
-            )
-            fast = row["numba"]["median_samples_per_s"]
             for ref in ("numpy", "read_seq", "read_sampled"):
-                row[f"numba_over_{ref}"] = fast / row[ref]["median_samples_per_s"]
+                row[f"numba_over_{ref}"] = paired_ratio(row, "numba", ref)
             results.append(row)
             print_dense_row(row)
     return results
@@ -180,22 +189,36 @@ def bench_csr(
     out = np.empty(d)
     rows = []
     for batch in batches:
-        k_fast = n_calls_for(batch, rows_per_repeat)
-        idx = sorted_batches(rng, n, batch, k_fast)
+        idx = sorted_batches(rng, n, batch, n_calls_for(batch, rows_per_repeat))
         kernel_calls = [(indptr, indices, data, y, x, i, LAM, out) for i in idx]
-        scipy_calls = [(Xs, y, x, i, LAM) for i in idx[: max(2, k_fast // 8)]]
-        row = {"batch": batch, "calls_per_repeat": k_fast}
-        row["numba"] = measure(logistic_minibatch_grad_csr, kernel_calls, repeats, batch)
-        row["scipy"] = measure(numpy_grad, scipy_calls, repeats, batch)
-        row["numba_over_scipy"] = (
-            row["numba"]["median_samples_per_s"] / row["scipy"]["median_samples_per_s"]
+        row = {"batch": batch}
+        row |= measure(
+            {
+                "numba": (logistic_minibatch_grad_csr, kernel_calls, None),
+                "scipy": (numpy_grad, [(Xs, y, x, i, LAM) for i in idx[::8]], None),
+            },
+            repeats,
+            batch,
         )
+        row["numba_over_scipy"] = paired_ratio(row, "numba", "scipy")
         rows.append(row)
         print_csr_row(row)
     return {"path": str(path.resolve()), "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
 
 
 # --------------------------------------------------------------------------- reporting
+
+
+def blas_threads(n: int):
+    """A context limiting BLAS/OpenMP threads to ``n`` (0: unchanged) with threadpoolctl."""
+    if n <= 0:
+        return nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        print("threadpoolctl not installed: BLAS threads left as they are")
+        return nullcontext()
+    return threadpool_limits(limits=n)
 
 
 def machine_info() -> dict:
@@ -288,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, nargs="+", default=[256, 4096, 65536, 200_000])
     p.add_argument("--rows-per-repeat", type=int, default=1 << 20, help="samples per repeat")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--blas-threads",
+        type=int,
+        default=1,
+        help="BLAS threads for the NumPy/SciPy references (threadpoolctl); 0 leaves them as "
+        "they are. Default 1: the kernels are single-threaded, one MPI rank per core",
+    )
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error(f"--repeats={args.repeats}: must be >= 1")
@@ -295,10 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--batches={args.batches}: each must be in [1, --n={args.n}]")
 
     print(f"logistic minibatch gradient, median of {args.repeats} repeats, lam={LAM}, n={args.n}")
-    dense = bench_dense(
-        args.n, args.dims, args.batches, args.repeats, args.rows_per_repeat, args.seed
-    )
-    csr = bench_csr(args.data, args.batches, args.repeats, args.rows_per_repeat, args.seed)
+    with blas_threads(args.blas_threads):
+        dense = bench_dense(
+            args.n, args.dims, args.batches, args.repeats, args.rows_per_repeat, args.seed
+        )
+        csr = bench_csr(args.data, args.batches, args.repeats, args.rows_per_repeat, args.seed)
     targets = check_targets(dense, csr)
     for k, v in targets.items():
         where = ", ".join(
@@ -316,6 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeats": args.repeats,
             "rows_per_repeat": args.rows_per_repeat,
             "seed": args.seed,
+            "blas_threads": args.blas_threads or "unchanged",
             "indices": "B row numbers drawn with replacement, sorted, fresh for every call",
             "numba": "logistic_minibatch_grad_dense / _csr, single thread",
             "numpy": "A = X[idx]; coef = -y[idx] * expit(-y[idx] * (A @ x)); "
