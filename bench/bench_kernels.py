@@ -203,7 +203,7 @@ def bench_csr(
         row["numba_over_scipy"] = paired_ratio(row, "numba", "scipy")
         rows.append(row)
         print_csr_row(row)
-    return {"path": str(path.resolve()), "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
+    return {"path": str(path), "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -247,7 +247,11 @@ def machine_info() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        info["threadpools"] = threadpool_info()
+        # library file names only: the results name no path of the measuring machine
+        info["threadpools"] = [
+            {**pool, "filepath": os.path.basename(pool.get("filepath") or "")}
+            for pool in threadpool_info()
+        ]
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
     return info

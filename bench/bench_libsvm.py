@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
         "file": {
-            "path": str(args.data.resolve()),
+            "path": str(args.data),
             "bytes": size,
             "sha256": hashlib.sha256(raw).hexdigest(),
             "rows": ours.n_rows,
