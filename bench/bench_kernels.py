@@ -42,7 +42,8 @@ from scipy.special import expit
 
 from crpsgd.kernels.logistic import logistic_minibatch_grad_csr, logistic_minibatch_grad_dense
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "a9a"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
 LAM = 1e-4
 TARGETS = {"dense_over_read_seq": 0.70, "dense_over_numpy": 5.0, "csr_over_scipy": 2.0}
 
@@ -203,7 +204,9 @@ def bench_csr(
         row["numba_over_scipy"] = paired_ratio(row, "numba", "scipy")
         rows.append(row)
         print_csr_row(row)
-    return {"path": str(path), "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
+    # relative to the repository: the results name no path of the measuring machine
+    shown = os.path.relpath(path.resolve(), REPO)
+    return {"path": shown, "n": n, "d": d, "nnz": int(Xs.nnz), "rows": rows}
 
 
 # --------------------------------------------------------------------------- reporting
