@@ -234,7 +234,7 @@ def score_of(path: Path, budget: int) -> float:
 
 def describe_point(method: dict[str, Any], point: dict[str, Any]) -> str:
     names = {"b1": "B1", "rho": "rho", "batch": "b" if method["algo"] == "local-sgd" else "B"}
-    names.update(period="H", theta="theta", gamma="gamma")
+    names.update(period="H", theta="theta", gamma="gamma", outer="K")
     parts = []
     for key, value in point.items():
         if key not in names or (key == "period" and value == "auto"):
@@ -377,13 +377,40 @@ def analyse(spec: dict[str, Any], out_dir: Path, results: Path) -> dict[str, Any
             }
         )
     results.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report, indent=1, default=str).replace("Infinity", '"inf"')
-    (results / f"{spec['name']}.json").write_text(text + "\n")
+    (results / f"{spec['name']}.json").write_text(to_json(report))
     table = markdown(report, spec)
     (results / f"{spec['name']}.md").write_text(table + "\n")
     print(table)
     draw(report, results)
     return report
+
+
+def _round(value: Any) -> Any:
+    """Floats to 4 significant digits (whole ones to ints, inf to a string), recursively."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return format(value, "g")
+        return int(value) if value.is_integer() else float(format(value, ".4g"))
+    if isinstance(value, dict):
+        return {k: _round(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_round(v) for v in value]
+    return value
+
+
+def to_json(report: dict[str, Any]) -> str:
+    """The report as JSON with one line per run (the logs hold the curves)."""
+    report = _round(report)
+    runs = {p["name"]: p.pop("runs") for p in report["problems"]}
+    text = json.dumps(report, indent=1)
+    for name, rows in runs.items():
+        lines = ",\n".join(
+            "  " + json.dumps({k: v for k, v in r.items() if k != "log"}) for r in rows
+        )
+        text = text.replace(
+            f'"name": "{name}",', f'"name": "{name}",\n  "runs": [\n{lines}\n  ],', 1
+        )
+    return text + "\n"
 
 
 def _fmt(value: Any, spec: str) -> str:
