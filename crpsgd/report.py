@@ -189,16 +189,7 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
                 run.status,
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return _align(rows)
 
 
 def describe(run: RunRecord) -> str:
