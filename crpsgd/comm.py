@@ -20,7 +20,9 @@ reports to rank 0 on a separate communicator (:func:`report_failure`), where a
 failing rank aborts the whole job. Test hook, for the test suite only: the environment
 variable ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` makes rank ``<rank>`` raise
 ``RuntimeError`` just before its ``k``-th round (or evaluation collective), and
-``CRPSGD_TEST_STOP_AT=<rank>:round:<k>`` makes it request a stop there, as a signal would.
+``CRPSGD_TEST_STOP_AT=<rank>:round:<k>`` makes it request a stop there, as a signal would,
+and ``CRPSGD_TEST_ROUND_DELAY=<seconds>`` makes every rank sleep that long before each round,
+so that a test which signals a running job does not depend on how fast the machine is.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Communicator:
         self.stats = CommStats()
         self._fault = _injected_fault("CRPSGD_TEST_FAIL_AT", self.rank)
         self._stop_at = _injected_fault("CRPSGD_TEST_STOP_AT", self.rank)
+        self._round_delay_s = _injected_delay("CRPSGD_TEST_ROUND_DELAY")
         self.on_own_failure: Callable[[int, str], None] | None = None
         self.stop_requested = False  # set on this rank, e.g. by a signal handler
         self.stop_agreed = False  # after a round: some rank had requested a stop
@@ -80,6 +83,8 @@ class Communicator:
         same on every rank) raises :class:`DivergenceError` on every rank.
         """
         self._maybe_fail("round", self.stats.rounds + 1)
+        if self._round_delay_s:
+            time.sleep(self._round_delay_s)
         n = buf.size
         if self._work.size != n + 1:
             self._work = np.empty(n + 1)
@@ -180,6 +185,15 @@ def _injected_fault(variable: str, rank: int) -> tuple[str, int] | None:
     except (KeyError, ValueError):
         pass
     return None
+
+
+def _injected_delay(variable: str) -> float:
+    """Parse a test-only delay in seconds (0 when unset or not a non-negative number)."""
+    try:
+        seconds = float(os.environ.get(variable, "0"))
+    except ValueError:
+        return 0.0
+    return seconds if seconds > 0 else 0.0
 
 
 class FailureWatch:

@@ -73,9 +73,10 @@ def run_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProces
     )
 
 
-def start_mpi(n: int, args: list[str]) -> subprocess.Popen:
+def start_mpi(n: int, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
     """``mpiexec -n n python ARGS`` in the background, in a session of its own (so that
-    ``os.killpg(job.pid, SIGKILL)`` kills the whole job); stderr is captured as text."""
+    ``os.killpg(job.pid, SIGKILL)`` kills the whole job); stderr is captured as text.
+    ``env`` adds variables to this process's environment."""
     launcher = mpiexec()
     if launcher is None:
         pytest.skip("no MPI launcher (mpiexec) found")
@@ -86,6 +87,7 @@ def start_mpi(n: int, args: list[str]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env={**os.environ, **(env or {})},
     )
 
 

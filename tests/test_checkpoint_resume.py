@@ -103,6 +103,8 @@ def test_kill_9_after_a_periodic_checkpoint_then_resume(tmp_path):
             "50",
             *args,
         ],
+        # 2000 rounds of at least 5 ms: the kill comes before the run ends on any machine
+        env={"CRPSGD_TEST_ROUND_DELAY": "0.005"},
     )
     try:
         deadline = time.monotonic() + 90
@@ -160,3 +162,39 @@ def test_resume_needs_the_same_rank_count_and_configuration(tmp_path):
     assert "written by a run on 2 ranks; resume it on 2 ranks, not 3" in other_n.stderr
     changed = run_mpi(2, ["-m", "crpsgd", "run", "--resume", ckpt, "--batch", "5"])
     assert changed.returncode == 2 and "--batch cannot be changed" in changed.stderr
+
+
+def _deliver(sig: int) -> None:
+    """Send ``sig`` to this process and give the interpreter a moment to run its handler."""
+    os.kill(os.getpid(), sig)
+    time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
+def test_stop_signals_request_a_stop_during_the_run_and_are_ignored_after_it(sig):
+    from types import SimpleNamespace
+
+    from crpsgd.algorithms.control import stop_on_signals
+
+    before = signal.getsignal(sig)
+    comm = SimpleNamespace(stop_requested=False)
+    try:
+        with stop_on_signals(comm):
+            _deliver(sig)
+            assert comm.stop_requested
+        # a late signal (SLURM's, forwarded while the finished run shuts down) must not kill it
+        assert signal.getsignal(sig) is signal.SIG_IGN
+        _deliver(sig)
+    finally:
+        signal.signal(sig, before)
+
+
+def test_stop_signal_handlers_come_back_when_the_run_fails():
+    from types import SimpleNamespace
+
+    from crpsgd.algorithms.control import stop_on_signals
+
+    before = signal.getsignal(signal.SIGUSR1)
+    with pytest.raises(RuntimeError), stop_on_signals(SimpleNamespace(stop_requested=False)):
+        raise RuntimeError("a failing run")
+    assert signal.getsignal(signal.SIGUSR1) is before

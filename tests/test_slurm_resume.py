@@ -34,6 +34,8 @@ def test_signal_checkpoint_requeue_resume(slurm, tmp_path):  # noqa: F811
         "CRPSGD_PYTHON": sys.executable,
         "CRPSGD_LAUNCH": "srun",
         "CRPSGD_RUN_ARGS": RUN_ARGS,
+        # 3000 rounds of at least 10 ms: the signal comes long before the end on any machine
+        "CRPSGD_TEST_ROUND_DELAY": "0.01",
     }
     job = (
         subprocess.run(

@@ -155,7 +155,14 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 @contextmanager
 def stop_on_signals(comm: Communicator) -> Iterator[None]:
     """While active, SIGTERM and SIGUSR1 (what SLURM sends before a time limit) request a stop:
-    the run checkpoints after the current round on every rank and exits (status 75)."""
+    the run checkpoints after the current round on every rank and exits (status 75).
+
+    When the block ends normally the run is complete, and a stop signal that arrives later
+    (the launcher forwarding SLURM's signal while the log is finished or MPI shuts down) has
+    nothing left to stop: from then on the process ignores it, so a completed run still
+    exits 0 instead of dying by the signal. When the block ends by an exception the previous
+    handlers come back.
+    """
 
     def request_stop(signum: int, frame: object) -> None:
         comm.stop_requested = True
@@ -163,6 +170,9 @@ def stop_on_signals(comm: Communicator) -> Iterator[None]:
     previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
     try:
         yield
-    finally:
+    except BaseException:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        raise
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
