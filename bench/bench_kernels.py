@@ -7,10 +7,16 @@ Run from the repository root (``make bench-kernels``)::
 1. Dense, synthetic ``n x d`` float64: the Numba kernel against
    - a vectorised NumPy gradient (``A = X[idx]; m = y[idx] * (A @ x); ...; A.T @ coef / B``),
    - a sequential read of the same number of bytes (a Numba sum over ``B`` contiguous rows),
+   - a vectorised NumPy gradient that, like the kernel, computes a row drawn ``k`` times once
+     with weight ``k`` (``np.unique(idx, return_counts=True)``): how much of the kernel's lead
+     at large ``B`` comes from skipping repeats rather than from compiled code,
    - a read of exactly the sampled rows (a plain Numba sum over ``X[idx]``): what the access
-     pattern itself costs before any arithmetic.
+     pattern itself costs before any arithmetic,
+   - the same read of the distinct sampled rows with the kernel's prefetch hints: the fastest
+     read of those bytes we have, the bound of a kernel that must touch every sampled row.
 2. CSR, a9a (LIBSVM, read with scikit-learn here only): the Numba kernel against the same
-   formula on a SciPy CSR matrix. Skipped, with the reason, when the file is absent.
+   formula on a SciPy CSR matrix, plain and with repeats once. Skipped, with the reason,
+   when the file is absent.
 
 Every call uses a fresh sorted draw of ``B`` row numbers with replacement (the sequential read
 a fresh random block), so the data come from memory, as in training. Each of ``--repeats``
@@ -40,7 +46,12 @@ import scipy
 import scipy.sparse
 from scipy.special import expit
 
-from crpsgd.kernels.logistic import logistic_minibatch_grad_csr, logistic_minibatch_grad_dense
+from crpsgd.kernels.logistic import (
+    PREFETCH_AHEAD,
+    _prefetch_dense_row,
+    logistic_minibatch_grad_csr,
+    logistic_minibatch_grad_dense,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
@@ -56,6 +67,17 @@ def numpy_grad(X, y: np.ndarray, x: np.ndarray, idx: np.ndarray, lam: float) -> 
     A = X[idx]
     yb = y[idx]
     coef = -yb * expit(-yb * (A @ x))
+    return A.T @ coef / idx.shape[0] + lam * x
+
+
+def numpy_grad_repeats_once(
+    X, y: np.ndarray, x: np.ndarray, idx: np.ndarray, lam: float
+) -> np.ndarray:
+    """:func:`numpy_grad` computing each distinct row once, weighted by how often it was drawn."""
+    rows, counts = np.unique(idx, return_counts=True)
+    A = X[rows]
+    yb = y[rows]
+    coef = -yb * expit(-yb * (A @ x)) * counts
     return A.T @ coef / idx.shape[0] + lam * x
 
 
@@ -76,6 +98,25 @@ def read_sampled_rows(X, idx):
     for k in range(idx.shape[0]):
         i = idx[k]
         for j in range(X.shape[1]):
+            s += X[i, j]
+    return s
+
+
+@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
+def read_sampled_rows_prefetched(X, idx):
+    """Sum of the distinct rows of sorted ``idx``, prefetched ``PREFETCH_AHEAD`` samples ahead
+    as the kernel does: the fastest read of the rows the kernel must read."""
+    d = X.shape[1]
+    b = idx.shape[0]
+    flat = X.reshape(-1)
+    s = 0.0
+    for k in range(b):
+        if k + PREFETCH_AHEAD < b and idx[k + PREFETCH_AHEAD] != idx[k + PREFETCH_AHEAD - 1]:
+            _prefetch_dense_row(flat, idx[k + PREFETCH_AHEAD], d)
+        if k > 0 and idx[k] == idx[k - 1]:
+            continue
+        i = idx[k]
+        for j in range(d):
             s += X[i, j]
     return s
 
@@ -152,13 +193,24 @@ def bench_dense(
                     "numba": (logistic_minibatch_grad_dense, kernel_calls, 8 * d),
                     # NumPy is slower: 1/8 of the calls (rates are per sample)
                     "numpy": (numpy_grad, [c[:5] for c in kernel_calls[::8]], 8 * d),
+                    "numpy_repeats_once": (
+                        numpy_grad_repeats_once,
+                        [c[:5] for c in kernel_calls[::8]],
+                        8 * d,
+                    ),
                     "read_seq": (read_rows, [(X, s, s + batch) for s in starts], 8 * d),
                     "read_sampled": (read_sampled_rows, [(X, i) for i in idx], 8 * d),
+                    "read_sampled_prefetched": (
+                        read_sampled_rows_prefetched,
+                        [(X, i) for i in idx],
+                        8 * d,
+                    ),
                 },
                 repeats,
                 batch,
             )
-            for ref in ("numpy", "read_seq", "read_sampled"):
+            refs = ("numpy", "numpy_repeats_once", "read_seq", "read_sampled")
+            for ref in (*refs, "read_sampled_prefetched"):
                 row[f"numba_over_{ref}"] = paired_ratio(row, "numba", ref)
             results.append(row)
             print_dense_row(row)
@@ -197,11 +249,17 @@ def bench_csr(
             {
                 "numba": (logistic_minibatch_grad_csr, kernel_calls, None),
                 "scipy": (numpy_grad, [(Xs, y, x, i, LAM) for i in idx[::8]], None),
+                "scipy_repeats_once": (
+                    numpy_grad_repeats_once,
+                    [(Xs, y, x, i, LAM) for i in idx[::8]],
+                    None,
+                ),
             },
             repeats,
             batch,
         )
         row["numba_over_scipy"] = paired_ratio(row, "numba", "scipy")
+        row["numba_over_scipy_repeats_once"] = paired_ratio(row, "numba", "scipy_repeats_once")
         rows.append(row)
         print_csr_row(row)
     # relative to the repository: the results name no path of the measuring machine
@@ -272,11 +330,14 @@ def print_dense_row(row: dict) -> None:
     r = row
     print(
         f"dense d={r['d']:3d} B={r['batch']:6d} | Msamples/s numba {_m(r['numba'])}"
-        f" numpy {_m(r['numpy'])}"
+        f" numpy {_m(r['numpy'])} (repeats once {_m(r['numpy_repeats_once'])})"
         f" | GB/s numba {_gb(r['numba'])} seq-read {_gb(r['read_seq'])}"
-        f" sampled-read {_gb(r['read_sampled'])}"
-        f" | numba/numpy {r['numba_over_numpy']:4.1f}x /seq-read {r['numba_over_read_seq']:4.2f}"
-        f" /sampled-read {r['numba_over_read_sampled']:4.2f}",
+        f" sampled-read {_gb(r['read_sampled'])} prefetched {_gb(r['read_sampled_prefetched'])}"
+        f" | numba/numpy {r['numba_over_numpy']:4.1f}x"
+        f" (/repeats once {r['numba_over_numpy_repeats_once']:4.1f}x)"
+        f" /seq-read {r['numba_over_read_seq']:4.2f}"
+        f" /sampled-read {r['numba_over_read_sampled']:4.2f}"
+        f" /prefetched {r['numba_over_read_sampled_prefetched']:4.2f}",
         flush=True,
     )
 
@@ -284,8 +345,9 @@ def print_dense_row(row: dict) -> None:
 def print_csr_row(row: dict) -> None:
     print(
         f"csr a9a    B={row['batch']:6d} | Msamples/s numba {_m(row['numba'])}"
-        f" scipy {_m(row['scipy'])}"
-        f" | numba/scipy {row['numba_over_scipy']:4.1f}x",
+        f" scipy {_m(row['scipy'])} (repeats once {_m(row['scipy_repeats_once'])})"
+        f" | numba/scipy {row['numba_over_scipy']:4.1f}x"
+        f" (/repeats once {row['numba_over_scipy_repeats_once']:4.1f}x)",
         flush=True,
     )
 
@@ -361,7 +423,11 @@ def main(argv: list[str] | None = None) -> int:
             "A.T @ coef / B + lam * x  (SciPy CSR for the csr rows); 1/8 of the kernel's calls",
             "read_seq": "Numba sum over B contiguous rows at a fresh random start; "
             "bytes = B * d * 8 (the same byte count the kernel reads)",
+            "numpy_repeats_once": "the same, each distinct row once weighted by its count "
+            "(np.unique(idx, return_counts=True)), as the kernel does",
             "read_sampled": "Numba sum over the same sampled rows as the kernel, plain loop",
+            "read_sampled_prefetched": "Numba sum over the distinct sampled rows with the "
+            "kernel's prefetch hints",
             "units": "samples/s = rows of the minibatch per second; bytes/s = samples/s * d * 8",
         },
         "dense": dense,

@@ -69,6 +69,11 @@ def idx_cases(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
         "single": np.array([5]),
         "empty_row": np.array([1]),
         "all_rows": np.arange(n),
+        # many runs of repeats, more distinct rows than one block holds, and runs that are
+        # split by a block boundary or not adjacent (unsorted)
+        "sorted_many_repeats": np.sort(rng.integers(0, n, size=6 * n)),
+        "unsorted_repeats": np.repeat(rng.permutation(n)[:20], rng.integers(1, 5, size=20)),
+        "long_run": np.array([4] * 50 + [6] * 3 + [4] * 7),
     }
 
 
@@ -128,18 +133,22 @@ def _repeat_minibatch_grads(A, y, x, indptr, indices, data, idx, out, reps):
         K.logistic_minibatch_grad_csr(indptr, indices, data, y, x, idx, 0.1, out)
 
 
-def test_minibatch_grad_allocates_nothing(problem, nrt_stats):
-    """Calling from Python allocates one wrapper per array argument; the kernels themselves
-    allocate nothing, so 1 and 5 calls inside a jitted loop cost the same allocations."""
+@pytest.mark.parametrize("batch", [11, 3000])
+def test_minibatch_grad_allocates_only_its_block_scratch(problem, nrt_stats, batch):
+    """Calling from Python allocates one wrapper per array argument; each kernel call itself
+    allocates exactly its three ``BLOCK``-long scratch arrays, whatever the batch size."""
     A, y, x, rng = problem
-    args = (A, y, x, *to_csr(A), np.sort(rng.integers(0, A.shape[0], size=11)), np.empty(17))
+    idx = np.sort(rng.integers(0, A.shape[0], size=batch))
+    args = (A, y, x, *to_csr(A), idx, np.empty(17))
     _repeat_minibatch_grads(*args, 1)  # compile
     counts = []
     for reps in (1, 5):
         before = nrt_stats()
         _repeat_minibatch_grads(*args, reps)
-        counts.append(nrt_stats().alloc - before.alloc)
-    assert counts[0] == counts[1]
+        after = nrt_stats()
+        counts.append(after.alloc - before.alloc)
+        assert after.free - before.free == counts[-1]  # and frees them
+    assert counts[1] - counts[0] == 4 * 2 * 3  # 4 more calls of 2 kernels, 3 arrays each
 
 
 # --------------------------------------------------------------------------- full-shard sums
