@@ -2,6 +2,8 @@
 
     mpiexec -n 8 python bench/bench_catalyst.py bench/catalyst.toml    # run (resumable) + analyse
     python bench/bench_catalyst.py bench/catalyst.toml --analyse-only  # tables and figures only
+    mpiexec -n 8 python bench/bench_catalyst.py bench/catalyst.toml --quick --data-dir DIR \
+        --out-dir OUT/logs --results-dir OUT                            # jobs/catalyst_n8.sbatch
 
 SPMD like ``crpsgd run``: every grid point is one call of :func:`crpsgd.run.run_from_cli` (the
 command line's code path and HDF5 log) inside one MPI job, so start-up is paid once. A
@@ -30,6 +32,12 @@ the best-scoring point within the method's ``reference`` restriction (the settin
 theory's comparison: the paper's ``auto`` values, small-batch PSGD, PR-SGD with ``b = 1`` and
 its period rule).
 
+``--quick`` applies the definition's ``[quick]`` table: its ``run`` overrides every problem's
+parameters (a short budget), only its ``methods`` run, only on ``tune_seed``, and each grid
+axis is cut to one value, the method's ``reference`` value where it names one, else the
+first; results are named ``<name>-quick``. ``--data-dir`` replaces the directory of every
+data file of the definition (synthetic data are kept).
+
 Writes ``bench/results/<name>.json`` (every run and the choices), ``<name>.md`` (the tables)
 and ``<name>-<problem>.png`` (the chosen and restricted points, seed 0: ``||grad f||^2`` and
 ``f`` against SFO and rounds); logs go to ``bench/out/<name>/`` (not committed).
@@ -38,6 +46,7 @@ and ``<name>-<problem>.png`` (the chosen and restricted points, seed 0: ``||grad
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import math
@@ -65,6 +74,34 @@ def grid_points(method: dict[str, Any]) -> list[dict[str, Any]]:
         {**params, **dict(zip(axes, values, strict=True))}
         for values in itertools.product(*axes.values())
     ]
+
+
+def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
+    """The definition's short version (``--quick``, see the module docstring)."""
+    quick = spec.get("quick", {})
+    short = copy.deepcopy(spec)
+    short["name"] = f"{spec['name']}-quick"
+    short["seeds"] = [spec["tune_seed"]]
+    for problem in short["problem"]:
+        problem["run"].update(quick.get("run", {}))
+    keep = quick.get("methods")
+    short["method"] = [m for m in short["method"] if keep is None or m["name"] in keep]
+    for method in short["method"]:
+        reference = method.get("reference", {})
+        for key, value in method.items():
+            if isinstance(value, list) and key not in GRID_KEYS_NOT_FLAGS:
+                method[key] = [reference.get(key, value[0])]
+    return short
+
+
+def with_data_dir(spec: dict[str, Any], data_dir: str) -> dict[str, Any]:
+    """Every problem's data file taken from ``data_dir`` instead (synthetic data kept)."""
+    moved = copy.deepcopy(spec)
+    for problem in moved["problem"]:
+        data = problem["run"].get("data", "")
+        if data and not data.startswith("synthetic"):
+            problem["run"]["data"] = str(Path(data_dir).resolve() / Path(data).name)
+    return moved
 
 
 def point_id(point: dict[str, Any]) -> str:
@@ -521,8 +558,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="run only the problem of this name")
     parser.add_argument("--force", action="store_true", help="rerun completed grid points")
     parser.add_argument("--analyse-only", action="store_true", help="tables and figures only")
+    parser.add_argument("--quick", action="store_true", help="the [quick] short version")
+    parser.add_argument("--data-dir", help="directory of the data files [the definition's]")
     args = parser.parse_args(argv)
     spec = tomllib.loads(args.definition.read_text())
+    if args.quick:
+        spec = quick_version(spec)
+    if args.data_dir:
+        spec = with_data_dir(spec, args.data_dir)
     os.chdir(ROOT)  # data paths in the definition and the logs are relative to the project
     out_dir = args.out_dir or ROOT / "bench" / "out" / spec["name"]
     if not args.analyse_only:

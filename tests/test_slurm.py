@@ -12,7 +12,6 @@ import sys
 
 import pytest
 
-from crpsgd.config import ALGORITHMS
 from crpsgd.runlog import read_run
 from tests.conftest import ROOT, SHARED_DATA
 
@@ -108,14 +107,22 @@ def test_logreg_n10_job(slurm, tmp_path):
 
 
 def test_catalyst_n8_job(slurm, tmp_path):
-    if "cr-psgd-catalyst" not in ALGORITHMS:
-        pytest.skip("this build has no --algo cr-psgd-catalyst yet")
     if not (SHARED_DATA / "a9a").is_file():
         pytest.skip(f"a9a not found in {SHARED_DATA}")
     out = tmp_path / "out"
     submit("catalyst_n8.sbatch", out)
-    index = check_logs(out, 8, min_completed=2)
-    assert any(r["method"] == "cr-psgd-catalyst" for r in index["runs"])
+    index = json.loads((out / "logs" / "index.json").read_text())
+    assert index["n_workers"] == 8 and set(index["problems"]) == {"a9a", "mlp"}
+    for problem in index["problems"].values():
+        methods = {r["method"] for r in problem["runs"]}
+        assert methods == {"catalyst", "psgd", "pr-sgd"}, methods
+        for r in problem["runs"]:
+            run = read_run(ROOT / r["log"])
+            assert run.status == "completed" and run.attrs["n_workers"] == 8
+            assert run.summary["sfo_per_worker"] <= 2048
+            assert len(run.eval["grad_norm_sq"]) >= 2
+    table = (out / "catalyst-quick.md").read_text()
+    assert "CR-PSGD-Catalyst" in table and "PR-SGD" in table
 
 
 def test_theory_job(slurm, tmp_path):
