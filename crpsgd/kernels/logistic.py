@@ -55,7 +55,7 @@ __all__ = [
 _JIT = {"cache": True, "nogil": True}
 _FASTMATH = {"reassoc", "contract"}
 PREFETCH_AHEAD = 16  # samples; ~ memory latency / time per row, not critical in 8..32
-BLOCK = 8  # distinct rows whose margins, coefficients and updates are computed together
+BLOCK = 8  # distinct rows computed together (the dense kernel's block loops are written for 8)
 
 
 # --------------------------------------------------------------------------- scalar helpers
@@ -173,6 +173,41 @@ def _scale_by_coefs(y, rows, margins, weight, nb):
         weight[r] *= _coef(yi * margins[r], yi)
 
 
+@numba.njit(inline="always")
+def _dense_block_margins(X, rows, x, margins):
+    """``margins[r] = a_{rows[r]}.x`` for the 8 rows of a block, in one pass over the columns:
+    each ``x[j]`` is loaded once for all eight rows, and the eight sums vectorise over ``j``."""
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    r4, r5, r6, r7 = rows[4], rows[5], rows[6], rows[7]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = 0.0
+    for j in range(X.shape[1]):
+        xj = x[j]
+        m0 += X[r0, j] * xj
+        m1 += X[r1, j] * xj
+        m2 += X[r2, j] * xj
+        m3 += X[r3, j] * xj
+        m4 += X[r4, j] * xj
+        m5 += X[r5, j] * xj
+        m6 += X[r6, j] * xj
+        m7 += X[r7, j] * xj
+    margins[0], margins[1], margins[2], margins[3] = m0, m1, m2, m3
+    margins[4], margins[5], margins[6], margins[7] = m4, m5, m6, m7
+
+
+@numba.njit(inline="always")
+def _dense_block_update(X, rows, weight, out):
+    """``out += sum_r weight[r] a_{rows[r]}`` for the 8 rows of a block, in one pass over
+    ``out`` (one load and one store of ``out[j]`` per block, not per row)."""
+    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
+    r4, r5, r6, r7 = rows[4], rows[5], rows[6], rows[7]
+    w0, w1, w2, w3 = weight[0], weight[1], weight[2], weight[3]
+    w4, w5, w6, w7 = weight[4], weight[5], weight[6], weight[7]
+    for j in range(X.shape[1]):
+        low = (w0 * X[r0, j] + w1 * X[r1, j]) + (w2 * X[r2, j] + w3 * X[r3, j])
+        high = (w4 * X[r4, j] + w5 * X[r5, j]) + (w6 * X[r6, j] + w7 * X[r7, j])
+        out[j] += low + high
+
+
 @numba.njit(fastmath=_FASTMATH, **_JIT)
 def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
     """Minibatch gradient into ``out``: ``(1/B) sum_{i in idx} c_i a_i + lam x``, ``B = len(idx)``.
@@ -182,8 +217,10 @@ def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
     ``k``). Sorted ``idx`` makes the row reads sequential and brings all repeats together.
     Writes ``out`` (``(d,)``, its old contents are ignored); returns None.
 
-    Rows go in blocks of ``BLOCK`` distinct rows: all margins, then all coefficients, then
-    all updates, so the ``exp`` calls and the memory reads of a block overlap.
+    Rows go in blocks of ``BLOCK = 8`` distinct rows: the eight margins in one pass over the
+    columns, then the eight coefficients (their ``exp`` calls pipeline), then the eight
+    updates in one pass over ``out``. A last, partial block is filled up with its first row
+    at weight 0.
     """
     d = X.shape[1]
     b = idx.shape[0]
@@ -201,14 +238,12 @@ def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
                 _prefetch_dense_row(flat, idx[hinted], d)
             hinted += 1
         k, nb = _next_block(idx, k, rows, weight)
-        for r in range(nb):
-            margins[r] = _dot_dense_row(X, rows[r], x)
+        for r in range(nb, BLOCK):
+            rows[r] = rows[0]
+            weight[r] = 0.0
+        _dense_block_margins(X, rows, x, margins)
         _scale_by_coefs(y, rows, margins, weight, nb)
-        for r in range(nb):
-            i = rows[r]
-            c = weight[r]
-            for j in range(d):
-                out[j] += c * X[i, j]
+        _dense_block_update(X, rows, weight, out)
     inv_b = 1.0 / b
     for j in range(d):
         out[j] = out[j] * inv_b + lam * x[j]
