@@ -54,6 +54,10 @@ def _same_run(a, b):
         np.testing.assert_array_equal(a.eval[name], b.eval[name])
     assert a.summary["rounds"] == b.summary["rounds"]
     assert a.summary["sfo_per_worker"] == b.summary["sfo_per_worker"]
+    for run in (a, b):  # a resumed run's seconds count every segment, like its rows
+        for table, name in (("rounds", "compute_s"), ("rounds", "comm_s"), ("eval", "eval_s")):
+            rows = getattr(run, table)[name]
+            assert run.summary[name] == pytest.approx(float(np.sum(rows)), rel=1e-9, abs=1e-12)
 
 
 @pytest.mark.parametrize("algo", list(CASES))

@@ -38,7 +38,8 @@ from crpsgd.runlog import NullRunLog, RunLog
 @dataclass
 class Resume:
     """Where a resumed loop continues: the run's counters after ``rounds`` rounds, the
-    evaluation schedule, the wall-clock seconds already spent, and the loop's own state."""
+    evaluation schedule, the seconds already spent (wall clock, and its compute,
+    communication and evaluation parts), and the loop's own state."""
 
     rounds: int
     sfo: int
@@ -46,6 +47,9 @@ class Resume:
     wall_s: float
     arrays: dict[str, np.ndarray]
     state: dict[str, Any] = field(default_factory=dict)
+    compute_s: float = 0.0
+    comm_s: float = 0.0
+    eval_s: float = 0.0
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> Resume:
@@ -56,6 +60,9 @@ class Resume:
             wall_s=float(ckpt.state["wall_s"]),
             arrays=ckpt.arrays,
             state=ckpt.state,
+            compute_s=float(ckpt.state.get("compute_s", 0.0)),
+            comm_s=float(ckpt.state.get("comm_s", 0.0)),
+            eval_s=float(ckpt.state.get("eval_s", 0.0)),
         )
 
 
@@ -96,14 +103,24 @@ class RunControl:
         rng: np.random.Generator,
         arrays: dict[str, np.ndarray] | None = None,
         state: dict[str, Any] | None = None,
+        seconds: dict[str, float] | None = None,
     ) -> None:
-        """Called by every rank after round ``rounds`` (collective when anything is due)."""
+        """Called by every rank after round ``rounds`` (collective when anything is due).
+
+        ``seconds`` holds the compute, communication and evaluation seconds spent so far
+        (``compute_s``, ``comm_s``, ``eval_s``), which a resumed run adds to its own.
+        """
         if self.check_sync and rounds % self.check_sync == 0:
             self.verify_replicas(x, rounds)
         stop = self.comm.stop_agreed
         due = self.every and rounds - self.saved_rounds >= self.every
         if self.path is not None and (due or stop):
-            loop_state = {"eval_last_sfo": eval_last_sfo, "wall_s": wall_s, **(state or {})}
+            loop_state = {
+                "eval_last_sfo": eval_last_sfo,
+                "wall_s": wall_s,
+                **(seconds or {}),
+                **(state or {}),
+            }
             self.save(rounds, sfo, rng, {"x": x, **(arrays or {})}, loop_state)
         if stop:
             raise Preempted(rounds, self.path)

@@ -154,7 +154,7 @@ class LoopRecorder:
 
     def begin(self, x: np.ndarray, resume: Resume | None = None) -> None:
         """Evaluate the starting point; or, resuming, take over the checkpointed counters,
-        evaluation schedule and wall clock (the point was evaluated before the checkpoint)."""
+        evaluation schedule and seconds (the point was evaluated before the checkpoint)."""
         if resume is None:
             self.evaluate(x)
             self.evals.due(self.sfo)
@@ -162,6 +162,7 @@ class LoopRecorder:
         self.rounds, self.sfo = resume.rounds, resume.sfo
         self.evals.last_sfo = resume.eval_last_sfo
         self.start = self.comm.wtime() - resume.wall_s
+        self.compute_s, self.comm_s, self.eval_s = resume.compute_s, resume.comm_s, resume.eval_s
 
     def checkpoint_point(self, now: float) -> dict[str, Any]:
         """The counters :meth:`RunControl.after_round` records after a round."""
@@ -170,6 +171,7 @@ class LoopRecorder:
             "sfo": self.sfo,
             "eval_last_sfo": self.evals.last_sfo,
             "wall_s": now - self.start,
+            "seconds": {"compute_s": self.compute_s, "comm_s": self.comm_s, "eval_s": self.eval_s},
         }
 
     def round_done(
