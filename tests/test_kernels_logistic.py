@@ -134,9 +134,10 @@ def _repeat_minibatch_grads(A, y, x, indptr, indices, data, idx, out, reps):
 
 
 @pytest.mark.parametrize("batch", [11, 3000])
-def test_minibatch_grad_allocates_only_its_block_scratch(problem, nrt_stats, batch):
-    """Calling from Python allocates one wrapper per array argument; each kernel call itself
-    allocates exactly its three ``BLOCK``-long scratch arrays, whatever the batch size."""
+def test_minibatch_grad_allocates_nothing(problem, nrt_stats, batch):
+    """Calling from Python allocates one wrapper per array argument; the kernels themselves
+    allocate nothing (their block scratch is on the stack), so 1 and 5 calls inside a jitted
+    loop cost the same allocations, whatever the batch size."""
     A, y, x, rng = problem
     idx = np.sort(rng.integers(0, A.shape[0], size=batch))
     args = (A, y, x, *to_csr(A), idx, np.empty(17))
@@ -145,10 +146,8 @@ def test_minibatch_grad_allocates_only_its_block_scratch(problem, nrt_stats, bat
     for reps in (1, 5):
         before = nrt_stats()
         _repeat_minibatch_grads(*args, reps)
-        after = nrt_stats()
-        counts.append(after.alloc - before.alloc)
-        assert after.free - before.free == counts[-1]  # and frees them
-    assert counts[1] - counts[0] == 4 * 2 * 3  # 4 more calls of 2 kernels, 3 arrays each
+        counts.append(nrt_stats().alloc - before.alloc)
+    assert counts[0] == counts[1]
 
 
 # --------------------------------------------------------------------------- full-shard sums

@@ -11,7 +11,7 @@ column numbers) and ``data`` float64. ``y`` is float64; ``x``, ``out``, ``grad_o
 float64 ``(d,)``; ``idx`` is int64.
 
 All kernels are single-threaded (one MPI rank per core), release the GIL, allocate nothing
-(the minibatch kernels: three ``BLOCK``-long scratch arrays per call) and are stable for
+(the minibatch kernels keep their ``BLOCK``-long scratch on the stack) and are stable for
 any margin: ``log(1 + exp(-m))`` and ``sigmoid(-m)`` are evaluated from ``exp(-|m|)``,
 which never overflows. The dense kernels use ``fastmath`` flags ``reassoc`` and
 ``contract`` only (reordered sums and fused multiply-adds, so the dot products vectorise;
@@ -33,9 +33,9 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = [
@@ -112,6 +112,30 @@ def _prefetch(typingctx, arr, i):
         return context.get_dummy_value()
 
     return types.void(arr, i), codegen
+
+
+@intrinsic
+def _stack_buffer(typingctx, dtype, size):
+    """A pointer to ``size`` (a compile-time constant) elements of ``dtype`` on the calling
+    function's stack, for ``numba.carray``: scratch space that is not a heap allocation."""
+    if not isinstance(size, types.IntegerLiteral):
+        return None
+
+    def codegen(context, builder, signature, args):
+        element = context.get_value_type(dtype.dtype)
+        return cgutils.alloca_once(builder, element, size=size.literal_value)
+
+    return types.CPointer(dtype.dtype)(dtype, size), codegen
+
+
+@numba.njit(inline="always")
+def _block_scratch():
+    """``rows``, ``weight``, ``margins``: the ``BLOCK``-long scratch arrays of a minibatch
+    kernel, on its stack."""
+    rows = numba.carray(_stack_buffer(numba.int64, BLOCK), BLOCK)
+    weight = numba.carray(_stack_buffer(numba.float64, BLOCK), BLOCK)
+    margins = numba.carray(_stack_buffer(numba.float64, BLOCK), BLOCK)
+    return rows, weight, margins
 
 
 @numba.njit(inline="always")
@@ -225,9 +249,7 @@ def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
     d = X.shape[1]
     b = idx.shape[0]
     flat = X.reshape(-1)  # a view (X is C-contiguous), for the prefetch hints
-    rows = np.empty(BLOCK, np.int64)
-    weight = np.empty(BLOCK)
-    margins = np.empty(BLOCK)
+    rows, weight, margins = _block_scratch()
     out[:] = 0.0
     k = 0
     hinted = 0  # idx[:hinted] has been prefetched
@@ -253,9 +275,7 @@ def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
 def logistic_minibatch_grad_csr(indptr, indices, data, y, x, idx, lam, out):
     """CSR version of :func:`logistic_minibatch_grad_dense`; same maths, same ``out``."""
     b = idx.shape[0]
-    rows = np.empty(BLOCK, np.int64)
-    weight = np.empty(BLOCK)
-    margins = np.empty(BLOCK)
+    rows, weight, margins = _block_scratch()
     out[:] = 0.0
     k = 0
     hinted_ptr = 0  # indptr of idx[:hinted_ptr] has been prefetched
