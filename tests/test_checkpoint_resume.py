@@ -5,10 +5,12 @@ the run that was never interrupted."""
 import os
 import signal
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from crpsgd.algorithms.control import stop_on_signals
 from crpsgd.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
 from tests.conftest import mpiexec, run_mpi, start_mpi, wait_for_rounds
@@ -39,10 +41,13 @@ CASES = {
 }
 
 
+def _cli(out, args):
+    """``python`` arguments of a quiet ``crpsgd run`` on ``DATA`` logging to ``out``."""
+    return ["-m", "crpsgd", "run", "--data", DATA, "--quiet", "--out", str(out), *args]
+
+
 def _run(n, args, out, env=None):
-    return run_mpi(
-        n, ["-m", "crpsgd", "run", "--data", DATA, "--quiet", "--out", str(out), *args], env=env
-    )
+    return run_mpi(n, _cli(out, args), env=env)
 
 
 def _same_run(a, b):
@@ -94,19 +99,7 @@ def test_kill_9_after_a_periodic_checkpoint_then_resume(tmp_path):
     ckpt_path = tmp_path / "part.ckpt.h5"
     job = start_mpi(
         2,
-        [
-            "-m",
-            "crpsgd",
-            "run",
-            "--data",
-            DATA,
-            "--quiet",
-            "--out",
-            str(part),
-            "--checkpoint-every",
-            "50",
-            *args,
-        ],
+        _cli(part, ["--checkpoint-every", "50", *args]),
         # 2000 rounds of at least 5 ms: the kill comes before the run ends on any machine
         env={"CRPSGD_TEST_ROUND_DELAY": "0.005"},
     )
@@ -129,25 +122,7 @@ def test_sigusr1_to_the_launcher_checkpoints_and_exits_75(tmp_path):
     if launcher is None or "Open MPI" in " ".join(launcher):
         pytest.skip("needs MPICH's mpiexec, which forwards SIGUSR1 to the ranks")
     out = tmp_path / "run.h5"
-    job = start_mpi(
-        2,
-        [
-            "-m",
-            "crpsgd",
-            "run",
-            "--data",
-            DATA,
-            "--quiet",
-            "--out",
-            str(out),
-            "--algo",
-            "psgd",
-            "--batch",
-            "1",
-            "--T",
-            "10000000",
-        ],
-    )
+    job = start_mpi(2, _cli(out, ["--algo", "psgd", "--batch", "1", "--T", "10000000"]))
     assert wait_for_rounds(out, 10) >= 10
     job.send_signal(signal.SIGUSR1)
     _, err = job.communicate(timeout=60)
@@ -176,10 +151,6 @@ def _deliver(sig: int) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGTERM])
 def test_stop_signals_request_a_stop_during_the_run_and_are_ignored_after_it(sig):
-    from types import SimpleNamespace
-
-    from crpsgd.algorithms.control import stop_on_signals
-
     before = signal.getsignal(sig)
     comm = SimpleNamespace(stop_requested=False)
     try:
@@ -194,10 +165,6 @@ def test_stop_signals_request_a_stop_during_the_run_and_are_ignored_after_it(sig
 
 
 def test_stop_signal_handlers_come_back_when_the_run_fails():
-    from types import SimpleNamespace
-
-    from crpsgd.algorithms.control import stop_on_signals
-
     before = signal.getsignal(signal.SIGUSR1)
     with pytest.raises(RuntimeError), stop_on_signals(SimpleNamespace(stop_requested=False)):
         raise RuntimeError("a failing run")
