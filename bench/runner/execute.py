@@ -82,8 +82,8 @@ def run_all(spec: dict[str, Any], out_dir: Path, force: bool, only: str | None) 
     comm = Communicator()
     skip_completed = spec["select"]["resume"] and not force
     tune, every = d.tune_seeds(spec), d.seeds(spec)
-    index: dict[str, Any] = {"name": spec["name"], "n_workers": comm.size, "skipped": []}
-    index["problems"] = {}
+    index: dict[str, Any] = {"name": spec["name"], "n_workers": comm.size, "problems": {}}
+    index["skipped"] = []
     problem_names = [p["name"] for p in d.problems(spec)]
     for pdef in d.problems(spec):
         if only in problem_names and pdef["name"] != only:
@@ -141,8 +141,15 @@ def _names(spec) -> tuple[str, ...]:
 
 
 def _write_index(out_dir: Path, index: dict[str, Any], keep_others: bool) -> None:
+    """``index.json`` in each shape's layout (the single shape's problem at the top)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "index.json"
     if keep_others and path.exists():  # --only one problem: keep the others' entries
         index["problems"] = {**read_index(path)["problems"], **index["problems"]}
+    if "" in index["problems"]:
+        single = index["problems"][""]
+        layout = {"name": index["name"], "L": single["L"], "n_workers": index["n_workers"]}
+        index = {**layout, "runs": single["runs"], "skipped": index["skipped"]}
+    elif not index["skipped"]:
+        del index["skipped"]
     path.write_text(json.dumps(index, indent=1))

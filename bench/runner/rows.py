@@ -1,10 +1,10 @@
 """One row of numbers per run: from its log, or from a committed results JSON.
 
 The index (``<out-dir>/index.json``, written by :mod:`runner.execute`) lists every run of an
-experiment per problem: ``{"name", "n_workers", "skipped", "problems": {name: {"L", "run",
-"runs": [entry, ...]}}}``, an entry naming its method, grid point, seed, status and log. The
-single-problem shape's problem is named ``""``; indexes written before the runner was shared
-(``"L"`` and ``"runs"`` at the top) read the same way.
+experiment per problem: ``{"name", "n_workers", "problems": {name: {"L", "run", "runs":
+[entry, ...]}}}``, an entry naming its method, grid point, seed, status and log. A
+single-problem definition's index has its ``"L"`` and ``"runs"`` at the top instead; read
+here, that problem is named ``""``.
 """
 
 from __future__ import annotations
