@@ -52,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     results = (args.results_dir or ROOT / "bench" / "results").resolve()
     os.chdir(ROOT)  # data paths in the definitions and the logs' paths are relative to it
     if not args.analyse_only:
+        from mpi4py import MPI
         from runner.execute import run_all
 
-        run_all(spec, out_dir, args.force, args.only)
-        from mpi4py import MPI
+        from crpsgd.errors import UsageError
 
+        try:
+            run_all(spec, out_dir, args.force, args.only)
+        except UsageError as exc:  # every rank meets it (the run's own checks agree)
+            if MPI.COMM_WORLD.Get_rank() == 0:
+                print(f"error: {args.definition}: {exc}", file=sys.stderr)
+            return 2
         if MPI.COMM_WORLD.Get_rank() != 0:
             return 0
     try:

@@ -77,9 +77,13 @@ def test_analyse_only_without_logs_names_the_make_target(clone):
 def test_a_bad_definition_is_named(clone):
     done = _python(clone, "bench/experiment.py", "bench/missing.toml", "--analyse-only")
     assert done.returncode == 2 and "bench/missing.toml" in done.stderr
-    (clone / "bench" / "bad.toml").write_text(
-        'name = "bad"\n[[method]]\nname = "m"\n[select]\nscore = "last"\n'
+    bad = clone / "bench" / "bad.toml"
+    bad.write_text(
+        'name = "bad"\n[[method]]\nname = "m"\nalgo = "psgd"\n[select]\nscore = "last"\n'
     )
     done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "[select] score = 'last'" in done.stderr
+    bad.write_text('name = "bad"\n[[method]]\nname = "m"\n')
+    done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
+    assert done.returncode == 2 and "bad.toml: [[method]] 1: no algo" in done.stderr
     assert "Traceback" not in done.stderr

@@ -32,6 +32,7 @@ DEFAULT_SELECT = {
 }
 SCORES = ("final", "tail")
 ROWS = ("score", "max_rounds", "settle", "reference")
+UNITS = ("bound", "estimate")
 
 
 class DefinitionError(ValueError):
@@ -54,6 +55,23 @@ def load(path: Path, quick: bool = False, data_dir: str | None = None) -> dict[s
     if shape(spec) == "single":
         spec.setdefault("run", {})
         spec.setdefault("grid", {})
+    else:
+        for key in ("tune_seed", "seeds"):
+            if key not in spec:
+                raise DefinitionError(f"{path}: no '{key}'")
+        for i, problem in enumerate(spec["problem"]):
+            missing = [k for k in ("name", "run", "target") if k not in problem]
+            if missing:
+                raise DefinitionError(f"{path}: [[problem]] {i + 1}: no {', '.join(missing)}")
+            if problem.get("unit", "bound") not in UNITS:
+                raise DefinitionError(
+                    f"{path}: [[problem]] {problem['name']}: unit = {problem['unit']!r}: "
+                    f"not in {UNITS}"
+                )
+    for i, method in enumerate(spec["method"]):
+        missing = [k for k in ("name", "algo") if k not in method]
+        if missing:
+            raise DefinitionError(f"{path}: [[method]] {i + 1}: no {', '.join(missing)}")
     select = {**DEFAULT_SELECT[shape(spec)], **spec.get("select", {})}
     if select["score"] not in SCORES:
         raise DefinitionError(f"{path}: [select] score = {select['score']!r}: not in {SCORES}")

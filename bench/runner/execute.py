@@ -70,7 +70,7 @@ def run_point(comm, values: dict[str, Any], log: Path, skip_completed: bool) -> 
             print(f"  diverged: {exc}", flush=True)
         return f"diverged: {exc}"
     except UsageError as exc:
-        if "--algo" in str(exc):
+        if str(exc).startswith(f"--algo={values['algo']!r}"):  # the value itself is unknown
             return "unknown algo"
         raise
 

@@ -87,9 +87,11 @@ def unit_L(problem_def: dict[str, Any], run: dict[str, Any], comm) -> float:
     if unit == "estimate":
         problem = _problem_from_config(cfg, comm)
         return hessian_power_estimate(problem, comm, problem.initial_point(cfg["seed"]))
-    if unit != "bound" or not math.isfinite(bound):
-        raise ValueError(
-            f"problem {problem_def.get('name')}: unit = {unit!r}: "
-            + ("not 'bound' or 'estimate'" if unit != "bound" else "no bound: use 'estimate'")
+    if not math.isfinite(bound):
+        from crpsgd.errors import UsageError
+
+        raise UsageError(
+            f"problem {problem_def.get('name')}: unit = 'bound', but its problem has no "
+            "smoothness bound: use unit = 'estimate'"
         )
     return bound
