@@ -48,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     except definition.DefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    names = [p["name"] for p in definition.problems(spec)] + [m["name"] for m in spec["method"]]
+    if args.only is not None and args.only not in names:
+        known = ", ".join(n for n in names if n)
+        print(f"error: --only {args.only}: not a problem or method of {args.definition} ({known})",
+              file=sys.stderr)  # fmt: skip
+        return 2
     out_dir = (args.out_dir or ROOT / "bench" / "out" / spec["name"]).resolve()
     results = (args.results_dir or ROOT / "bench" / "results").resolve()
     os.chdir(ROOT)  # data paths in the definitions and the logs' paths are relative to it

@@ -103,7 +103,9 @@ def run_all(spec: dict[str, Any], out_dir: Path, force: bool, only: str | None) 
                 log = d.log_path(spec, out_dir, pdef, method, point, seed)
                 if comm.is_root:
                     where = f"{pdef['name']} " if pdef["name"] else ""
-                    print(f"{where}{method['name']} {d.point_id(spec, point)} seed {seed}")
+                    print(
+                        f"{where}{method['name']} {d.point_id(spec, point)} seed {seed}", flush=True
+                    )
                 status = run_point(comm, values, log, skip_completed)
                 if status != "unknown algo":
                     rel = os.path.relpath(log, ROOT)
