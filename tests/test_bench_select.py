@@ -165,12 +165,18 @@ def _toml(spec) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _first_run(tmp_path, shape):
+    """The tiny definition run once in this process (one rank): the runner, its definition,
+    the output directory and the index as written."""
+    execute = bench_module("runner.execute")
+    spec, out = _tiny(tmp_path, shape), tmp_path / "out"
+    execute.run_all(spec, out, force=False, only=None)
+    return execute, spec, out, json.loads((out / "index.json").read_text())
+
+
 @pytest.mark.slow
 def test_resumable_grid_skips_completed_points_and_force_reruns(tmp_path):
-    execute = bench_module("runner.execute")
-    spec = _tiny(tmp_path, "problems")
-    out = tmp_path / "out"
-    execute.run_all(spec, out, force=False, only=None)
+    execute, spec, out, _ = _first_run(tmp_path, "problems")
     index = rows_mod.read_index(out / "index.json")
     logs = [rows_mod.ROOT / e["log"] for e in index["problems"]["p"]["runs"]]
     assert len(logs) == 3 and all(execute.completed(log) for log in logs)  # 2 points + 1 seed
@@ -187,12 +193,7 @@ def test_resumable_grid_skips_completed_points_and_force_reruns(tmp_path):
 
 @pytest.mark.slow
 def test_single_shape_reruns_by_default_and_keeps_its_index_layout(tmp_path):
-    execute = bench_module("runner.execute")
-    spec = _tiny(tmp_path, "single")
-    out = tmp_path / "out"
-    execute.run_all(spec, out, force=False, only=None)
-    raw = (out / "index.json").read_text()
-    index = json.loads(raw)
+    execute, spec, out, index = _first_run(tmp_path, "single")
     assert list(index) == ["name", "L", "n_workers", "runs", "skipped"]
     (log,) = [rows_mod.ROOT / e["log"] for e in index["runs"]]
     stamp = log.stat().st_mtime_ns
