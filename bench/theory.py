@@ -23,19 +23,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from runner.analyse import NothingToAnalyse
+from runner.launch import run_in_job
 from runner.rows import ROOT, read_index
-
-BIN = Path(sys.executable).parent
+from theory_figure import draw
 
 # The strongly convex problem: dense synthetic data, lambda large enough that the PL constant
 # mu >= lambda makes rho = 1.15 satisfy the paper's condition rho < 1/(1 - gamma mu) with
@@ -74,21 +71,6 @@ QUICK = {
 }
 
 
-def write_definition(
-    path: Path, name: str, run: dict, method: dict, T: list[int], seeds, gamma: float
-) -> None:
-    def val(v: Any) -> str:
-        return json.dumps(v) if not isinstance(v, list) else "[" + ", ".join(map(str, v)) + "]"
-
-    lines = [f'name = "{name}"', "[run]"]
-    lines += [f"{k} = {val(v)}" for k, v in run.items()]
-    lines += ["[grid]", f"gamma = [{gamma}]", f"seeds = {val(seeds)}", f"tune_seeds = {val(seeds)}"]
-    lines += ["[[method]]", f'name = "{method["algo"]}"']
-    lines += [f"{k} = {val(v)}" for k, v in method.items()]
-    lines += [f"T = {val(T)}"]
-    path.write_text("\n".join(lines) + "\n")
-
-
 def run_grid(
     name: str,
     run: dict,
@@ -100,19 +82,16 @@ def run_grid(
     gamma: float = 1.0,
     resume: bool = False,
 ) -> None:
-    mpiexec = os.environ.get("CRPSGD_MPIEXEC") or str(BIN / "mpiexec")
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in ranks:
-            if resume and (out_dir / f"{name}-N{n}" / "index.json").exists():
-                print(f"theory: {name}, N = {n}: kept (--resume)", flush=True)
-                continue
-            definition = Path(tmp) / f"{name}-N{n}.toml"
-            write_definition(definition, f"{name}-N{n}", run, method, T, seeds, gamma)
-            cmd = [mpiexec, "-n", str(n), sys.executable, str(ROOT / "bench" / "experiment.py")]
-            cmd += [str(definition), "--out-dir", str(out_dir / f"{name}-N{n}")]
-            cmd += ["--results-dir", str(out_dir / "tables")]
-            print(f"theory: {name}, N = {n}, T in {T}, seeds {seeds}", flush=True)
-            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    """``method`` on ``run`` for every T and seed, one MPI job per rank count N."""
+    for n in ranks:
+        if resume and (out_dir / f"{name}-N{n}" / "index.json").exists():
+            print(f"theory: {name}, N = {n}: kept (--resume)", flush=True)
+            continue
+        spec = {"name": f"{name}-N{n}", "run": run}
+        spec["grid"] = {"gamma": [gamma], "seeds": seeds, "tune_seeds": seeds}
+        spec["method"] = [{"name": method["algo"], **method, "T": T}]
+        print(f"theory: {name}, N = {n}, T in {T}, seeds {seeds}", flush=True)
+        run_in_job(spec, n, out_dir / f"{name}-N{n}", out_dir / "tables")
 
 
 def collect(out_dir: Path, name: str, ranks) -> list[dict[str, Any]]:
@@ -282,65 +261,6 @@ def tables(res: dict[str, Any]) -> str:
             f"| 4. f - f* against N at T = {s['T']} | {s['slope']:.3f} | {_spread(s)} | -1.0 |"
         )
     return "\n".join(lines)
-
-
-def draw(res: dict[str, Any], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    panels = 4 if "catalyst_grad_vs_NT" in res else 3
-    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.6))
-    r = res["rounds_vs_T"]
-    ax = axes[0]
-    ax.semilogx(r["T"], r["rounds"], "o", label="measured")
-    tt = np.geomspace(min(r["T"]), max(r["T"]), 50)
-    ax.semilogx(tt, r["a"] + r["b"] * np.log(tt), "-", label=f"fit b={r['b']:.2f}")
-    ax.semilogx(
-        tt,
-        r["a"] + r["b_theory"] * (np.log(tt) - np.log(tt[0])) + r["b"] * np.log(tt[0]),
-        "--",
-        label=f"slope 1/ln rho={r['b_theory']:.2f}",
-    )
-    ax.set(xlabel="T (SFO per worker)", ylabel="rounds", title="1. rounds vs T")
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    for n in sorted({p["N"] for p in res["points"]}):
-        sel = [p for p in res["points"] if p["N"] == n]
-        ax.loglog(
-            [p["N"] * p["T"] for p in sel], [p["suboptimality"] for p in sel], ".", label=f"N={n}"
-        )
-    f = res["subopt_vs_NT"]
-    xs = np.array(sorted(f["x"]))
-    c = np.exp(np.mean(np.log(f["y_median"]) - f["slope"] * np.log(f["x"])))
-    ax.loglog(xs, c * xs ** f["slope"], "k-", label=f"fit {f['slope']:.2f}")
-    ax.loglog(xs, c * xs[0] ** (f["slope"] + 1) * xs**-1.0, "k--", label="slope -1")
-    ax.set(xlabel="N T", ylabel="f - f*", title="2. suboptimality vs NT")
-    ax.legend(fontsize=6)
-    ax = axes[2]
-    for s in res["speedup"]:
-        order = np.argsort(s["x"])
-        ax.loglog(
-            np.array(s["x"])[order], np.array(s["y_median"])[order], "o-", label=f"T={s['T']}"
-        )
-    ax.set(xlabel="N", ylabel="median f - f*", title="4. speedup at fixed T")
-    ax.legend(fontsize=6)
-    if panels == 4:
-        ax = axes[3]
-        cpts = res["catalyst_points"]
-        ax.loglog([p["N"] * p["T"] for p in cpts], [p["grad_norm_sq"] for p in cpts], ".")
-        g = res["catalyst_grad_vs_NT"]
-        xs = np.array(sorted(g["x"]))
-        c = np.exp(np.mean(np.log(g["y_median"]) - g["slope"] * np.log(g["x"])))
-        ax.loglog(xs, c * xs ** g["slope"], "k-", label=f"fit {g['slope']:.2f}")
-        ax.set(xlabel="N T", ylabel="||grad f||^2", title="3. Catalyst")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -148,21 +148,8 @@ def _tiny(tmp_path, shape):
         spec = {"name": "tiny", "run": run, "grid": {"gamma": [1], "seeds": [0]}}
         spec["method"] = [{"name": "psgd", "algo": "psgd", "batch": [4]}]
     path = tmp_path / "tiny.toml"
-    path.write_text(_toml(spec))
+    path.write_text(bench_module("runner.launch").toml_text(spec))
     return definition.load(path)
-
-
-def _toml(spec) -> str:
-    def val(v):
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {val(x)}" for k, x in v.items()) + " }"
-        return json.dumps(v)
-
-    lines = [f"{k} = {val(v)}" for k, v in spec.items() if k not in ("problem", "method")]
-    for table in ("problem", "method"):
-        for item in spec.get(table, []):
-            lines += [f"[[{table}]]"] + [f"{k} = {val(v)}" for k, v in item.items()]
-    return "\n".join(lines) + "\n"
 
 
 def _first_run(tmp_path, shape):
