@@ -83,6 +83,11 @@ def test_a_bad_definition_is_named(clone):
     )
     done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "[select] score = 'last'" in done.stderr
+    bad.write_text(
+        'name = "bad"\n[[method]]\nname = "m"\nalgo = "psgd"\n[select]\nrows = ["settle"]\n'
+    )
+    done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
+    assert done.returncode == 2 and "[select] rows: ['settle'] not in" in done.stderr
     bad.write_text('name = "bad"\n[[method]]\nname = "m"\n')
     done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "bad.toml: [[method]] 1: no algo" in done.stderr

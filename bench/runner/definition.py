@@ -75,9 +75,13 @@ def load(path: Path, quick: bool = False, data_dir: str | None = None) -> dict[s
     select = {**DEFAULT_SELECT[shape(spec)], **spec.get("select", {})}
     if select["score"] not in SCORES:
         raise DefinitionError(f"{path}: [select] score = {select['score']!r}: not in {SCORES}")
-    unknown = [r for r in select["rows"] if r not in ROWS]
+    extra = sorted(set(select) - set(DEFAULT_SELECT["single"]))
+    if extra:
+        raise DefinitionError(f"{path}: [select] {', '.join(extra)}: not score, rows or resume")
+    allowed = ROWS if shape(spec) == "problems" else ROWS[:2]  # settling needs a target
+    unknown = [r for r in select["rows"] if r not in allowed]
     if unknown:
-        raise DefinitionError(f"{path}: [select] rows: {unknown} not in {ROWS}")
+        raise DefinitionError(f"{path}: [select] rows: {unknown} not in {allowed}")
     spec["select"] = select
     if quick:
         spec = quick_version(spec)
