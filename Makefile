@@ -76,7 +76,7 @@ bench-theory: $(STAMP)
 # Issue 3: CR-PSGD-Catalyst vs PSGD(B) and PR-SGD on non-convex problems, N = 8 (resumable:
 # completed grid points are kept; bench/results/catalyst.{md,json} and catalyst-*.png).
 bench-catalyst: $(STAMP)
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/bench_catalyst.py bench/catalyst.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/catalyst.toml
 
 figures: $(STAMP)
 	$(BIN)/python bench/experiment.py bench/logreg_a9a.toml --analyse-only

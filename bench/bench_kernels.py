@@ -29,10 +29,8 @@ default; the thread pools found are recorded).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -44,6 +42,7 @@ import numba
 import numpy as np
 import scipy
 import scipy.sparse
+from benchinfo import cpu_model, machine_basics, write_result
 from scipy.special import expit
 
 from crpsgd.kernels.logistic import (
@@ -284,10 +283,7 @@ def blas_threads(n: int):
 
 def machine_info() -> dict:
     info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **machine_basics(),
         "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "numpy": np.__version__,
         "numba": numba.__version__,
@@ -299,12 +295,7 @@ def machine_info() -> dict:
             if k in os.environ
         },
     }
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        info["cpu_model"] = names[0] if names else None
-    except OSError:
-        info["cpu_model"] = None
+    info["cpu_model"] = cpu_model()
     try:
         from threadpoolctl import threadpool_info
 
@@ -434,8 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         "csr": csr,
         "targets": targets,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(f"wrote {args.out}")
     return 0
 

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,6 +36,7 @@ from pathlib import Path
 
 import numba
 import numpy as np
+from benchinfo import cpu_model, machine_basics, write_result
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "a9a"
 
@@ -62,10 +61,7 @@ def machine_info() -> dict:
     import sklearn
 
     info = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
+        **machine_basics(),
         "numpy": np.__version__,
         "numba": numba.__version__,
         "scipy": scipy.__version__,
@@ -78,12 +74,7 @@ def machine_info() -> dict:
         info["hdf5"] = h5py.version.hdf5_version
     except ImportError:  # pragma: no cover
         pass
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        info["cpu_model"] = names[0] if names else None
-    except OSError:
-        info["cpu_model"] = None
+    info["cpu_model"] = cpu_model()
     return info
 
 
@@ -188,8 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         "first_call_s": first_call_s,
         "import_s": import_s,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_result(args.out, result)
     print(f"speed-up over scikit-learn: {speedup:.1f}x; wrote {args.out}")
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shlex
 import shutil
@@ -10,11 +11,20 @@ import sys
 import time
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def bench_module(name: str) -> ModuleType:
+    """A module of the experiment runner under bench/ (``runner.select``, ...), importable the
+    way ``python bench/experiment.py`` imports it."""
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    return importlib.import_module(name)
 
 
 def shared_data(name: str) -> Path:

@@ -1,20 +1,12 @@
-"""bench/bench_catalyst.py's short version and data directory (what jobs/catalyst_n8.sbatch
+"""The experiment runner's short version and data directory (what jobs/catalyst_n8.sbatch
 runs), on the committed definition bench/catalyst.toml."""
 
-import importlib.util
 import tomllib
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, bench_module
 
-
-def _bench_catalyst():
-    spec = importlib.util.spec_from_file_location(
-        "bench_catalyst", ROOT / "bench" / "bench_catalyst.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+definition = bench_module("runner.definition")
 
 
 def _definition() -> dict:
@@ -22,14 +14,13 @@ def _definition() -> dict:
 
 
 def test_quick_version_runs_one_point_per_method_at_its_reference():
-    bench = _bench_catalyst()
     full = _definition()
-    quick = bench.quick_version(full)
+    quick = definition.quick_version(full)
     assert quick["name"] == "catalyst-quick" and quick["seeds"] == [full["tune_seed"]]
     assert [m["name"] for m in quick["method"]] == full["quick"]["methods"]
     assert all(p["run"]["T"] == full["quick"]["run"]["T"] for p in quick["problem"])
     for method in quick["method"]:
-        (point,) = bench.grid_points(method)
+        (point,) = definition.grid_points(method)
         original = next(m for m in full["method"] if m["name"] == method["name"])
         for key, value in point.items():
             if isinstance(original.get(key), list):
@@ -38,7 +29,7 @@ def test_quick_version_runs_one_point_per_method_at_its_reference():
 
 
 def test_data_dir_moves_files_and_keeps_synthetic_data(tmp_path):
-    moved = _bench_catalyst().with_data_dir(_definition(), str(tmp_path))
+    moved = definition.with_data_dir(_definition(), str(tmp_path))
     data = {p["name"]: p["run"]["data"] for p in moved["problem"]}
     assert Path(data["a9a"]) == tmp_path.resolve() / "a9a"
     assert data["mlp"].startswith("synthetic:")
