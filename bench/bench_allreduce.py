@@ -3,15 +3,16 @@
 Run from the repository root (``make bench-allreduce``)::
 
     python bench/bench_allreduce.py --out bench/results/allreduce.json [--n 2,4,8]
-        [--algorithms mpich,recursive-doubling,rabenseifner,ring] [--repeats 15] [--quick]
+        [--algorithms mpich,recursive-doubling,rabenseifner,ring] [--calls 2000] [--quick]
 
 The driver (this script without a launcher) starts one ``mpiexec -n N`` job per rank count
 ``N`` and algorithm; each job (``--worker``) times ``MPI_Allreduce(IN_PLACE, SUM)`` of float64
 buffers over a sweep of sizes that includes the sizes in use: 124 doubles (a9a's 123 weights
 and the control slot) and 270,000 float32 (ResNet20's parameters; also timed as float32).
-A size is timed in ``--repeats`` blocks of calls after a warm-up; a block's time is the
-slowest rank's (``MPI.Wtime`` after a ``Barrier``), a call's time the block's divided by its
-calls, and the figure the median over blocks. Each job also times the local reduction
+A size is timed in ``--calls`` single calls after a warm-up (a tenth as many above 64 KiB),
+each started after a ``Barrier`` and taken as the slowest rank's ``MPI.Wtime`` seconds; the
+figure is the median call (the mean, which counts every descheduling of a rank on a shared
+machine, and the quartiles are kept too). Each job also times the local reduction
 ``np.add(a, b, out=a)`` per byte (the model's ``gamma``).
 
 Algorithms: ``mpich`` is MPICH's own choice (no variable set); the others force one
@@ -52,7 +53,7 @@ from crpsgd.network import MPICH_SHORT_MSG_SIZE, Network, allreduce_seconds  # n
 
 #: float64 element counts of the sweep (124: a9a's buffer; 270,000: ResNet20's, as doubles).
 SWEEP = (1, 8, 32, 124, 256, 1024, 4096, 16384, 65536, 270000, 1048576)
-QUICK_SWEEP = (1, 124, 256, 4096, 65536)
+QUICK_SWEEP = (1, 16, 64, 124, 256, 4096, 65536)
 RESNET20_FLOATS = 270000
 A9A_DOUBLES = 124
 CVAR = {
@@ -66,27 +67,22 @@ THROTTLE = {
 }
 
 
-def _time_allreduce(comm, buf: np.ndarray, repeats: int, target_s: float) -> list[float]:
-    """Per-call seconds of ``repeats`` blocks (slowest rank's block time / calls)."""
+def _time_allreduce(comm, buf: np.ndarray, calls: int) -> np.ndarray:
+    """Seconds of ``calls`` single Allreduce calls, each started after a ``Barrier`` and
+    taken as the slowest rank's."""
     from mpi4py import MPI
 
     for _ in range(5):
         comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-    comm.Barrier()
-    t0 = MPI.Wtime()
-    comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-    one = comm.allreduce(MPI.Wtime() - t0, op=MPI.MAX)
-    calls = int(max(1, min(10000, target_s / max(one, 1e-7))))
-    calls = comm.bcast(calls)
-    out = []
-    for _ in range(repeats):
+    seconds = np.empty(calls)
+    for i in range(calls):
         comm.Barrier()
         t0 = MPI.Wtime()
-        for _ in range(calls):
-            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-        out.append(comm.allreduce((MPI.Wtime() - t0) / calls, op=MPI.MAX))
+        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        seconds[i] = MPI.Wtime() - t0
         buf.fill(1.0 / comm.Get_size())  # keep the values bounded
-    return out
+    comm.Allreduce(MPI.IN_PLACE, seconds, op=MPI.MAX)
+    return seconds
 
 
 def _time_gamma(nbytes: int, repeats: int) -> float:
@@ -112,17 +108,20 @@ def worker(args: argparse.Namespace) -> None:
     buffers = [(n, np.float64) for n in sizes] + [(RESNET20_FLOATS, np.float32)]
     for count, dtype in buffers:
         buf = np.full(count, 1.0 / comm.Get_size(), dtype=dtype)
-        per_call = _time_allreduce(comm, buf, args.repeats, args.block_s)
+        calls = args.calls if buf.nbytes <= 1 << 16 else max(args.calls // 10, 5)
+        per_call = _time_allreduce(comm, buf, calls)
         rows.append(
             {
                 "count": count,
                 "dtype": np.dtype(dtype).name,
                 "bytes": int(buf.nbytes),
-                "median_s": statistics.median(per_call),
-                "seconds": per_call,
+                "calls": calls,
+                "median_s": float(np.median(per_call)),
+                "quartiles_s": [float(q) for q in np.percentile(per_call, [25, 75])],
+                "mean_s": float(per_call.mean()),
             }
         )
-    gamma = _time_gamma(8 * A9A_DOUBLES, args.repeats), _time_gamma(8 * 65536, args.repeats)
+    gamma = _time_gamma(8 * A9A_DOUBLES, 7), _time_gamma(8 * 65536, 7)
     if comm.Get_rank() == 0:
         result = {
             "n_ranks": comm.Get_size(),
@@ -213,7 +212,7 @@ def run_job(n: int, algorithm: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "job.json"
         cmd = [*_launcher(), "-n", str(n), sys.executable, __file__, "--worker", str(out)]
-        cmd += ["--repeats", str(args.repeats), "--block-s", str(args.block_s)]
+        cmd += ["--calls", str(args.calls)]
         if args.quick:
             cmd.append("--quick")
         subprocess.run(cmd, check=True, env=env, cwd=REPO, timeout=args.timeout)
@@ -225,8 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="bench/results/allreduce.json")
     parser.add_argument("--n", default="2,4,8", help="rank counts")
     parser.add_argument("--algorithms", default="mpich,recursive-doubling,rabenseifner,ring")
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--block-s", dest="block_s", type=float, default=0.05)
+    parser.add_argument("--calls", type=int, default=2000, help="timed calls per size")
     parser.add_argument("--quick", action="store_true", help="few sizes (smoke test)")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
