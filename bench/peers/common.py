@@ -78,7 +78,7 @@ def batches(args: argparse.Namespace) -> list[int]:
     """The per-worker batch of every round within the budget ``T``."""
     if args.algo == "psgd":
         return batch_sequence(ConstantBatch(args.batch), args.T)
-    return batch_sequence(ExponentialBatch(args.b1, args.rho), args.T)
+    return batch_sequence(ExponentialBatch(args.b1, float(args.rho)), args.T)
 
 
 @dataclass
