@@ -24,12 +24,15 @@ Communication dominates from the smallest ``p`` with ``comm(p) > compute(p)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from crpsgd.errors import UsageError
 from crpsgd.network import Network, allreduce_seconds
-from crpsgd.runlog import RunRecord
+
+if TYPE_CHECKING:
+    from crpsgd.runlog import RunRecord
 
 SCALINGS = ("weak", "strong")
 #: Largest node count searched for the crossover.
