@@ -146,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     seeds = [int(s) for s in args.seeds.split(",")]
     configs = [parse_config(c) for c in args.configs.split(",")]
+    for cfg in configs:
+        if cfg.get("batch", cfg.get("b1")) > args.T:
+            print(f"bench_peers: {cfg['label']} has no round within T = {args.T}", file=sys.stderr)
+            return 2
     impls = args.impls.split(",")
     notes = []
     if importlib.util.find_spec("torch") is None:

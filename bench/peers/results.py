@@ -69,6 +69,7 @@ def summarise(result: dict, target: float) -> dict:
         "compute_s": statistics.median(result["compute_s"]),
         "comm_s": statistics.median(result["comm_s"]),
         "loop_s": float(np.sum(result["round_s"])),
+        "first_round_s": result["round_s"][0] if result["round_s"] else None,
         "time_to_target_s": reached,
         "final_f_minus_fstar": result["evals"][-1]["f_minus_fstar"],
     }
