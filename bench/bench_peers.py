@@ -193,7 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(
         "µs/round: median over rounds of a round's duration (sampling to update), median over "
         "seeds; compute and comm: the medians of those parts (DDP's all-reduce runs inside "
-        "backward() and is counted as compute)"
+        "backward() and is counted as compute); crpsgd's rounds include its per-round "
+        "logging, and its median leaves out the rounds right after an evaluation, whose wall "
+        "clock holds the log's flush to disk (the peers log nothing)"
     )
     notes.append(
         "s to target: loop seconds (evaluations excluded, round 1 with its start-up included) "
