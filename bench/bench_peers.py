@@ -2,8 +2,8 @@
 
 Run from the repository root (``make bench-peers``; a quiet machine, nothing else running)::
 
-    python bench/bench_peers.py [--T 100000] [--seeds 0,1,2] [--np 2]
-        [--configs psgd:4,psgd:64,psgd:4096,cr-psgd:4:1.2]
+    python bench/bench_peers.py [--T 500000] [--gamma-factor 4] [--seeds 0,1,2] [--np 2]
+        [--configs psgd:4,psgd:64,psgd:4096,cr-psgd:4:1.05] [--target 1e-3]
         [--impls crpsgd,mpi-scipy,torch,ddp,horovod]
         [--out bench/results/peers.json] [--md bench/results/peers.md]
 
@@ -19,10 +19,11 @@ core), each implementation started by the same ``mpiexec -n NP``:
 4. ``horovod``: ``bench/peers/horovod_torch.py`` (skipped with a note when Horovod is not
    installed).
 
-Same algorithm for all: the same start (``x = 0``), step size (crpsgd's ``--gamma auto``,
-passed to the others), batch sizes, data split, per-rank random streams and sampling rule
-(i.i.d. with replacement from the rank's shard, sorted), and evaluation points; the shared
-parts are in ``bench/peers/common.py``. ``f*`` is crpsgd's ``--fstar auto`` (a Newton solve).
+Same algorithm for all: the same start (``x = 0``), step size (``--gamma-factor`` times
+crpsgd's ``--gamma auto``, i.e. ``1/L``; passed to every implementation), batch sizes, data
+split, per-rank random streams and sampling rule (i.i.d. with replacement from the rank's
+shard, sorted), and evaluation points; the shared parts are in ``bench/peers/common.py``.
+``f*`` is crpsgd's ``--fstar auto`` (a Newton solve).
 
 Per implementation and configuration, medians over the seeds of: seconds per round (a
 round's duration from its sampling to its update, evaluations excluded) with its compute and
@@ -32,8 +33,9 @@ round 1 with its one-time start-up included) until the first evaluation with ``f
 ``f - f*`` (median over seeds) lies within crpsgd's range over the seeds, widened by a
 relative 1e-6 (with the same seeds and streams they should agree to rounding). Ratios are
 against crpsgd in the same run. Before the measured runs each implementation runs once
-unmeasured (Numba's cache, torch's start-up). Every implementation runs every seed in turn,
-so that a change of the machine's load hits all of them alike.
+unmeasured, with at most ``WARM_T`` SFO (Numba's cache, torch's start-up). Every
+implementation runs every seed in turn, so that a change of the machine's load hits all of
+them alike.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench" / "peers"))
 from results import NAMES, aggregate, crpsgd_metrics, markdown, summarise  # noqa: E402, F401
 
+#: SFO per worker of the unmeasured warm-up run of each implementation (caches, start-up).
+WARM_T = 20000
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
 SCRIPTS = {
     "mpi-scipy": ("mpi_scipy.py", []),
@@ -106,11 +110,13 @@ def _algo_flags(cfg: dict) -> list[str]:
     return ["--algo", "cr-psgd", "--b1", str(cfg["b1"]), "--rho", cfg["rho"]]
 
 
-def run_crpsgd(args, cfg: dict, seed: int, out: Path) -> dict:
-    """``crpsgd run`` under mpiexec; the metrics of its log."""
+def run_crpsgd(args, cfg: dict, seed: int, out: Path, gamma: float | None = None) -> dict:
+    """``crpsgd run`` under mpiexec (step size ``gamma``; None: ``auto``, 1/L); the metrics
+    of its log."""
     cmd = [*_launcher(args.np), sys.executable, "-m", "crpsgd", "run", "--data", args.data]
     cmd += ["--n-features", "123", "--lam", str(args.lam), "--T", str(args.T), "--seed", str(seed)]
-    cmd += [*_algo_flags(cfg), "--gamma", "auto", "--fstar", "auto", "--quiet", "--overwrite"]
+    step = "auto" if gamma is None else repr(gamma)
+    cmd += [*_algo_flags(cfg), "--gamma", step, "--fstar", "auto", "--quiet", "--overwrite"]
     cmd += ["--out", str(out)]
     subprocess.run(cmd, check=True, cwd=REPO, env=_env(args.np), timeout=args.timeout)
     return crpsgd_metrics(out)
@@ -131,12 +137,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--lam", type=float, default=1e-4)
-    parser.add_argument("--T", type=int, default=100000)
+    parser.add_argument("--T", type=int, default=500000)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--np", type=int, default=2)
-    parser.add_argument("--configs", default="psgd:4,psgd:64,psgd:4096,cr-psgd:4:1.2")
+    parser.add_argument("--configs", default="psgd:4,psgd:64,psgd:4096,cr-psgd:4:1.05")
     parser.add_argument("--impls", default="crpsgd,mpi-scipy,torch,ddp,horovod")
     parser.add_argument("--target", type=float, default=1e-3)
+    parser.add_argument(
+        "--gamma-factor",
+        dest="gamma_factor",
+        type=float,
+        default=4.0,
+        help="step size for every implementation: this factor times crpsgd's --gamma auto (1/L)",
+    )
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--out", default="bench/results/peers.json")
     parser.add_argument("--md", default="bench/results/peers.md")
@@ -162,20 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     started = time.time()
     report_configs = []
+    gamma = fstar = None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for cfg in configs:
             print(f"{cfg['label']}: warm-up", flush=True)
-            warm = run_crpsgd(args, cfg, seeds[0], work / "warm.h5")
-            gamma, fstar = float(warm["step_size"]), float(warm["f_star"])
+            if gamma is None:  # crpsgd's 1/L and f*, once
+                auto = run_crpsgd(args, cfg, seeds[0], work / "auto.h5")
+                gamma = args.gamma_factor * float(auto["step_size"])
+                fstar = float(auto["f_star"])
+            warm = argparse.Namespace(**{**vars(args), "T": min(args.T, WARM_T)})
+            run_crpsgd(warm, cfg, seeds[0], work / "warm.h5", gamma)
             for impl in impls[1:]:
-                run_peer(args, impl, cfg, seeds[0], gamma, fstar, work / "warm.json")
+                run_peer(warm, impl, cfg, seeds[0], gamma, fstar, work / "warm.json")
             per_seed: dict[str, list[dict]] = {impl: [] for impl in impls}
             for seed in seeds:
                 for impl in impls:
                     out = work / f"{impl}-{seed}"
                     if impl == "crpsgd":
-                        result = run_crpsgd(args, cfg, seed, out.with_suffix(".h5"))
+                        result = run_crpsgd(args, cfg, seed, out.with_suffix(".h5"), gamma)
                     else:
                         result = run_peer(
                             args, impl, cfg, seed, gamma, fstar, out.with_suffix(".json")
@@ -210,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "target": args.target,
         "lam": args.lam,
         "step_size": gamma,
+        "gamma_factor": args.gamma_factor,
         "f_star": fstar,
         "configs": report_configs,
         "notes": notes,
