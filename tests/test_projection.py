@@ -342,3 +342,17 @@ def test_projection_with_fitted_alpha_beta_matches_measured_runs(tmp_path, capsy
         pytest.skip(f"machine busy (load {os.getloadavg()[0]:.1f}): {'; '.join(report)}")
     for r, line in zip(ratios, report, strict=True):
         assert 0.2 < r < 5.0, line
+
+
+def test_local_sgd_log_counts_its_local_steps(tmp_path, capsys):
+    out = tmp_path / "local.h5"
+    args = ["run", "--data", "synthetic:n=2000,d=10,seed=3", "--T", "2000", "--quiet"]
+    args += ["--algo", "local-sgd", "--batch", "4", "--period", "10", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    from crpsgd.runlog import read_run
+
+    prof = profile_from_record(read_run(out))
+    assert prof.rounds == 50 and set(prof.local_steps.tolist()) == {10}
+    per_round = prof.fixed_s + prof.seconds_per_sample * 40
+    assert compute_seconds(prof, 64) == pytest.approx(50 * per_round)
