@@ -23,7 +23,7 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory bench-catalyst figures clean
+	bench-theory bench-catalyst bench-peers bench-allreduce figures clean
 
 install: $(STAMP)
 
@@ -77,6 +77,16 @@ bench-theory: $(STAMP)
 # completed grid points are kept; bench/results/catalyst.{md,json} and catalyst-*.png).
 bench-catalyst: $(STAMP)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/catalyst.toml
+
+# Issue 10: the same PSGD / CR-PSGD written four ways (crpsgd, mpi4py + SciPy, torch.distributed
+# gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch
+# rows need torch in the venv ($(BIN)/pip install torch); without it they are skipped.
+bench-peers: $(STAMP)
+	$(BIN)/python bench/bench_peers.py --out bench/results/peers.json --md bench/results/peers.md
+
+# The round's Allreduce for N = 2, 4, 8 (above 2 oversubscribed on 2 cores), alpha/beta fits.
+bench-allreduce: $(STAMP)
+	$(BIN)/python bench/bench_allreduce.py --out bench/results/allreduce.json --n 2,4,8
 
 figures: $(STAMP)
 	$(BIN)/python bench/experiment.py bench/logreg_a9a.toml --analyse-only

@@ -1,4 +1,4 @@
-"""Command line: ``crpsgd run | info | report | plot | convert``.
+"""Command line: ``crpsgd run | info | report | plot | convert | project``.
 
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--n-features", dest="n_features", type=str, default=None)
     conv.add_argument("--dense", action="store_true", help="store a dense matrix")
     conv.add_argument("--overwrite", action="store_true")
+
+    _add_project_parser(sub)
     return parser
 
 
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             _plot(args)
         elif args.command == "convert":
             _convert(args)
+        elif args.command == "project":
+            _project(args)
         return 0
     except UsageError as exc:
         if _rank() == 0:
@@ -221,3 +225,81 @@ def _convert(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
     )
     print(f"{args.source} -> {Path(args.target)}: {json.dumps(info, default=str)}")
+
+
+def _add_project_parser(sub: Any) -> None:
+    from crpsgd.network import ALGORITHMS, PRESETS
+    from crpsgd.projection import SCALINGS
+
+    proj = sub.add_parser(
+        "project", help="projected wall time of logged runs on a cluster of 8 .. 1024 nodes"
+    )
+    proj.add_argument("runs", nargs="+", metavar="RUN.h5")
+    proj.add_argument("--network", choices=tuple(PRESETS), help="an interconnect preset")
+    proj.add_argument("--alpha", help="latency per message, seconds (instead of --network)")
+    proj.add_argument("--beta", help="seconds per byte (instead of --network)")
+    proj.add_argument(
+        "--gamma-op", dest="gamma_op", help="seconds per byte of the local reduction [1e-10]"
+    )
+    proj.add_argument(
+        "--nodes", default="8,16,32,64,128,256,512,1024", help="comma-separated node counts"
+    )
+    proj.add_argument("--scaling", choices=SCALINGS, default="weak", help="[default: weak]")
+    proj.add_argument("--allreduce", choices=ALGORITHMS, default="mpich", help="[default: mpich]")
+    proj.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def _positive_float(flag: str, text: str, allow_zero: bool = False) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{flag}={text!r}: expected a number") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{flag}={text!r}: must be a finite number {bound}")
+    return value
+
+
+def _node_counts(text: str) -> list[int]:
+    from crpsgd.projection import MAX_NODES
+
+    counts = []
+    for item in text.split(","):
+        try:
+            p = int(item.strip())
+        except ValueError:
+            raise UsageError(f"--nodes={text!r}: {item.strip()!r} is not an integer") from None
+        if not 1 <= p <= MAX_NODES:
+            raise UsageError(f"--nodes={text!r}: {p} is not in 1..{MAX_NODES}")
+        counts.append(p)
+    return counts
+
+
+def _project(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from crpsgd.network import PRESETS, Network
+    from crpsgd.projection import profile_from_record, projection_rows, projection_table
+    from crpsgd.runlog import read_run
+
+    if args.network is not None and (args.alpha is not None or args.beta is not None):
+        raise UsageError("--network and --alpha/--beta: give one or the other, not both")
+    if args.network is not None:
+        net = PRESETS[args.network]
+    elif args.alpha is not None and args.beta is not None:
+        alpha = _positive_float("--alpha", args.alpha)
+        beta = _positive_float("--beta", args.beta)
+        net = Network("custom", alpha, beta)
+    else:
+        raise UsageError("crpsgd project needs --network NAME or both --alpha and --beta")
+    if args.gamma_op is not None:
+        net = replace(net, gamma=_positive_float("--gamma-op", args.gamma_op, allow_zero=True))
+    nodes = _node_counts(args.nodes)
+    profiles = [profile_from_record(read_run(p)) for p in args.runs]
+    if args.format == "json":
+        rows = projection_rows(profiles, net, nodes, args.scaling, args.allreduce)
+        print(json.dumps(rows, indent=1))
+    else:
+        print(projection_table(profiles, net, nodes, args.scaling, args.allreduce))

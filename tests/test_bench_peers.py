@@ -1,0 +1,118 @@
+"""bench/bench_allreduce.py's fit and bench/bench_peers.py's peers and bookkeeping."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from crpsgd.cli import main
+from crpsgd.network import Network, allreduce_seconds
+from tests.conftest import ROOT
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("p", [2, 4, 6, 8])
+@pytest.mark.parametrize("algorithm", ["recursive-doubling", "rabenseifner", "ring"])
+def test_allreduce_fit_recovers_the_model(p, algorithm):
+    bench = _module("bench_allreduce")
+    truth = Network("t", alpha=3e-6, beta=2e-10, gamma=5e-11)
+    sizes = [4096, 16384, 65536, 524288] if algorithm == "rabenseifner" else [8, 256, 992, 2048]
+    rows = [{"bytes": n, "median_s": allreduce_seconds(p, n, truth, algorithm)} for n in sizes]
+    fit = bench.fit(p, rows, algorithm, truth.gamma)
+    assert fit["alpha"] == pytest.approx(3e-6, rel=1e-6)
+    assert fit["beta"] == pytest.approx(2e-10, rel=1e-6)
+    assert fit["max_relative_error"] < 1e-9
+
+
+def test_allreduce_fit_keeps_alpha_and_beta_nonnegative():
+    bench = _module("bench_allreduce")
+    design = np.array([[1.0, 10.0], [1.0, 20.0], [1.0, 30.0]])
+    target = np.array([3.0, 2.0, 1.0])  # decreasing: unconstrained beta < 0
+    alpha, beta = bench._nonnegative_lstsq(design, target)
+    assert beta == 0.0 and alpha == pytest.approx(2.0)
+
+
+def test_aggregate_ratios_and_trajectory_check():
+    bench = _module("bench_peers")
+
+    def seed(round_s, reached, final):
+        return {
+            "rounds": 10,
+            "round_s": round_s,
+            "compute_s": round_s / 2,
+            "comm_s": round_s / 2,
+            "loop_s": 10 * round_s,
+            "time_to_target_s": reached,
+            "final_f_minus_fstar": final,
+        }
+
+    per_seed = {
+        "crpsgd": [seed(1e-5, 1.0, 1e-3), seed(1e-5, 2.0, 2e-3)],
+        "mpi-scipy": [seed(4e-5, 4.0, 1e-3), seed(4e-5, 8.0, 2e-3)],
+        "torch": [seed(1e-3, None, 5e-3), seed(1e-3, 9.0, 6e-3)],
+    }
+    rows = bench.aggregate(per_seed, 2)
+    assert rows["crpsgd"]["round_ratio"] == 1.0 and rows["crpsgd"]["same_trajectory"]
+    assert rows["mpi-scipy"]["round_ratio"] == pytest.approx(4.0)
+    assert rows["mpi-scipy"]["target_ratio"] == pytest.approx(6.0 / 1.5)
+    assert rows["mpi-scipy"]["same_trajectory"]
+    assert rows["torch"]["time_to_target_s"] is None and rows["torch"]["target_reached"] == 1
+    assert rows["torch"]["target_ratio"] is None and not rows["torch"]["same_trajectory"]
+
+
+def _svm(path, n=300, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(n):
+        a = rng.normal(size=d)
+        label = 1 if a[0] + 0.5 * rng.normal() > 0 else -1
+        lines.append(f"{label} " + " ".join(f"{j + 1}:{a[j]:.6f}" for j in range(d) if a[j] > -0.5))
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_peers_follow_crpsgds_trajectory(tmp_path, capsys):
+    """One rank, small LIBSVM data: crpsgd and the mpi4py + SciPy peer (and torch, when
+    installed) take the same rounds from the same start and streams: the same iterate up to
+    rounding, and the bench reads crpsgd's log into the same form."""
+    bench = _module("bench_peers")
+    data = tmp_path / "d.svm"
+    _svm(data)
+    log = tmp_path / "c.h5"
+    common = ["--data", str(data), "--n-features", "6", "--lam", "1e-3", "--T", "400"]
+    algo = ["--algo", "cr-psgd", "--b1", "4", "--rho", "1.3", "--seed", "3"]
+    assert main(["run", *common, *algo, "--fstar", "auto", "--quiet", "--out", str(log)]) == 0
+    capsys.readouterr()
+    ours = bench.crpsgd_metrics(log)
+    assert ours["rounds"] == len(ours["round_s"]) and min(ours["round_s"]) > 0
+    loops = [e["loop_s"] for e in ours["evals"]]
+    assert loops == sorted(loops) and loops[-1] <= sum(ours["round_s"]) * 1.5 + 1e-3
+    peers = ["mpi_scipy.py"]
+    if importlib.util.find_spec("torch") is not None:
+        peers.append("torch_gloo.py")
+    for script in peers:
+        out = tmp_path / f"{script}.json"
+        cmd = [sys.executable, str(ROOT / "bench" / "peers" / script), *common, *algo]
+        cmd += ["--gamma", repr(ours["step_size"]), "--fstar", repr(ours["f_star"])]
+        cmd += ["--out", str(out), "--port", "29731"]
+        subprocess.run(cmd, check=True, cwd=ROOT, timeout=120, capture_output=True)
+        theirs = json.loads(out.read_text())
+        assert theirs["rounds"] == ours["rounds"]
+        assert [e["sfo_per_worker"] for e in theirs["evals"]] == [
+            e["sfo_per_worker"] for e in ours["evals"]
+        ]
+        for a, b in zip(theirs["evals"], ours["evals"], strict=True):
+            assert a["f_minus_fstar"] == pytest.approx(b["f_minus_fstar"], rel=1e-9, abs=1e-12)
+        summary = bench.summarise(theirs, target=1e9)
+        assert summary["time_to_target_s"] == theirs["evals"][0]["loop_s"] == 0.0
