@@ -45,10 +45,15 @@ def label(run: RunRecord, gamma: bool = False) -> str:
 DISTINGUISHING = ("data", "problem", "N", "seed", "T", "lam", "gamma")
 
 
+_DEFAULTS = {"density=1.0", "noise=0.05", "scale=1.0"}  # crpsgd.data.synthetic
+
+
 def _data_name(run: RunRecord) -> str:
     path = str(run.attrs.get("data_path") or run.config.get("data") or "?")
     if run.attrs.get("data_kind") == "synthetic" or path.startswith("synthetic"):
-        return path
+        # the canonical spec without the keys at their defaults
+        keys = [kv for kv in path.partition(":")[2].split(",") if kv and kv not in _DEFAULTS]
+        return "synthetic:" + ",".join(keys)
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
