@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             from crpsgd.launch import throttle_if_oversubscribed
 
             throttle_if_oversubscribed()  # before crpsgd.run imports mpi4py.MPI
+            _cap_budget_for_tests(args)
             from crpsgd.run import run_from_cli
 
             run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
@@ -207,6 +208,19 @@ def main(argv: list[str] | None = None) -> int:
                 report_failure(message)
                 abort_job(EXIT_FAILURE)
         return EXIT_FAILURE
+
+
+def _cap_budget_for_tests(args: argparse.Namespace) -> None:
+    """``CRPSGD_TEST_MAX_T=<T>``, a hook for tests only (the README-commands test): a new
+    run's ``--T`` (given, from ``--config``, or the default) is at most ``T``."""
+    cap = os.environ.get("CRPSGD_TEST_MAX_T")
+    if not cap or getattr(args, "resume", None):
+        return
+    try:
+        given = int(float(args.T)) if args.T is not None else None
+    except ValueError:
+        return  # left for the configuration check to report
+    args.T = str(min(given, int(cap)) if given is not None else int(cap))
 
 
 def _read_runs(paths: list[str]) -> list[Any]:
