@@ -66,3 +66,22 @@ def throttle_if_oversubscribed(env: MutableMapping[str, str] | None = None) -> d
     applied = {k: v for k, v in THROTTLE.items() if k not in env}
     env.update(applied)
     return applied
+
+
+def resume_command(
+    checkpoint: object, n_ranks: int, env: MutableMapping[str, str] | None = None
+) -> str:
+    """The command that resumes from ``checkpoint`` on ``n_ranks`` ranks, with the launcher
+    this run was started by: ``srun`` under SLURM, ``mpirun`` under Open MPI, else
+    ``mpiexec``; without a launcher on one rank, plain ``crpsgd run``."""
+    env = os.environ if env is None else env
+    command = f"crpsgd run --resume {checkpoint}"
+    if n_ranks <= 1 and local_ranks(env) is None:
+        return command
+    if "SLURM_JOB_ID" in env and "SLURM_PROCID" in env:
+        launcher = "srun"
+    elif "OMPI_COMM_WORLD_SIZE" in env:
+        launcher = "mpirun"
+    else:
+        launcher = "mpiexec"
+    return f"{launcher} -n {n_ranks} {command}"

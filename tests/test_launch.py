@@ -39,7 +39,9 @@ import os, sys
 from crpsgd.launch import throttle_if_oversubscribed
 throttle_if_oversubscribed()
 from mpi4py import MPI
-print(os.environ.get("MPIR_CVAR_CH4_PROGRESS_THROTTLE"), MPI.COMM_WORLD.Get_size())
+seen = MPI.COMM_WORLD.gather(os.environ.get("MPIR_CVAR_CH4_PROGRESS_THROTTLE"))
+if MPI.COMM_WORLD.rank == 0:
+    print(*seen)
 """
 
 
@@ -59,4 +61,16 @@ def test_the_variables_are_in_the_environment_before_mpi_starts():
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["1", str(n)] * n
+    assert proc.stdout.split() == ["1"] * n
+
+
+def test_resume_command_names_the_launcher_and_rank_count():
+    assert launch.resume_command("a.ckpt.h5", 1, {}) == "crpsgd run --resume a.ckpt.h5"
+    hydra = {"MPI_LOCALNRANKS": "4", "PMI_SIZE": "4"}
+    assert (
+        launch.resume_command("a.ckpt.h5", 4, hydra) == "mpiexec -n 4 crpsgd run --resume a.ckpt.h5"
+    )
+    ompi = {"OMPI_COMM_WORLD_SIZE": "8", "OMPI_COMM_WORLD_LOCAL_SIZE": "8"}
+    assert launch.resume_command("r.h5", 8, ompi).startswith("mpirun -n 8 ")
+    slurm = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_TASKS_PER_NODE": "10"}
+    assert launch.resume_command("r.h5", 10, slurm).startswith("srun -n 10 ")
