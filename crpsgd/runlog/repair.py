@@ -113,13 +113,19 @@ def repair(path: str | Path) -> bool:
         return False
     from crpsgd.runlog.writer import take_lock
 
-    old = take_lock(path, f"{path}", "nothing to repair while it runs")
+    try:
+        old = take_lock(path, f"{path}", "nothing to repair while it runs")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot repair: {exc.strerror or exc}") from None
     try:
         tmp = path.with_name(path.name + ".repair.tmp")
         new = LogLock.acquire(tmp)
         try:
             rewrite(path, tmp)
             os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UsageError(f"{path}: cannot repair: {exc}") from None
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -253,7 +253,7 @@ class RunLog:
         if self._heartbeat:
             try:  # an attribute of fixed size may be rewritten in SWMR mode
                 self.file.attrs.modify("heartbeat", time.time())
-            except (OSError, RuntimeError, TypeError):
+            except (OSError, RuntimeError, TypeError, KeyError, ValueError):
                 self._heartbeat = False  # an HDF5 that refuses: the lock still tells liveness
         self.file.flush()
         self._last_flush = time.monotonic()
