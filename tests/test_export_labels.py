@@ -134,3 +134,13 @@ def test_plot_legend_is_outside_every_axes(logs):
         box = ax.get_tightbbox(renderer)  # the axes with its ticks and labels
         assert not box.overlaps(legend), "the legend covers an axes"
         assert legend.y1 <= box.y0  # below every panel
+
+
+def test_help_texts_describe_positionals_without_markup():
+    top = run_cli(["--help"]).stdout
+    assert "``" not in top and "export" in top and "repair" in top
+    info = run_cli(["info", "--help"]).stdout
+    assert "run logs written by crpsgd run" in info
+    conv = run_cli(["convert", "--help"]).stdout
+    assert "LIBSVM text file to read" in conv and "crpsgd HDF5 data file to write" in conv
+    assert "--to {csv,json}" in run_cli(["export", "--help"]).stdout
