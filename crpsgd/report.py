@@ -41,7 +41,7 @@ def label(run: RunRecord, gamma: bool = False) -> str:
     return f"{algo}({','.join(parts)})" if parts else str(algo)
 
 
-#: What may tell runs apart, in the order shown: (column name, how to read it from a run).
+#: Settings that may tell runs apart, in the order shown (read by :func:`_field`).
 DISTINGUISHING = ("data", "problem", "N", "seed", "T", "lam", "gamma")
 
 

@@ -21,6 +21,7 @@ from crpsgd.runlog import (
     SCHEMA,
     RunLog,
     read_run,
+    refuse_if_live,
     repair,
 )
 from tests.conftest import ROOT, run_cli
@@ -122,6 +123,8 @@ def test_live_log_reads_with_swmr_and_info_says_live(tmp_path):
             RunLog(path, {}, overwrite=True)
         with pytest.raises(UsageError, match="being written by a live run"):
             repair(path)
+        with pytest.raises(UsageError, match=r"--out=.*live\.h5: being written by a live run"):
+            refuse_if_live(path)
         assert len(read_run(path).rounds["round"]) == 5
     finally:
         writer.kill()
@@ -137,6 +140,7 @@ def test_killed_writer_repaired_for_plain_h5py(tmp_path):
         h5py.File(path, "r")  # what HDF5 says before the repair
     run = read_run(path)
     assert run.state == "dead" and not run.repaired
+    refuse_if_live(path)  # a dead writer does not hold the log
     assert "ended without a status (killed?) after round 1500" in run.status_text()
     proc = run_cli(["repair", str(path)])
     assert proc.returncode == 0, proc.stderr

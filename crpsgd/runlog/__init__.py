@@ -19,7 +19,7 @@ from crpsgd.runlog.schema import (
     SCHEMA,
     SERIES,
 )
-from crpsgd.runlog.writer import NullRunLog, RunLog
+from crpsgd.runlog.writer import NullRunLog, RunLog, refuse_if_live
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -36,6 +36,7 @@ __all__ = [
     "RunRecord",
     "needs_repair",
     "read_run",
+    "refuse_if_live",
     "repair",
     "writer_state",
 ]

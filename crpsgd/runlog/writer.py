@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.runlog.lock import LogLock
+from crpsgd.runlog.lock import LogLock, is_locked
 from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA, Column
 
 
@@ -100,6 +100,15 @@ def take_lock(path: Path, name: str | None = None, advice: str = "") -> LogLock:
         advice = advice or "wait for it to end or choose another --out"
         raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
     return lock
+
+
+def refuse_if_live(path: str | Path, name: str | None = None) -> None:
+    """:class:`UsageError` when a live process is writing the log ``path`` (a cheap check
+    before any work; :class:`RunLog` itself takes the lock atomically)."""
+    path = Path(path)
+    if path.is_file() and is_locked(path):
+        advice = "wait for it to end or choose another --out"
+        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
 
 
 def live_writer_text(path: Path) -> str:
