@@ -1,6 +1,7 @@
 """The run log's write protocol: versions read, live logs read with SWMR, one writer per
 log, and a log whose writer was killed repaired for plain HDF5 readers."""
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -80,8 +81,11 @@ def test_logs_of_every_format_version_read(tmp_path, name):
     assert n > 0 and all(len(v) == n for v in run.rounds.values())
     np.testing.assert_array_equal(run.rounds["round"], np.arange(1, n + 1))
     assert run.units["rounds"]["sfo_per_worker"][0] == "SFO"
-    for command in (["info"], ["report", "--target", "1e9"], ["export", "--to", "csv"]):
-        extra = [str(tmp_path / name)] if command[0] == "export" else []
+    commands = [["info"], ["report", "--target", "1e9"], ["export", "--to", "csv"]]
+    if importlib.util.find_spec("matplotlib") is not None:
+        commands.append(["plot", "--format", "png", "--out"])
+    for command in commands:
+        extra = [str(tmp_path / name)] if command[0] in ("export", "plot") else []
         proc = run_cli([command[0], str(src), *command[1:], *extra])
         assert proc.returncode == 0, proc.stderr
     # a version 2 log read the same way, and versions this release cannot read are refused
