@@ -1,4 +1,7 @@
-"""Command line: ``crpsgd run | info | report | plot | convert | project``.
+"""crpsgd: parallel SGD with growing batches on MPI, and tools for its HDF5 run logs.
+
+Sub-commands: ``run``, ``info``, ``report``, ``plot``, ``export``, ``repair``, ``convert``,
+``project``.
 
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
@@ -36,7 +39,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from crpsgd.config import PARAMS
 
-    parser = _Parser(prog="crpsgd", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="crpsgd",
+        description=__doc__.splitlines()[0],
+        epilog="crpsgd COMMAND --help describes each command.",
+    )
     parser.add_argument("--version", action="version", version=f"crpsgd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -61,7 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
             )
 
     info = sub.add_parser("info", help="configuration and summary of run logs")
-    info.add_argument("runs", nargs="+", metavar="RUN.h5")
+    info.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN.h5",
+        help="run logs written by crpsgd run; one: its configuration, provenance and summary; "
+        "several: one table, with a column for each setting in which they differ",
+    )
 
     rep = sub.add_parser(
         "report", help="comparison table: rounds, SFO, objective, rounds to a target, seconds"
@@ -96,14 +109,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     conv = sub.add_parser("convert", help="convert a LIBSVM text file to crpsgd HDF5")
-    conv.add_argument("source", metavar="IN")
-    conv.add_argument("target", metavar="OUT")
-    conv.add_argument("--n-features", dest="n_features", type=str, default=None)
+    conv.add_argument("source", metavar="IN", help="LIBSVM text file to read")
+    conv.add_argument(
+        "target", metavar="OUT", help="crpsgd HDF5 data file to write (each rank reads its rows)"
+    )
+    conv.add_argument(
+        "--n-features",
+        dest="n_features",
+        type=str,
+        default=None,
+        help="feature count d (at least the largest index; pass the training width when "
+        "converting a test file) [default: the largest index]",
+    )
     conv.add_argument("--dense", action="store_true", help="store a dense matrix")
-    conv.add_argument("--overwrite", action="store_true")
-
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    _add_log_tools(sub)
     _add_project_parser(sub)
     return parser
+
+
+def _add_log_tools(sub: Any) -> None:
+    """The ``export`` and ``repair`` sub-commands."""
+    exp = sub.add_parser("export", help="write a run log as CSV or JSON files pandas reads")
+    exp.add_argument("run", metavar="RUN.h5", help="run log to export")
+    exp.add_argument(
+        "--to", required=True, choices=("csv", "json"), help="file format of the tables"
+    )
+    exp.add_argument(
+        "directory",
+        metavar="DIR",
+        help="directory to write rounds, eval, outer, result and attributes files into",
+    )
+    rep = sub.add_parser(
+        "repair",
+        help="make a log whose job was killed readable by any HDF5 tool (h5py, h5dump)",
+    )
+    rep.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN.h5",
+        help="run logs; a log whose writer is still alive is refused",
+    )
 
 
 def _rank() -> int:
@@ -121,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
+            from crpsgd.launch import throttle_if_oversubscribed
+
+            throttle_if_oversubscribed()  # before crpsgd.run imports mpi4py.MPI
+            _cap_budget_for_tests(args)
             from crpsgd.run import run_from_cli
 
             run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
@@ -132,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
             _plot(args)
         elif args.command == "convert":
             _convert(args)
+        elif args.command == "export":
+            _export(args)
+        elif args.command == "repair":
+            _repair(args.runs)
         elif args.command == "project":
             _project(args)
         return 0
@@ -160,12 +214,58 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
 
 
-def _info(paths: list[str]) -> None:
-    from crpsgd.report import describe, summary_table
+def _cap_budget_for_tests(args: argparse.Namespace) -> None:
+    """``CRPSGD_TEST_MAX_T=<T>``, a hook for tests only (the README-commands test): a new
+    run's ``--T`` (given, from ``--config``, or the default) is at most ``T``."""
+    cap = os.environ.get("CRPSGD_TEST_MAX_T")
+    if not cap or getattr(args, "resume", None):
+        return
+    try:
+        given = int(float(args.T)) if args.T is not None else None
+    except ValueError:
+        return  # left for the configuration check to report
+    args.T = str(min(given, int(cap)) if given is not None else int(cap))
+
+
+def _read_runs(paths: list[str]) -> list[Any]:
+    """Read run logs; a log whose writer is gone is first repaired for plain HDF5 readers
+    (said on stderr)."""
     from crpsgd.runlog import read_run
 
-    runs = [read_run(p) for p in paths]
+    runs = [read_run(p, repair_dead=True) for p in paths]
+    for run in runs:
+        if run.repaired:
+            print(
+                f"crpsgd: note: {run.path}: its writer is gone; rewrote it so that any HDF5 "
+                "tool opens it",
+                file=sys.stderr,
+            )
+    return runs
+
+
+def _info(paths: list[str]) -> None:
+    from crpsgd.report import describe, summary_table
+
+    runs = _read_runs(paths)
     print(describe(runs[0]) if len(runs) == 1 else summary_table(runs))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from crpsgd.export import export
+
+    (run,) = _read_runs([args.run])
+    written = export(run, args.to, args.directory)
+    print("wrote " + " ".join(str(p) for p in written))
+
+
+def _repair(paths: list[str]) -> None:
+    from crpsgd.runlog import read_run, repair
+
+    for path in paths:
+        if repair(path):
+            print(f"{path}: repaired: {read_run(path).status_text()}")
+        else:
+            print(f"{path}: opens with any HDF5 reader; nothing to repair")
 
 
 def _float_arg(flag: str):
@@ -180,9 +280,8 @@ def _float_arg(flag: str):
 
 def _report(args: argparse.Namespace) -> None:
     from crpsgd.report import comparison_rows, comparison_table
-    from crpsgd.runlog import read_run
 
-    runs = [read_run(p) for p in args.runs]
+    runs = _read_runs(args.runs)
     if args.format == "text":
         print(comparison_table(runs, args.target, args.metric))
         return
@@ -199,9 +298,8 @@ def _report(args: argparse.Namespace) -> None:
 
 def _plot(args: argparse.Namespace) -> None:
     from crpsgd.plot import plot_runs
-    from crpsgd.runlog import read_run
 
-    runs = [read_run(p) for p in args.runs]
+    runs = _read_runs(args.runs)
     written = plot_runs(
         runs,
         args.out,

@@ -9,8 +9,11 @@ For each metric (one row of panels) two panels share the y axis:
 Metrics: ``suboptimality`` (``f - f*``, log y), ``objective`` (``f``), ``grad_norm_sq``
 (``||grad f||^2``, log y). ``auto`` picks ``suboptimality`` when every run knows ``f*``,
 ``objective`` and ``grad_norm_sq`` when some run is a non-convex problem, else ``objective``.
-One line per run, labelled by algorithm and key parameters (and ``N`` / seed when the runs
-differ in them). Writes ``OUT.png`` and ``OUT.pdf``.
+One line per run, labelled by algorithm and key parameters and by whatever else differs
+between the runs given (data, problem, ``N``, seed, ``T``, ``lambda``, step size, and the
+file stem when those leave two runs alike: :func:`crpsgd.report.distinguishing_labels`).
+The legend sits below the panels, outside every axes, so it never covers a curve. Writes
+``OUT.png`` and ``OUT.pdf``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.report import label
+from crpsgd.report import distinguishing_labels
 from crpsgd.runlog import RunRecord
 
 AXIS_LABELS = {
@@ -68,15 +71,8 @@ def choose_metrics(runs: Sequence[RunRecord], requested: Sequence[str] = ("auto"
 
 
 def run_labels(runs: Sequence[RunRecord]) -> list[str]:
-    """Algorithm and parameters, plus ``N`` and seed where the runs differ in them."""
-    labels = [label(r, gamma=True) for r in runs]
-    for key, short in (("n_workers", "N"), ("seed", "seed")):
-        values = {r.attrs.get(key) for r in runs}
-        if len(values) > 1:
-            labels = [
-                f"{lab} {short}={r.attrs.get(key)}" for lab, r in zip(labels, runs, strict=True)
-            ]
-    return labels
+    """Algorithm and parameters, plus every field in which the runs differ."""
+    return distinguishing_labels(runs)
 
 
 def plot_runs(
@@ -88,6 +84,28 @@ def plot_runs(
     labels: Sequence[str] | None = None,
 ) -> list[Path]:
     """Draw the panels of ``runs`` and save ``out.<format>`` for each format; returns the paths."""
+    plt = _pyplot()
+    fig = draw(runs, metrics, title, labels)
+    out = Path(out)
+    if out.suffix.lower() in (".png", ".pdf"):
+        out = out.with_suffix("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = out.with_name(f"{out.name}.{fmt}")
+        fig.savefig(path, dpi=110, bbox_inches="tight", bbox_extra_artists=fig.legends)
+        written.append(path)
+    plt.close(fig)
+    return written
+
+
+def draw(
+    runs: Sequence[RunRecord],
+    metrics: Sequence[str] = ("auto",),
+    title: str | None = None,
+    labels: Sequence[str] | None = None,
+):
+    """The matplotlib figure of :func:`plot_runs`, its legend in ``fig.legends[0]``."""
     if not runs:
         raise UsageError("crpsgd plot: no run logs given")
     plt = _pyplot()
@@ -129,19 +147,18 @@ def plot_runs(
             if LOG_Y[metric]:
                 ax.set_yscale("log")
             ax.grid(True, which="major", alpha=0.3)
-        if row == 0:
-            ax_sfo.legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    out = Path(out)
-    if out.suffix.lower() in (".png", ".pdf"):
-        out = out.with_suffix("")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in formats:
-        path = out.with_name(f"{out.name}.{fmt}")
-        fig.savefig(path, dpi=110)
-        written.append(path)
-    plt.close(fig)
-    return written
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    ncol = max(1, min(len(texts), 2 if max(map(len, texts), default=0) > 40 else 3))
+    fig.legend(
+        handles,
+        texts,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=ncol,
+        fontsize=7,
+        frameon=False,
+    )
+    return fig

@@ -1,4 +1,5 @@
-"""Plain-text tables of run logs (``crpsgd info``)."""
+"""Plain-text tables of run logs (``crpsgd info``, ``crpsgd report``) and the names that tell
+several runs apart (also the legend entries of ``crpsgd plot``)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,57 @@ def label(run: RunRecord, gamma: bool = False) -> str:
     return f"{algo}({','.join(parts)})" if parts else str(algo)
 
 
+#: Settings that may tell runs apart, in the order shown (read by :func:`_field`).
+DISTINGUISHING = ("data", "problem", "N", "seed", "T", "lam", "gamma")
+
+
+_DEFAULTS = {"density=1.0", "noise=0.05", "scale=1.0"}  # crpsgd.data.synthetic
+
+
+def _data_name(run: RunRecord) -> str:
+    path = str(run.attrs.get("data_path") or run.config.get("data") or "?")
+    if run.attrs.get("data_kind") == "synthetic" or path.startswith("synthetic"):
+        # the canonical spec without the keys at their defaults
+        keys = [kv for kv in path.partition(":")[2].split(",") if kv and kv not in _DEFAULTS]
+        return "synthetic:" + ",".join(keys)
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _field(run: RunRecord, name: str) -> str:
+    if name == "data":
+        return _data_name(run)
+    if name == "problem":
+        return str(run.attrs.get("problem") or run.config.get("problem") or "logreg")
+    if name == "N":
+        return _fmt(run.attrs.get("n_workers"))
+    if name == "gamma":
+        return _fmt(run.attrs.get("step_size"), ".3g")
+    if name == "seed":
+        return _fmt(run.attrs.get("seed", run.config.get("seed")))
+    return _fmt(run.config.get(name))
+
+
+def differing(runs: Sequence[RunRecord]) -> list[str]:
+    """The fields of :data:`DISTINGUISHING` whose values are not all equal across ``runs``,
+    plus ``file`` (the log's stem) when those still leave two runs with the same name."""
+    fields = [f for f in DISTINGUISHING if len({_field(r, f) for r in runs}) > 1]
+    names = [(label(r), *(_field(r, f) for f in fields)) for r in runs]
+    if len(set(names)) < len(names):
+        fields.append("file")
+    return fields
+
+
+def distinguishing_labels(runs: Sequence[RunRecord], gamma: bool = True) -> list[str]:
+    """One name per run: algorithm and parameters, then ``key=value`` for each field of
+    :func:`differing` (``gamma`` only when not already in the algorithm's label)."""
+    fields = [f for f in differing(runs) if not (gamma and f == "gamma")]
+    out = []
+    for r in runs:
+        extra = [f"{f}={r.path.stem if f == 'file' else _field(r, f)}" for f in fields]
+        out.append(" ".join([label(r, gamma=gamma), *extra]))
+    return out
+
+
 METRICS = ("suboptimality", "objective", "grad_norm_sq")
 
 
@@ -79,8 +131,13 @@ def comparison_rows(
             {
                 "run": label(run, gamma=True),
                 "path": str(run.path),
+                "file": run.path.stem,
+                "data": _data_name(run),
                 "N": run.attrs.get("n_workers"),
                 "seed": run.attrs.get("seed"),
+                "T": run.config.get("T"),
+                "lam": run.config.get("lam"),
+                "gamma": run.attrs.get("step_size"),
                 "rounds": s.get("rounds"),
                 "sfo_per_worker": s.get("sfo_per_worker"),
                 "objective": s.get("objective"),
@@ -95,6 +152,8 @@ def comparison_rows(
                 "comm_s": s.get("comm_s"),
                 "eval_s": s.get("eval_s"),
                 "status": run.status,
+                "state": run.state,
+                "status_text": run.status_text(),
             }
         )
     return rows
@@ -106,14 +165,16 @@ def comparison_table(
     """The table of ``crpsgd report``: rounds, SFO, final objective, rounds (and SFO) to reach
     ``target`` and wall seconds split into compute / communication / evaluation."""
     rows = comparison_rows(runs, target, metric)
-    header = ["run", "N", "rounds", "SFO/worker", "objective", "f - f*", "||grad||^2"]
+    extra = [f for f in differing(runs) if f not in ("gamma", "N")]
+    header = ["run", *extra, "N", "rounds", "SFO/worker", "objective", "f - f*", "||grad||^2"]
     if target is not None:
         header += ["rounds@target", "SFO@target"]
     header += ["wall s", "compute s", "comm s", "eval s", "status"]
     table = [tuple(header)]
-    for r in rows:
+    for run, r in zip(runs, rows, strict=True):
         cells = [
             r["run"],
+            *(run.path.stem if f == "file" else _field(run, f) for f in extra),
             _fmt(r["N"]),
             _fmt(r["rounds"]),
             _fmt(r["sfo_per_worker"]),
@@ -132,7 +193,7 @@ def comparison_table(
             _fmt(r["compute_s"], ".2f"),
             _fmt(r["comm_s"], ".2f"),
             _fmt(r["eval_s"], ".2f"),
-            str(r["status"]),
+            str(r["status_text"]),
         ]
         table.append(tuple(str(c) for c in cells))
     text = _align(table)
@@ -160,8 +221,10 @@ def _align(rows: list[tuple[str, ...]]) -> str:
 
 def summary_table(runs: Sequence[RunRecord]) -> str:
     """One line per run: rounds, SFO per worker, final objective and suboptimality, seconds."""
+    extra = [f for f in differing(runs) if f != "N"] if len(runs) > 1 else []
     header = (
         "run",
+        *extra,
         "N",
         "rounds",
         "SFO/worker",
@@ -178,6 +241,7 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
         rows.append(
             (
                 label(run),
+                *(run.path.stem if f == "file" else _field(run, f) for f in extra),
                 _fmt(run.attrs.get("n_workers")),
                 _fmt(s.get("rounds")),
                 _fmt(s.get("sfo_per_worker")),
@@ -186,7 +250,7 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
                 _fmt(s.get("grad_norm_sq"), ".3e"),
                 _fmt(s.get("test_accuracy"), ".4f"),
                 _fmt(s.get("wall_s"), ".2f"),
-                run.status,
+                run.status_text(),
             )
         )
     return _align(rows)
@@ -195,8 +259,9 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
 def describe(run: RunRecord) -> str:
     """Configuration, provenance and summary of one run."""
     a = run.attrs
-    lines = [f"{run.path}: {label(run)}  status: {run.status}"]
+    lines = [f"{run.path}: {label(run)}  status: {run.status_text()}"]
     for key in (
+        "format_version",
         "crpsgd_version",
         "n_workers",
         "seed",
@@ -210,6 +275,8 @@ def describe(run: RunRecord) -> str:
         "f_star",
         "smoothness_L",
         "step_size",
+        "writer_host",
+        "writer_pid",
     ):
         if key in a and a[key] != "":
             lines.append(f"  {key:16s} {a[key]}")

@@ -1,5 +1,5 @@
 """The f* cache: keyed by data content hash, lambda, width and solver tolerance; validated on
-read; next to the data when its directory is writable, else in the user cache directory."""
+read; in the user cache directory by default, next to the data only when asked."""
 
 import json
 import os
@@ -76,12 +76,32 @@ def test_entries_that_do_not_validate_are_ignored(tmp_path, bad):
     assert fc.lookup([path], KEY) is None
 
 
-def test_read_only_data_directory_falls_back_to_user_cache(tmp_path, monkeypatch):
+def test_default_is_the_user_cache_even_beside_writable_data(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "set.svm").write_text("+1 1:1\n")
     monkeypatch.setenv("CRPSGD_CACHE", str(tmp_path / "cache"))
+    user = tmp_path / "cache" / f"fstar-{'ab' * 32}.json"
+    sidecar = data_dir / "set.svm.fstar.json"
     paths = fc.candidate_paths(str(data_dir / "set.svm"), "ab" * 32)
+    assert paths == [user, sidecar]
+    assert fc.store(paths, KEY, ENTRY) == user and not sidecar.exists()
+    (tmp_path / "blocker").write_text("")  # a user cache that cannot be created, even by root
+    monkeypatch.setenv("CRPSGD_CACHE", str(tmp_path / "blocker" / "cache"))
+    blocked = fc.candidate_paths(str(data_dir / "set.svm"), "ab" * 32)
+    assert fc.store(blocked, KEY, ENTRY) is None and not sidecar.exists()
+    # a sidecar that exists (an earlier version's, a colleague's) is read
+    user.unlink()
+    fc.store([sidecar], KEY, ENTRY)
+    assert fc.lookup(paths, KEY)["path"] == str(sidecar)
+
+
+def test_beside_data_when_asked_and_read_only_data_falls_back(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "set.svm").write_text("+1 1:1\n")
+    monkeypatch.setenv("CRPSGD_CACHE", str(tmp_path / "cache"))
+    paths = fc.candidate_paths(str(data_dir / "set.svm"), "ab" * 32, beside_data=True)
     assert paths == [
         data_dir / "set.svm.fstar.json",
         tmp_path / "cache" / f"fstar-{'ab' * 32}.json",
@@ -93,6 +113,7 @@ def test_read_only_data_directory_falls_back_to_user_cache(tmp_path, monkeypatch
         assert fc.lookup(paths, KEY)["path"] == str(paths[1])
     finally:
         os.chmod(data_dir, 0o755)
+    assert fc.store(paths, {**KEY, "lam": "0.5"}, ENTRY) == paths[0]
 
 
 def test_user_cache_dir_order(monkeypatch, tmp_path):
@@ -133,14 +154,13 @@ def test_run_solves_once_then_reads_the_cache(tmp_path):
     assert read_run(out3).attrs["f_star_source"].startswith("Newton")
 
 
-def test_run_writes_the_sidecar_next_to_writable_data(tmp_path):
+def test_run_caches_in_the_user_cache_not_beside_the_data(tmp_path):
     data = tmp_path / "small.svm"
     data.write_text(
         "".join(f"{1 if i % 3 else -1} 1:{i % 5} 2:1 3:{(i * 7) % 4}\n" for i in range(60))
     )
     _run(["--data", str(data), "--lam", "1e-2", "--out", str(tmp_path / "a.h5")], tmp_path / "c")
-    sidecar = tmp_path / "small.svm.fstar.json"
-    assert sidecar.is_file()
-    assert not (tmp_path / "c").exists()
+    assert not (tmp_path / "small.svm.fstar.json").exists()
+    (cached,) = (tmp_path / "c").glob("fstar-*.json")
     _run(["--data", str(data), "--lam", "1e-2", "--out", str(tmp_path / "b.h5")], tmp_path / "c")
-    assert read_run(tmp_path / "b.h5").attrs["f_star_source"].startswith(f"cached {sidecar}")
+    assert read_run(tmp_path / "b.h5").attrs["f_star_source"].startswith(f"cached {cached}")

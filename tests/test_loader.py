@@ -141,3 +141,26 @@ def test_missing_files(tmp_path, source):
 def test_bad_synthetic_spec():
     with pytest.raises(UsageError, match="density=2.0"):
         load_shard("synthetic:density=2", 0, 1)
+
+
+def test_test_set_width_narrower_stored_file_is_refused_naming_the_fix(files, tmp_path):
+    from crpsgd.data.loader import load_test_shard
+
+    narrow = str(tmp_path / "narrow.h5")
+    convert_libsvm_to_h5(files["libsvm"], narrow)  # without --n-features: width 3, not 4
+    with pytest.raises(
+        UsageError,
+        match=r"--test-data=.*narrow\.h5: 3 features .* has 4 .*"
+        r"convert it again with --n-features 4",
+    ):
+        load_test_shard(narrow, 0, 1, train_width=4)
+    # with --n-features given the user chose the width: padded, as for training data
+    part, _ = load_test_shard(narrow, 0, 1, train_width=4, n_features=4)
+    assert part.n_features == 4
+    # a LIBSVM text file has no width of its own: read at the training width
+    part, n = load_test_shard(files["libsvm"], 0, 1, train_width=6)
+    assert part.n_features == 6 and n == 7
+    # a stored width equal to the training width is accepted as it is
+    assert load_test_shard(files["hdf5"], 1, 2, train_width=4)[0].n_features == 4
+    with pytest.raises(UsageError, match="synthetic.*5 features but the training data has 4"):
+        load_test_shard("synthetic:n=10,d=5", 0, 1, train_width=4)

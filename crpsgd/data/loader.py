@@ -31,7 +31,14 @@ from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import is_synthetic, parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import DataFormatError, UsageError
 
-__all__ = ["source_kind", "load_shard", "describe_source", "data_identity", "file_sha256"]
+__all__ = [
+    "source_kind",
+    "load_shard",
+    "load_test_shard",
+    "describe_source",
+    "data_identity",
+    "file_sha256",
+]
 
 HDF5_SUFFIXES = (".h5", ".hdf5")
 
@@ -132,6 +139,47 @@ def load_shard(
     ds = _fit_width(ds, n_features, source)
     if dense:
         ds = csr_to_dense(ds)
+    return ds, n
+
+
+def load_test_shard(
+    source: str,
+    rank: int,
+    size: int,
+    train_width: int,
+    n_features: int | None = None,
+    dense: bool | None = None,
+    flag: str = "--test-data",
+) -> tuple[Dataset, int]:
+    """This rank's rows of the test set ``source``, at the training width ``train_width``.
+
+    A LIBSVM text file has no width of its own (a test file need not use the last
+    features), so it is read at ``n_features`` or the training width. A file that stores its
+    width (crpsgd HDF5, synthetic) must have the training width unless ``--n-features`` was
+    given (``n_features``, which then applies to both sets); otherwise it is refused with a
+    :class:`UsageError` naming the flag that fixes it, since padding it silently would hide
+    a conversion done without ``--n-features``.
+    """
+    width = n_features if n_features is not None else train_width
+    kind = source_kind(source)
+    if kind != "libsvm" and n_features is None:
+        stored = describe_source(source)[1]
+        if stored != train_width:
+            fix = (
+                f"convert it again with --n-features {train_width}"
+                if kind == "hdf5"
+                else "give the same d"
+            )
+            raise UsageError(
+                f"{flag}={source}: {stored} features but the training data has {train_width} "
+                f"({fix}, or pass --n-features to set the width of both)"
+            )
+    ds, n = load_shard(source, rank, size, width, dense)
+    if ds.n_features != train_width:
+        raise UsageError(
+            f"{flag}={source}: {ds.n_features} features but the training data has "
+            f"{train_width} (pass --n-features to fix the width)"
+        )
     return ds, n
 
 

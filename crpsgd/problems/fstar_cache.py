@@ -1,7 +1,7 @@
-"""A small JSON cache of ``f*`` next to the data, keyed by the data's content hash.
+"""A small JSON cache of ``f*``, keyed by the data's content hash.
 
 ``--fstar auto`` solves the l2 logistic problem by full-batch Newton (:mod:`crpsgd.problems.
-fstar`) once; the value is then stored in a sidecar file and read back by every later run on
+fstar`) once; the value is then stored in a small file and read back by every later run on
 the same data. The key is everything the value depends on::
 
     sha256 of the data bytes (of the canonical spec for synthetic data),
@@ -9,16 +9,19 @@ the same data. The key is everything the value depends on::
 
 Where the file lives:
 
-* next to the data: ``<data file>.fstar.json`` (one file per data file, one entry per key);
-* when that directory is not writable (a read-only data share), the user cache directory:
-  ``$CRPSGD_CACHE`` if set, else ``$XDG_CACHE_HOME/crpsgd``, else ``~/.cache/crpsgd``, file
-  ``fstar-<sha256 of the data>.json``;
+* by default the user cache directory: ``$CRPSGD_CACHE`` if set, else
+  ``$XDG_CACHE_HOME/crpsgd``, else ``~/.cache/crpsgd``, file ``fstar-<sha256 of the data>.json``;
+  nothing is ever written beside the data unless asked;
+* when asked (``candidate_paths(..., beside_data=True)``): next to the data,
+  ``<data file>.fstar.json`` (one file per data file, one entry per key), when that
+  directory is writable by its permission bits, else the user cache directory;
 * synthetic data has no file, so it always uses the user cache directory.
 
-Reads look in both places. An entry is used only if it validates: it is a JSON object whose
-stored key equals the wanted key, whose value is a finite float, and whose recorded gradient
-norm meets the tolerance. Anything else (a corrupt, truncated or foreign file) is ignored and
-the value is solved again; the cache never makes a run fail.
+Reads look in both places (a sidecar written earlier or by a colleague is used). An entry is
+used only if it validates: it is a JSON object whose stored key equals the wanted key, whose
+value is a finite float, and whose recorded gradient norm meets the tolerance. Anything else
+(a corrupt, truncated or foreign file) is ignored and the value is solved again; the cache
+never makes a run fail.
 """
 
 from __future__ import annotations
@@ -76,15 +79,20 @@ def dir_writable(directory: Path) -> bool:
     return os.access(directory, os.W_OK | os.X_OK) and bool(mode & stat.S_IWUSR)
 
 
-def candidate_paths(data_path: str | None, data_sha256: str) -> list[Path]:
-    """Where to look for and store the entry, in order: the sidecar next to the data file
-    (only if it is a file; for writing, only if its directory is writable), then the user
-    cache file."""
-    paths = []
-    if data_path is not None and Path(data_path).is_file():
-        paths.append(Path(str(data_path) + SIDECAR_SUFFIX))
-    paths.append(user_cache_dir() / f"fstar-{data_sha256}.json")
-    return paths
+def candidate_paths(
+    data_path: str | None, data_sha256: str, beside_data: bool = False
+) -> list[Path]:
+    """Where to look for and store the entry, in order.
+
+    Default: the user cache file, then the sidecar next to the data file (only looked in).
+    ``beside_data=True``: the sidecar first (written when its directory is writable), then
+    the user cache file. The sidecar is listed only when ``data_path`` is a file.
+    """
+    user = user_cache_dir() / f"fstar-{data_sha256}.json"
+    if data_path is None or not Path(data_path).is_file():
+        return [user]
+    sidecar = Path(str(data_path) + SIDECAR_SUFFIX)
+    return [sidecar, user] if beside_data else [user, sidecar]
 
 
 def _read_entries(path: Path) -> dict[str, Any]:
@@ -132,10 +140,14 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def store(paths: list[Path], key: dict[str, Any], entry: dict[str, Any]) -> Path | None:
-    """Add ``entry`` under ``key`` to the first writable path; returns it (None: none was)."""
+    """Add ``entry`` under ``key`` to the first writable path; returns it (None: none was).
+
+    A sidecar next to the data is written only when it comes first in ``paths`` (as
+    :func:`candidate_paths` orders them when asked with ``beside_data=True``) and its
+    directory is writable by its permission bits."""
     record = {**entry, "key": key}
-    for path in paths:
-        if path.name.endswith(SIDECAR_SUFFIX) and not dir_writable(path.parent):
+    for i, path in enumerate(paths):
+        if path.name.endswith(SIDECAR_SUFFIX) and (i > 0 or not dir_writable(path.parent)):
             continue
         entries = _read_entries(path)
         entries[_key_id(key)] = record

@@ -1,0 +1,194 @@
+"""Reading run logs of every format version, finished, running or cut short.
+
+Besides the data, the reader says whether the writer is still alive (:attr:`RunRecord.state`):
+
+* ``"ended"``: the log has a final status (``completed``, ``failed: ...``, ``preempted: ...``);
+* ``"live"``: status ``running`` and a live process holds the writer's lock
+  (:mod:`crpsgd.runlog.lock`);
+* ``"dead"``: status ``running`` but no process holds the lock (or, where the file system has
+  no locks, the writer's PID is gone on this host, or its heartbeat is older than
+  :data:`STALE_HEARTBEAT_S` on another host): the writer was killed (``kill -9``, OOM, node
+  lost) before it could write a status;
+* ``"unknown"``: status ``running`` and neither test can answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crpsgd.errors import UsageError
+from crpsgd.runlog.lock import is_locked
+from crpsgd.runlog.repair import needs_repair, open_for_reading, repair
+from crpsgd.runlog.schema import FORMAT, READABLE_VERSIONS, ROUND_DEFAULTS, SCHEMA
+
+#: A heartbeat older than this (seconds) from another host counts as a dead writer when the
+#: file system cannot tell by its locks.
+STALE_HEARTBEAT_S = 600.0
+
+
+@dataclass
+class RunRecord:
+    """A run log read back: root attributes, configuration, series and result."""
+
+    path: Path
+    attrs: dict[str, Any]
+    config: dict[str, Any]
+    rounds: dict[str, np.ndarray]
+    eval: dict[str, np.ndarray]
+    x: np.ndarray | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    outer: dict[str, np.ndarray] = field(default_factory=dict)
+    result_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: ``{group: {column: (unit, meaning)}}`` from the file (version 2) or the schema.
+    units: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    state: str = "ended"
+    repaired: bool = False
+
+    @property
+    def status(self) -> str:
+        return str(self.attrs.get("status", ""))
+
+    @property
+    def format_version(self) -> int:
+        return int(self.attrs.get("format_version", 1))
+
+    @property
+    def last_round(self) -> int:
+        """The last round with a flushed row (0 if none)."""
+        r = self.rounds.get("round")
+        return int(r[-1]) if r is not None and len(r) else 0
+
+    def status_text(self) -> str:
+        """The status, and for a ``running`` log whether its writer is still there."""
+        if self.state == "dead":
+            return f"running; ended without a status (killed?) after round {self.last_round}"
+        if self.state == "live":
+            beat = self.attrs.get("heartbeat")
+            age = f", last flush {time.time() - beat:.0f} s ago" if _number(beat) else ""
+            return f"running (live: pid {self.attrs.get('writer_pid')}{age})"
+        if self.state == "unknown":
+            return "running (cannot tell whether its writer is alive)"
+        return self.status
+
+
+def read_run(path: str | Path, repair_dead: bool = False) -> RunRecord:
+    """Read a run log of any :data:`READABLE_VERSIONS`; errors name the file.
+
+    ``repair_dead=True``: a log whose writer is gone (state ``dead``, version 2) that plain
+    HDF5 readers refuse is first rewritten by :func:`crpsgd.runlog.repair.repair`; if that is
+    impossible (a read-only place), it is read as it is.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such run log")
+    record = _read(path)
+    if (
+        repair_dead
+        and record.state == "dead"
+        and "writer_pid" in record.attrs
+        and needs_repair(path)
+    ):
+        try:
+            repaired = repair(path)
+        except (OSError, UsageError):
+            repaired = False
+        if repaired:
+            record = _read(path)
+            record.repaired = True
+    return record
+
+
+def _read(path: Path) -> RunRecord:
+    try:
+        f = open_for_reading(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
+    with f:
+        if f.attrs.get("format") != FORMAT:
+            raise UsageError(f"{path}: not a crpsgd run log (format attribute missing)")
+        attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        version = attrs.get("format_version")
+        if version not in READABLE_VERSIONS:
+            raise UsageError(
+                f"{path}: format_version {version} is not one this crpsgd reads "
+                f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade crpsgd"
+            )
+        series: dict[str, dict[str, np.ndarray]] = {}
+        units: dict[str, dict[str, tuple[str, str]]] = {}
+        for name, schema in SCHEMA.items():
+            group = f[name] if name in f else {}
+            series[name] = {c: group[c][()] for c in group}
+            units[name] = {}
+            for c in series[name]:
+                a = group[c].attrs
+                known = schema.get(c)
+                units[name][c] = (
+                    _plain(a["unit"]) if "unit" in a else (known.unit if known else ""),
+                    _plain(a["meaning"]) if "meaning" in a else (known.meaning if known else ""),
+                )
+        n = len(series["rounds"].get("round", ()))
+        for c, default in ROUND_DEFAULTS.items():  # early version 1 logs
+            if c not in series["rounds"]:
+                series["rounds"][c] = np.full(n, default, dtype=np.int64)
+                units["rounds"][c] = (SCHEMA["rounds"][c].unit, SCHEMA["rounds"][c].meaning)
+        result = f.get("result")
+        x = result["x"][()] if result is not None and "x" in result else None
+        arrays = {k: v[()] for k, v in result.items() if k != "x"} if result is not None else {}
+        summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
+    config = json.loads(attrs.get("config") or "{}")
+    return RunRecord(
+        path,
+        attrs,
+        config,
+        series["rounds"],
+        series["eval"],
+        x,
+        summary,
+        outer=series["outer"],
+        result_arrays=arrays,
+        units=units,
+        state=writer_state(path, attrs),
+    )
+
+
+def writer_state(path: Path, attrs: dict[str, Any]) -> str:
+    """``ended``, ``live``, ``dead`` or ``unknown`` (see the module docstring)."""
+    if attrs.get("status") != "running":
+        return "ended"
+    locked = is_locked(path)
+    if locked is not None:
+        return "live" if locked else "dead"
+    pid, host, beat = attrs.get("writer_pid"), attrs.get("writer_host"), attrs.get("heartbeat")
+    if host == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "dead"
+        except PermissionError:
+            return "live"
+        return "live"
+    if _number(beat) and time.time() - beat > STALE_HEARTBEAT_S:
+        return "dead"
+    return "unknown"
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value

@@ -1,0 +1,123 @@
+"""The run log's schema: groups, columns, their types, units and meanings.
+
+Schema (``format = "crpsgd-run"``, ``format_version = 2``)::
+
+    /                      root attributes
+        format, format_version     "crpsgd-run", 2
+        crpsgd_version             package version that wrote the file
+        algorithm                  "cr-psgd", "psgd", ...
+        config                     JSON object: the full merged configuration of the run
+        n_workers, seed            number of MPI ranks N, master seed
+        data_path, data_kind       training data source and its kind (libsvm/hdf5/synthetic)
+        data_shape, data_sha256    (n, d) and the sha256 of the file (of the spec if synthetic)
+        test_*                     the same for the test set, when one is given
+        mpi_library                first line of MPI_Get_library_version
+        start_time, end_time       ISO 8601, UTC
+        status                     "running", "completed", "failed: <reason>" or
+                                   "preempted: <reason>"
+        f_star                     optimal objective used for suboptimality (NaN if unknown)
+        smoothness_L, step_size    L of the objective and the step size gamma actually used
+        writer_host, writer_pid    host name and process id of the writer (rank 0)      [v2]
+        heartbeat                  Unix time (s) of the writer's last flush              [v2]
+    /<group>/<column>      one resizable 1-D dataset per column, with the string
+                           attributes ``unit`` and ``meaning`` [v2]; see the tables below
+    /result/x              the returned iterate (float64, length d), written at the end;
+                           for cr-psgd-catalyst the last outer point y_K
+    /result/y_best         cr-psgd-catalyst: the evaluated y_k with the smallest
+                           ||grad f||^2; root attributes best_outer (its k, 0 = y_0) and
+                           best_grad_norm_sq, plus theta, outer_iterations, inner_budget
+    /result attributes     rounds, sfo_per_worker, sfo_total, objective, grad_norm_sq,
+                           suboptimality, test_accuracy, wall_s, compute_s, comm_s, eval_s,
+                           comm_bytes, eval_collectives
+
+Versions this package reads:
+
+* 1: no ``unit``/``meaning`` attributes and no writer attributes; logs written before
+  Catalyst and Local SGD (commit 2bcb736 and earlier) also lack ``/rounds/local_steps``,
+  ``/rounds/outer`` and ``/outer``: the reader fills the two columns with their defaults
+  (:data:`ROUND_DEFAULTS`) and leaves ``/outer`` empty.
+* 2: this schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FORMAT = "crpsgd-run"
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One dataset of a series: its dtype, unit (``"1"`` for a pure number) and meaning."""
+
+    dtype: type
+    unit: str
+    meaning: str
+
+
+_SFO = "calls of the stochastic first-order oracle (one sample's gradient)"
+
+ROUND_SCHEMA: dict[str, Column] = {
+    "round": Column(np.int64, "1", "1-based communication round index t, over the whole run"),
+    "batch": Column(np.int64, "samples", "B_t: per-worker minibatch size of this round"),
+    "sfo_per_worker": Column(np.int64, "SFO", f"cumulative {_SFO} of one worker"),
+    "sfo_total": Column(np.int64, "SFO", f"cumulative {_SFO} of all N workers"),
+    "step_size": Column(np.float64, "1", "gamma used in this round"),
+    "wall_s": Column(np.float64, "s", "seconds since the start of the loop (rank 0, MPI.Wtime)"),
+    "compute_s": Column(np.float64, "s", "seconds of this round spent in the gradient"),
+    "comm_s": Column(np.float64, "s", "seconds of this round spent in the Allreduce"),
+    "local_steps": Column(
+        np.int64,
+        "1",
+        "minibatch steps each worker took since the last round (1 unless local-sgd); "
+        "the round's SFO per worker is batch * local_steps",
+    ),
+    "outer": Column(
+        np.int64, "1", "cr-psgd-catalyst: outer iteration k >= 1 of this round; 0 otherwise"
+    ),
+}
+EVAL_SCHEMA: dict[str, Column] = {
+    "round": Column(np.int64, "1", "rounds done at this evaluation (0: the initial point)"),
+    "sfo_per_worker": Column(np.int64, "SFO", f"cumulative {_SFO} of one worker"),
+    "sfo_total": Column(np.int64, "SFO", f"cumulative {_SFO} of all N workers"),
+    "objective": Column(np.float64, "1", "f(x) on the whole training set"),
+    "grad_norm_sq": Column(np.float64, "1", "||grad f(x)||^2 on the whole training set"),
+    "suboptimality": Column(np.float64, "1", "f(x) - f_star (NaN when f_star is unknown)"),
+    "test_accuracy": Column(
+        np.float64, "1", "fraction of the test set classified right (NaN: no test set)"
+    ),
+    "wall_s": Column(np.float64, "s", "seconds since the start of the loop (rank 0)"),
+    "eval_s": Column(np.float64, "s", "seconds spent in this evaluation"),
+}
+OUTER_SCHEMA: dict[str, Column] = {
+    "outer": Column(np.int64, "1", "cr-psgd-catalyst outer iteration k, 1-based"),
+    "round": Column(np.int64, "1", "cumulative rounds after y_k"),
+    "sfo_per_worker": Column(np.int64, "SFO", f"cumulative {_SFO} of one worker after y_k"),
+    "sfo_total": Column(np.int64, "SFO", f"cumulative {_SFO} of all N workers after y_k"),
+    "evaluated": Column(np.int64, "1", "1 if f(y_k) was evaluated, else 0"),
+    "objective": Column(np.float64, "1", "f(y_k) when evaluated, else NaN"),
+    "grad_norm_sq": Column(np.float64, "1", "||grad f(y_k)||^2 when evaluated, else NaN"),
+    "wall_s": Column(np.float64, "s", "seconds since the start of the loop (rank 0)"),
+}
+SCHEMA: dict[str, dict[str, Column]] = {
+    "rounds": ROUND_SCHEMA,
+    "eval": EVAL_SCHEMA,
+    "outer": OUTER_SCHEMA,
+}
+
+ROUND_COLUMNS: dict[str, type] = {k: c.dtype for k, c in ROUND_SCHEMA.items()}
+EVAL_COLUMNS: dict[str, type] = {k: c.dtype for k, c in EVAL_SCHEMA.items()}
+OUTER_COLUMNS: dict[str, type] = {k: c.dtype for k, c in OUTER_SCHEMA.items()}
+SERIES: dict[str, dict[str, type]] = {
+    "rounds": ROUND_COLUMNS,
+    "eval": EVAL_COLUMNS,
+    "outer": OUTER_COLUMNS,
+}
+#: Values of round columns a caller may leave out (algorithms without local steps or outer
+#: loop); also what the reader fills in for version 1 logs that lack the columns.
+ROUND_DEFAULTS: dict[str, Any] = {"local_steps": 1, "outer": 0}

@@ -1,0 +1,324 @@
+"""The run log's writer (rank 0 only); the schema is in :mod:`crpsgd.runlog.schema`.
+
+Rows are kept in memory and appended in blocks, and every block is flushed to disk at once:
+at the latest every ``flush_rows`` rows or ``flush_seconds`` seconds, at every evaluation
+and at the end. Each flush also sets the root attribute ``heartbeat`` (Unix seconds).
+
+Write protocol:
+
+1. Take the writer's lock on ``--out`` (:mod:`crpsgd.runlog.lock`) *before* the file is
+   created or truncated; when another live process holds it the run is refused
+   (:class:`UsageError`, exit status 2) and the file is not touched.
+2. Create every group, dataset and attribute, then switch the file to HDF5's
+   single-writer/multiple-reader (SWMR) mode, in which the file on disk is consistent after
+   every flush: a job killed at any moment keeps every row flushed before the kill.
+3. At the end, close the SWMR handle, reopen the file normally to write ``/result``, the
+   final ``status`` and ``end_time``, close, and release the lock. A normally closed file
+   opens with plain ``h5py.File(path, "r")``.
+
+A file whose writer was killed still carries SWMR's "open for writing" flags, which plain
+HDF5 readers refuse; :func:`crpsgd.runlog.repair.repair` (run by ``crpsgd repair`` and
+automatically by every ``crpsgd`` command that reads the log once its writer is gone)
+rewrites it into a normal file. The file is opened without HDF5's own file locking, so a
+SWMR reader can follow a live run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from crpsgd.errors import UsageError
+from crpsgd.runlog.lock import LogLock, is_locked
+from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA, Column
+
+
+class _Series:
+    """Columns of one group, buffered in memory and appended to resizable datasets."""
+
+    def __init__(self, group: h5py.Group, columns: dict[str, Column], existing: bool) -> None:
+        self.columns = columns
+        self.datasets = {}
+        for name, col in columns.items():
+            if existing:
+                ds = group[name]
+            else:
+                ds = group.create_dataset(
+                    name, shape=(0,), maxshape=(None,), dtype=col.dtype, chunks=(1024,)
+                )
+            if "unit" not in ds.attrs:
+                ds.attrs["unit"] = col.unit
+                ds.attrs["meaning"] = col.meaning
+            self.datasets[name] = ds
+        self.pending: list[tuple] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.pending.append(tuple(row[name] for name in self.columns))
+
+    def write(self) -> None:
+        if not self.pending:
+            return
+        block = list(zip(*self.pending, strict=True))
+        for (name, col), values in zip(self.columns.items(), block, strict=True):
+            ds = self.datasets[name]
+            n = ds.shape[0]
+            ds.resize((n + len(values),))
+            ds[n:] = np.asarray(values, dtype=col.dtype)
+        self.pending.clear()
+
+
+def attr_value(value: Any) -> Any:
+    """HDF5 attributes hold numbers, strings and arrays; None becomes an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return np.asarray(value)
+    return value
+
+
+def writer_attrs() -> dict[str, Any]:
+    """The writer's identity and first heartbeat, as root attributes."""
+    return {
+        "writer_host": socket.gethostname(),
+        "writer_pid": os.getpid(),
+        "heartbeat": time.time(),
+    }
+
+
+def take_lock(path: Path, name: str | None = None, advice: str = "") -> LogLock:
+    """The writer's lock on ``path``, or :class:`UsageError` naming the live writer
+    (``name`` defaults to ``--out=PATH``)."""
+    lock = LogLock.acquire(path)
+    if lock is None:
+        advice = advice or "wait for it to end or choose another --out"
+        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
+    return lock
+
+
+def refuse_if_live(path: str | Path, name: str | None = None) -> None:
+    """:class:`UsageError` when a live process is writing the log ``path`` (a cheap check
+    before any work; :class:`RunLog` itself takes the lock atomically)."""
+    path = Path(path)
+    if path.is_file() and is_locked(path):
+        advice = "wait for it to end or choose another --out"
+        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
+
+
+def live_writer_text(path: Path) -> str:
+    """``being written by a live run (pid P on host H)``, as far as the log says."""
+    who = ""
+    try:
+        with h5py.File(path, "r", swmr=True, locking=False) as f:
+            who = f" (pid {f.attrs['writer_pid']} on host {f.attrs['writer_host']})"
+    except (OSError, KeyError):
+        pass
+    return f"being written by a live run{who}"
+
+
+class RunLog:
+    """Writer of one run's log (rank 0). See the module docstring for the protocol."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        attrs: dict[str, Any],
+        overwrite: bool = False,
+        flush_rows: int = 1024,
+        flush_seconds: float = 1.0,
+    ) -> None:
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = take_lock(path)
+        try:
+            self.file = h5py.File(path, "w", libver="latest", locking=False)
+        except BaseException:
+            lock.release()
+            raise
+        self.path = path
+        self._lock_file = lock
+        root = self.file.attrs
+        root["format"] = FORMAT
+        root["format_version"] = FORMAT_VERSION
+        for key, value in attrs.items():
+            root[key] = attr_value(value)
+        for key, value in writer_attrs().items():
+            root[key] = value
+        root["start_time"] = _now()
+        root["status"] = "running"
+        for group in SCHEMA:
+            self.file.create_group(group)
+        self.file.create_group("result")
+        self._start_writing(flush_rows, flush_seconds, existing=False)
+
+    @classmethod
+    def resume(
+        cls,
+        path: str | Path,
+        keep_rounds: int,
+        flush_rows: int = 1024,
+        flush_seconds: float = 1.0,
+    ) -> RunLog:
+        """Continue the log of a checkpointed run: keep the rows of rounds ``<= keep_rounds``
+        (rows logged after the checkpoint will be logged again), drop any ``/result``, set the
+        status back to ``running`` and append from there.
+
+        The log is rewritten into a new file that replaces the old one atomically (which also
+        repairs a log whose writer was killed in SWMR mode); a log still being written by a
+        live run is refused.
+        """
+        from crpsgd.runlog.repair import rewrite
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"{path}: the run log of the checkpoint is missing")
+        old = take_lock(path, f"{path}", "resume once that run has ended")
+        try:
+            tmp = path.with_name(path.name + ".resume.tmp")
+            new = LogLock.acquire(tmp)
+            if new is None:
+                raise UsageError(f"{tmp}: {live_writer_text(tmp)}")
+            try:
+                rewrite(path, tmp, keep_rounds=keep_rounds)
+                os.replace(tmp, path)
+            except BaseException:
+                new.release()
+                tmp.unlink(missing_ok=True)
+                raise
+        finally:
+            old.release()
+        log = cls.__new__(cls)
+        log.path = path
+        log._lock_file = new
+        log.file = h5py.File(path, "r+", libver="latest", locking=False)
+        for key, value in writer_attrs().items():
+            log.file.attrs[key] = value
+        log._start_writing(flush_rows, flush_seconds, existing=True)
+        return log
+
+    def _start_writing(self, flush_rows: int, flush_seconds: float, existing: bool) -> None:
+        """Attach the series to their groups and switch to SWMR mode."""
+        self.rounds = _Series(self.file["rounds"], SCHEMA["rounds"], existing)
+        self.evals = _Series(self.file["eval"], SCHEMA["eval"], existing)
+        self.outer = _Series(self.file["outer"], SCHEMA["outer"], existing)
+        self._result_arrays: dict[str, np.ndarray] = {}
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._last_flush = time.monotonic()
+        self._final_attrs: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the failure watch may close the log from its thread
+        self._heartbeat = True
+        self.closed = False
+        self.file.swmr_mode = True
+        self.flush()
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Root attributes known only during the run; written when the log is closed."""
+        self._final_attrs.update(attrs)
+
+    def set_result_array(self, name: str, value: np.ndarray) -> None:
+        """A float64 array written as ``/result/<name>`` when the log is closed."""
+        self._result_arrays[name] = np.array(value, dtype=np.float64, copy=True)
+
+    def add_round(self, **row: Any) -> None:
+        """Append one ``/rounds`` row (the columns of the schema as keywords; those of
+        :data:`ROUND_DEFAULTS` may be left out)."""
+        self.rounds.add({**ROUND_DEFAULTS, **row})
+        if (
+            len(self.rounds.pending) >= self.flush_rows
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
+            self.flush()
+
+    def add_eval(self, **row: Any) -> None:
+        """Append one ``/eval`` row (every column of the schema) and flush everything."""
+        self.evals.add(row)
+        self.flush()
+
+    def add_outer(self, **row: Any) -> None:
+        """Append one ``/outer`` row (every column of the schema); flushed as round rows are."""
+        self.outer.add(row)
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.closed:
+            return
+        self.rounds.write()
+        self.evals.write()
+        self.outer.write()
+        if self._heartbeat:
+            try:  # an attribute of fixed size may be rewritten in SWMR mode
+                self.file.attrs.modify("heartbeat", time.time())
+            except (OSError, RuntimeError, TypeError, KeyError, ValueError):
+                self._heartbeat = False  # an HDF5 that refuses: the lock still tells liveness
+        self.file.flush()
+        self._last_flush = time.monotonic()
+
+    def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None:
+        """Write the returned iterate and the summary, mark the run completed and close."""
+        self.close("completed", x, summary)
+
+    def close(
+        self, status: str, x: np.ndarray | None = None, summary: dict[str, Any] | None = None
+    ) -> None:
+        """Flush what is pending, leave SWMR mode, then write ``/result`` (when given), the
+        root attributes set during the run, ``status`` and the end time, close, and release
+        the writer's lock (also when one of these steps fails)."""
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                try:
+                    self._flush()
+                finally:
+                    self.closed = True
+                    self.file.close()
+                self._finalise(status, x, summary)
+            finally:
+                self._lock_file.release()
+
+    def _finalise(self, status: str, x: np.ndarray | None, summary: dict[str, Any] | None) -> None:
+        with h5py.File(self.path, "r+", locking=False) as f:
+            if x is not None:
+                f["result"].create_dataset("x", data=np.asarray(x, dtype=np.float64))
+            for name, value in self._result_arrays.items():
+                f["result"].create_dataset(name, data=value)
+            for key, value in (summary or {}).items():
+                f["result"].attrs[key] = attr_value(value)
+            for key, value in self._final_attrs.items():
+                f.attrs[key] = attr_value(value)
+            f.attrs["heartbeat"] = time.time()
+            f.attrs["status"] = status
+            f.attrs["end_time"] = _now()
+
+
+class NullRunLog:
+    """What ranks other than 0 hold instead of a :class:`RunLog`: every call does nothing."""
+
+    def set_attrs(self, **attrs: Any) -> None: ...
+    def add_round(self, **row: Any) -> None: ...
+    def add_eval(self, **row: Any) -> None: ...
+    def add_outer(self, **row: Any) -> None: ...
+    def set_result_array(self, name: str, value: np.ndarray) -> None: ...
+    def flush(self) -> None: ...
+    def finish(self, x: np.ndarray, summary: dict[str, Any]) -> None: ...
+    def close(
+        self, status: str, x: np.ndarray | None = None, summary: dict[str, Any] | None = None
+    ) -> None: ...
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
