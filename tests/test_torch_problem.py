@@ -91,6 +91,14 @@ def test_micro_batches_give_the_whole_batch_gradient(shards):
     np.testing.assert_allclose(g_whole, acc / idx.size, rtol=0, atol=tol)
 
 
+def test_chunks_are_nearly_equal_and_at_most_the_micro_batch(shards):
+    p = _problem(shards[0], micro_batch=128)
+    sizes = [c.size for c in p._chunks(np.arange(129))]
+    assert sizes == [65, 64]
+    assert [c.size for c in p._chunks(np.arange(256))] == [128, 128]
+    assert np.concatenate(list(p._chunks(np.arange(300)))).tolist() == list(range(300))
+
+
 def test_augmentation_is_a_padded_crop_and_flip(shards):
     train, _ = shards
     pipe = BatchPipeline(train, torch.Generator().manual_seed(5))

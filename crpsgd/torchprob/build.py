@@ -43,7 +43,11 @@ TORCH_PARAMS: tuple[Param, ...] = (
         check=_at_least(1),
     ),
     Param(
-        "momentum", float, 0.0, "torch: heavy-ball momentum (0 = plain update)", check=_at_least(0)
+        "momentum",
+        float,
+        0.0,
+        "torch: heavy-ball momentum in [0, 1) (0 = the paper's plain update)",
+        check=lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)",
     ),
     Param("weight_decay", float, 0.0, "torch: weight decay of the update", check=_at_least(0)),
     Param(

@@ -6,10 +6,11 @@ unless the model brings its own), ``x`` the float32 vector of all parameters. Th
 the flat buffers of :mod:`crpsgd.torchprob.flat` (on a GPU, pinned host mirrors of them), so
 the round Allreduces one float32 buffer. Other arrays work too (they are copied in and out).
 
-A round (:meth:`TorchProblem.stochastic_grad`) takes the ``B_t`` rows in chunks of at most
-``micro_batch`` samples, runs forward and backward on each with the chunk's loss scaled by
-``|chunk| / B_t`` and accumulates into the flat gradient: the mean over ``B_t`` (as DDP's
-``no_sync()`` and Horovod's ``backward_passes_per_step``), then the loop's one Allreduce.
+A round (:meth:`TorchProblem.stochastic_grad`) takes the ``B_t`` rows in ``ceil(B_t / M)``
+chunks of nearly equal size, at most ``M = micro_batch`` samples each, runs forward and
+backward on each with the chunk's loss scaled by ``|chunk| / B_t`` and accumulates into the
+flat gradient: the mean over ``B_t`` (as DDP's ``no_sync()`` and Horovod's
+``backward_passes_per_step``), then the loop's one Allreduce.
 BatchNorm layers train on each chunk's own statistics (so ``micro_batch`` is BatchNorm's
 batch size, as in ghost batch normalisation) and update their running statistics per chunk;
 before every evaluation :meth:`TorchProblem.before_evaluation` averages the running mean and
@@ -233,9 +234,11 @@ class TorchProblem(Problem):
 
     # ------------------------------------------------------------------ helpers
     def _chunks(self, idx: np.ndarray) -> Iterator[np.ndarray]:
-        m = self.micro_batch
-        for start in range(0, idx.size, m):
-            yield idx[start : start + m]
+        """``idx`` in ``ceil(|idx| / micro_batch)`` consecutive chunks of nearly equal size
+        (at most ``micro_batch``): no tiny last chunk, whose BatchNorm statistics would be
+        those of one or two samples."""
+        parts = -(-idx.size // self.micro_batch)
+        yield from np.array_split(idx, parts)
 
     def _load(self, x: np.ndarray) -> None:
         """Make the model's parameters equal ``x`` (nothing to do when ``x`` is the view)."""
