@@ -165,9 +165,7 @@ def test_state_arrays_resume_bit_for_bit(shards):
     assert saved["augment_rng"].dtype == np.uint8 and saved["norm_batches"].tolist() == [4]
     rounds(a, rng, 2)
     b = _problem(train, **kw)
-    b.load_state_arrays(
-        {k: v.astype(np.float64) if k == "norm_stats" else v for k, v in saved.items()}
-    )
+    b.load_state_arrays({k: v.astype(np.float64) for k, v in saved.items()})  # as stored
     b.x[:] = x_saved
     rng_b = worker_rng(0, 0)
     rng_b.bit_generator.state = rng_state
@@ -207,7 +205,7 @@ def test_a_users_model_with_its_own_loss_on_tabular_rows():
         rng.standard_normal((20, 5)).astype(np.float32), rng.integers(0, 2, 20), 20, 2, "t"
     )
     cfg = _cfg(model="tests.torch_models:tabular_with_loss")
-    p = build_torch_problem(cfg, Communicator(), TorchData(shard, None))
+    p = build_torch_problem(cfg, Communicator(), TorchData(shard, 20))
     assert p.own_loss and p.dim == 12 and not p.augment
     p.stochastic_grad(p.x, np.arange(20), p.grad)
     weight = torch.from_numpy(p.x[:10].reshape(2, 5).copy()).requires_grad_()
@@ -218,12 +216,12 @@ def test_a_users_model_with_its_own_loss_on_tabular_rows():
     again = build_torch_problem(
         _cfg(model="tests.torch_models:random_init_unseeded"),
         Communicator(),
-        TorchData(shard, None),
+        TorchData(shard, 20),
     )
     twice = build_torch_problem(
         _cfg(model="tests.torch_models:random_init_unseeded"),
         Communicator(),
-        TorchData(shard, None),
+        TorchData(shard, 20),
     )
     np.testing.assert_array_equal(again.x, twice.x)  # the build runs under the seed
 
@@ -256,13 +254,17 @@ def test_a_users_model_with_its_own_loss_on_tabular_rows():
 )
 def test_bad_input_is_one_usage_error(shards, changes, message):
     with pytest.raises(UsageError, match=message):
-        build_torch_problem(_cfg(**changes), Communicator(), TorchData(*shards))
+        build_torch_problem(
+            _cfg(**changes), Communicator(), TorchData(shards[0], shards[0].n_total, shards[1])
+        )
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: cuda is valid here")
 def test_cuda_without_a_gpu_is_a_usage_error(shards):
     with pytest.raises(UsageError, match="--device=cuda: no CUDA device is available"):
-        build_torch_problem(_cfg(device="cuda"), Communicator(), TorchData(*shards))
+        build_torch_problem(
+            _cfg(device="cuda"), Communicator(), TorchData(shards[0], shards[0].n_total, shards[1])
+        )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here: cuda staging untested")

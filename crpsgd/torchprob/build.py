@@ -100,17 +100,19 @@ TORCH_PARAMS: tuple[Param, ...] = (
 
 @dataclass(frozen=True)
 class TorchData:
-    """This rank's training and test shards, and the data's identity note."""
+    """This rank's training shard, the row count of all shards and the test shard (or None);
+    the fields of the registry's ``LoadedData``, in its order."""
 
     train: ImageShard
-    test: ImageShard | None
+    n_total: int
+    test: ImageShard | None = None
 
 
 def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
     """This rank's rows of ``--data`` (and of the test set), read by this rank only."""
     if is_cifar10_source(cfg["data"]):
         train, test = cifar10_shards(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
-        return TorchData(train, test)
+        return TorchData(train, train.n_total, test)
     shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg.get("n_features"), True)
     test = None
     if cfg.get("test_data") is not None:
@@ -118,7 +120,7 @@ def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
             cfg["test_data"], comm.rank, comm.size, cfg.get("n_features") or shard.n_features, True
         )
         test = from_dataset(t, t_total, cfg["test_data"])
-    return TorchData(from_dataset(shard, n_total, cfg["data"]), test)
+    return TorchData(from_dataset(shard, n_total, cfg["data"]), n_total, test)
 
 
 def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData):
