@@ -11,7 +11,12 @@ from crpsgd.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
 from crpsgd.errors import UsageError  # noqa: E402
 from crpsgd.rng import worker_rng  # noqa: E402
-from crpsgd.torchprob.build import TORCH_PARAMS, TorchData, build_torch_problem  # noqa: E402
+from crpsgd.torchprob.build import (  # noqa: E402
+    TORCH_PARAMS,
+    TorchData,
+    build_torch_problem,
+    load_torch_data,
+)
 from crpsgd.torchprob.evaluate import TorchEvaluator  # noqa: E402
 from crpsgd.torchprob.pipeline import BatchPipeline  # noqa: E402
 from crpsgd.torchprob.problem import TorchProblem, augmentation_generator  # noqa: E402
@@ -276,3 +281,21 @@ def test_a_cuda_round_matches_the_cpu_round(shards):
         p.stochastic_grad(p.x, np.arange(10), p.grad)
         p.apply_step(p.x, p.grad, 0.1)
     np.testing.assert_allclose(gpu.x, cpu.x, rtol=1e-4, atol=1e-6)
+
+
+def test_tabular_and_separate_test_sources(tmp_path, shards):
+    one = Communicator()
+    cfg = _cfg(data="synthetic:n=50,d=5,seed=1", model="tests.torch_models:tabular_with_loss")
+    data = load_torch_data(cfg, one)
+    assert data.train.x.dtype == np.float32 and data.train.x.shape == (50, 5)
+    assert set(np.unique(data.train.labels)) <= {0, 1} and data.n_total == 50
+    assert build_torch_problem(cfg, one, data).n_local == 50
+    written = write_random_cifar(tmp_path / "c", test_rows=3)
+    other = write_random_cifar(tmp_path / "d", test_rows=5, seed=9)
+    for test_data, images in (
+        (f"cifar10:{tmp_path / 'd'}", other["test"][0]),
+        (str(tmp_path / "d" / "test_batch.bin"), other["test"][0]),
+        (None, written["test"][0]),
+    ):
+        got = load_torch_data(_cfg(data=f"cifar10:{tmp_path / 'c'}", test_data=test_data), one)
+        np.testing.assert_array_equal(got.test.x, images)
