@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
 
 from crpsgd.rng import worker_rng  # noqa: E402
 from crpsgd.torchprob.build import build_torch_problem, load_torch_data  # noqa: E402
+from crpsgd.torchprob.pipeline import BatchPipeline  # noqa: E402
 from tests.cifar_files import write_random_cifar  # noqa: E402
 from tests.conftest import run_mpi  # noqa: E402
 from tests.torch_round_script import BATCH, GAMMA, SEED, config  # noqa: E402
@@ -54,10 +55,9 @@ def test_one_round_on_two_ranks_is_the_serial_averaged_step(tmp_path):
     np.testing.assert_array_equal(ranks[0]["evaluation"], ranks[1]["evaluation"])
 
     # the evaluation equals the serial evaluation of the averaged model on the whole sets
-    whole_cfg = {**cfg, "eval_rows": 8}
     one = SimpleNamespace(rank=0, size=1)
-    single_data = load_torch_data(whole_cfg, one)
-    single = build_torch_problem(whole_cfg, one, single_data)
+    single_data = load_torch_data(cfg, one)
+    single = build_torch_problem(cfg, one, single_data)
     single.x[:] = serial
     single.flat.norm_stats.copy_(torch.from_numpy(averaged))
     single.model.eval()
@@ -65,7 +65,7 @@ def test_one_round_on_two_ranks_is_the_serial_averaged_step(tmp_path):
         rows = np.r_[0:4, 10:14]  # the first eval_rows/2 rows of each rank's shard of 20
         inputs, targets = single.pipeline.batch(rows, augment=False)
         train_loss = float(torch.nn.functional.cross_entropy(single.model(inputs), targets))
-        t_in, t_y = single.pipeline.__class__(single_data.test, single.generator).batch(
+        t_in, t_y = BatchPipeline(single_data.test, single.generator).batch(
             np.arange(6), augment=False
         )
         test_out = single.model(t_in)
