@@ -4,7 +4,7 @@
 keeps two sets of counters:
 
 * **rounds** -- the communication rounds of the algorithm: one ``Allreduce`` of one
-  contiguous float64 buffer each (:meth:`Communicator.allreduce_mean_`). The buffer carries
+  contiguous float64/32 buffer each (:meth:`Communicator.allreduce_mean_`). The buffer carries
   the vector and one control slot, so that a stop request (a signal before a time limit) seen
   by any rank reaches every rank in the same round at no extra message;
 * **evaluation** -- collectives that only serve logging and set-up (full objective, ``L``,
@@ -78,16 +78,23 @@ class Communicator:
     def allreduce_mean_(self, buf: np.ndarray) -> np.ndarray:
         """One communication round: ``buf <- (1/N) sum_ranks buf``, in place.
 
-        ``buf`` must be a contiguous float64 array; it travels through the buffer interface,
-        never pickled. Returns ``buf``. A non-finite average (NaN or inf from any rank, the
-        same on every rank) raises :class:`DivergenceError` on every rank.
+        ``buf`` must be a contiguous float64 or float32 array (float32 for torch models); it
+        travels through the buffer interface, never pickled, with the control slot appended
+        in the same dtype (a stop count of at most N is exact in float32 as well). Returns
+        ``buf``. A non-finite average (NaN or inf from any rank, the same on every rank)
+        raises :class:`DivergenceError` on every rank.
         """
+        if buf.dtype not in _ROUND_DTYPES or not buf.flags.c_contiguous:
+            raise TypeError(
+                f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
+                f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
+            )
         self._maybe_fail("round", self.stats.rounds + 1)
         if self._round_delay_s:
             time.sleep(self._round_delay_s)
         n = buf.size
-        if self._work.size != n + 1:
-            self._work = np.empty(n + 1)
+        if self._work.size != n + 1 or self._work.dtype != buf.dtype:
+            self._work = np.empty(n + 1, dtype=buf.dtype)
         work = self._work
         t0 = MPI.Wtime()
         work[:n] = buf
@@ -173,6 +180,7 @@ class Communicator:
 
 
 _ACTIVE: Communicator | None = None
+_ROUND_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 _NOTICE, _ACK = 7301, 7302
 
 

@@ -1,0 +1,166 @@
+"""What the registered part ``--problem torch`` needs: its parameters, its data loader and
+its builder. Nothing here imports torch at module import; :func:`build_torch_problem`
+imports it (after :func:`~crpsgd.torchprob.require_torch`).
+
+Data: ``--data cifar10:DIR`` (training files of DIR, test ``DIR/test_batch.bin`` unless
+``--test-data`` names a ``cifar10:DIR2`` or one ``.bin`` file), or any tabular source of
+:func:`crpsgd.data.loader.load_shard` (held dense as float32, classes 0/1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from crpsgd.comm import Communicator
+from crpsgd.config import Param
+from crpsgd.data.cifar10 import is_cifar10_source
+from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
+from crpsgd.data.loader import load_shard
+from crpsgd.optim import StepSize, make_step_size, parse_fractions
+from crpsgd.torchprob import require_torch
+
+
+def _at_least(low: float):
+    return lambda v: None if v >= low else f"must be >= {low}"
+
+
+def _fractions(v: str) -> str | None:
+    try:
+        parse_fractions(v)
+    except ValueError as exc:  # UsageError is a ValueError; the table adds the flag
+        return str(exc).split(": ", 1)[-1]
+    return None
+
+
+TORCH_PARAMS: tuple[Param, ...] = (
+    Param("model", str, "resnet20", "torch: resnet20 or pkg.module:build (returns a Module)"),
+    Param(
+        "micro_batch",
+        int,
+        128,
+        "torch: largest chunk of a minibatch in one forward/backward (gradients accumulate)",
+        check=_at_least(1),
+    ),
+    Param(
+        "momentum",
+        float,
+        0.0,
+        "torch: heavy-ball momentum in [0, 1) (0 = the paper's plain update)",
+        check=lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)",
+    ),
+    Param("weight_decay", float, 0.0, "torch: weight decay of the update", check=_at_least(0)),
+    Param(
+        "lr_schedule",
+        str,
+        "constant",
+        "torch: step size per round: constant, or step (x decay-factor at decay-at of T)",
+        ("constant", "step"),
+    ),
+    Param(
+        "decay_at",
+        str,
+        "0.5,0.75",
+        "torch: fractions of T for --lr-schedule step",
+        check=_fractions,
+    ),
+    Param("decay_factor", float, 0.1, "torch: factor of each step decay", check=_at_least(0)),
+    Param(
+        "warmup",
+        int,
+        0,
+        "torch: linear step-size warm-up over this many SFO per worker",
+        check=_at_least(0),
+    ),
+    Param(
+        "warmup_start",
+        float,
+        0.1,
+        "torch: warm-up starts at this fraction of the step size",
+        check=_at_least(0),
+    ),
+    Param(
+        "augment",
+        str,
+        "standard",
+        "torch: image augmentation: standard (pad 4, crop, flip) or none",
+        ("standard", "none"),
+    ),
+    Param(
+        "eval_rows",
+        int,
+        10000,
+        "torch: size of the fixed training subset evaluated",
+        check=_at_least(1),
+    ),
+    Param("threads", int, 1, "torch: intra-op threads per rank", check=_at_least(1)),
+    Param("device", str, "cpu", "torch: cpu or cuda", ("cpu", "cuda")),
+)
+
+
+@dataclass(frozen=True)
+class TorchData:
+    """This rank's training shard, the row count of all shards and the test shard (or None);
+    the fields of the registry's ``LoadedData``, in its order."""
+
+    train: ImageShard
+    n_total: int
+    test: ImageShard | None = None
+
+
+def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
+    """This rank's rows of ``--data`` (and of the test set), read by this rank only."""
+    if is_cifar10_source(cfg["data"]):
+        train, test = cifar10_shards(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
+        return TorchData(train, train.n_total, test)
+    shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg.get("n_features"), True)
+    test = None
+    if cfg.get("test_data") is not None:
+        t, t_total = load_shard(
+            cfg["test_data"], comm.rank, comm.size, cfg.get("n_features") or shard.n_features, True
+        )
+        test = from_dataset(t, t_total, cfg["test_data"])
+    return TorchData(from_dataset(shard, n_total, cfg["data"]), n_total, test)
+
+
+def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData):
+    """The :class:`~crpsgd.torchprob.problem.TorchProblem` of ``cfg`` on this rank.
+
+    Raises the one :class:`UsageError` of a missing PyTorch, a bad ``--model``, a model that
+    does not fit the data, ``--device cuda`` without a GPU, or a bad parameter value.
+    """
+    require_torch()
+    from crpsgd.torchprob.models import resolve_model
+    from crpsgd.torchprob.problem import TorchProblem, resolve_device
+
+    device = resolve_device(cfg["device"])
+    model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
+    return TorchProblem(
+        model,
+        data.train,
+        rank=comm.rank,
+        size=comm.size,
+        seed=cfg["seed"],
+        loss=loss,
+        micro_batch=cfg["micro_batch"],
+        momentum=cfg["momentum"],
+        weight_decay=cfg["weight_decay"],
+        augment=cfg["augment"] == "standard",
+        eval_rows=cfg["eval_rows"],
+        threads=cfg["threads"],
+        device=device,
+        model_name=cfg["model"],
+    )
+
+
+def torch_step_size(cfg: dict[str, Any], gamma: float) -> StepSize:
+    """``gamma_t(sfo_before_round)`` of ``--lr-schedule``, ``--decay-at``, ``--warmup``."""
+    return make_step_size(
+        gamma,
+        cfg["T"],
+        cfg["lr_schedule"],
+        cfg["decay_at"],
+        cfg["decay_factor"],
+        cfg["warmup"],
+        cfg["warmup_start"],
+    )

@@ -1,0 +1,69 @@
+"""Which network a torch problem trains: ``resnet20`` or a user's ``pkg.module:build``.
+
+``--model pkg.module:build`` imports ``pkg.module`` (from ``sys.path``, which includes the
+working directory) and calls ``build()`` with no arguments, under ``torch.manual_seed(seed)``
+so that its default initialisation is the same on every rank. ``build()`` returns either a
+``torch.nn.Module`` or a pair ``(module, loss)``, where ``loss(outputs, targets)`` returns the
+*mean* loss of a batch as a scalar tensor (as ``torch.nn.CrossEntropyLoss()`` does);
+without a loss the problem uses cross-entropy. Targets are int64 class numbers.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from crpsgd.errors import UsageError
+from crpsgd.torchprob.resnet import resnet20
+
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+BUILTIN = ("resnet20",)
+
+
+def resolve_model(spec: str, seed: int, n_classes: int) -> tuple[nn.Module, Loss | None]:
+    """The module and its loss (None: cross-entropy) named by ``--model=spec``.
+
+    Errors (:class:`UsageError`, one message naming ``--model``): a spec that is neither a
+    built-in name nor ``module:callable``, a module that cannot be imported, a missing or
+    failing callable, and a result that is not a Module (or a (Module, loss) pair).
+    """
+    if spec == "resnet20":
+        return resnet20(n_classes, seed), None
+    if ":" not in spec:
+        raise UsageError(
+            f"--model={spec}: not a built-in model ({', '.join(BUILTIN)}) nor 'pkg.module:callable'"
+        )
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any error of the user's module is the user's input
+        raise UsageError(
+            f"--model={spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+    build = getattr(module, attr, None)
+    if not callable(build):
+        raise UsageError(f"--model={spec}: {module_name} has no callable {attr!r}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        try:
+            built = build()
+        except Exception as exc:
+            raise UsageError(
+                f"--model={spec}: {attr}() failed: {type(exc).__name__}: {exc}"
+            ) from None
+    loss = None
+    if isinstance(built, tuple) and len(built) == 2:
+        built, loss = built
+        if not callable(loss):
+            raise UsageError(f"--model={spec}: the loss returned by {attr}() is not callable")
+    if not isinstance(built, nn.Module):
+        raise UsageError(
+            f"--model={spec}: {attr}() returned {type(built).__name__}, not a torch.nn.Module "
+            "(or a (Module, loss) pair)"
+        )
+    if not any(True for _ in built.parameters()):
+        raise UsageError(f"--model={spec}: the module has no parameters to train")
+    return built, loss

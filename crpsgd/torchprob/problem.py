@@ -1,0 +1,284 @@
+"""A ``torch.nn.Module`` as a crpsgd :class:`~crpsgd.problems.base.Problem`.
+
+``f(x) = (1/n) sum_i F(x; i)`` with ``F`` the model's loss on sample ``i`` (cross-entropy
+unless the model brings its own), ``x`` the float32 vector of all parameters. The loop's
+``x`` and ``grad`` are :attr:`TorchProblem.x` and :attr:`TorchProblem.grad`: NumPy views of
+the flat buffers of :mod:`crpsgd.torchprob.flat` (on a GPU, pinned host mirrors of them), so
+the round Allreduces one float32 buffer. Other arrays work too (they are copied in and out).
+
+A round (:meth:`TorchProblem.stochastic_grad`) takes the ``B_t`` rows in ``ceil(B_t / M)``
+chunks of nearly equal size, at most ``M = micro_batch`` samples each, runs forward and
+backward on each with the chunk's loss scaled by ``|chunk| / B_t`` and accumulates into the
+flat gradient: the mean over ``B_t`` (as DDP's ``no_sync()`` and Horovod's
+``backward_passes_per_step``), then the loop's one Allreduce.
+BatchNorm layers train on each chunk's own statistics (so ``micro_batch`` is BatchNorm's
+batch size, as in ghost batch normalisation) and update their running statistics per chunk;
+before every evaluation :meth:`TorchProblem.before_evaluation` averages the running mean and
+variance over ranks (one evaluation collective, not a round).
+
+Evaluation runs the model in eval mode (running statistics, no augmentation) on a fixed
+training subset of ``eval_rows`` samples in all: rank ``r`` takes the first
+``shard_bounds(eval_rows, r, N)``-many rows of its own shard. :attr:`n_eval_total` is the
+subset's size; ``local_sums`` sums over this rank's part of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from crpsgd.comm import Communicator
+from crpsgd.data.images import ImageShard
+from crpsgd.data.shard import shard_bounds
+from crpsgd.errors import UsageError
+from crpsgd.optim import SgdUpdate
+from crpsgd.problems.base import Problem
+from crpsgd.torchprob.flat import FlatModule, numpy_view
+from crpsgd.torchprob.models import Loss
+from crpsgd.torchprob.pipeline import BatchPipeline
+
+AUGMENT_STREAM = 1  # spawn key of the augmentation stream beside the rank's sampling stream
+
+
+def augmentation_generator(seed: int, rank: int) -> torch.Generator:
+    """Rank ``rank``'s augmentation stream: seeded from ``SeedSequence(seed, spawn_key=(rank,
+    1))``, independent of the sampling stream ``worker_rng(seed, rank)`` (spawn key
+    ``(rank,)``) and of every other rank's."""
+    seq = np.random.SeedSequence(seed, spawn_key=(rank, AUGMENT_STREAM))
+    return torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0] >> 1))
+
+
+def resolve_device(device: str) -> str:
+    if device == "cpu":
+        return device
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError("--device=cuda: no CUDA device is available (use --device cpu)")
+        return device
+    raise UsageError(f"--device={device}: expected cpu or cuda")
+
+
+class TorchProblem(Problem):
+    """Trains ``model`` on this rank's ``shard`` (see the module docstring for the maths)."""
+
+    dtype = np.float32
+    smoothness_known = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        shard: ImageShard,
+        *,
+        rank: int,
+        size: int,
+        seed: int,
+        loss: Loss | None = None,
+        micro_batch: int = 128,
+        momentum: float = 0.0,
+        weight_decay: float = 0.0,
+        augment: bool = True,
+        eval_rows: int = 10000,
+        threads: int = 1,
+        device: str = "cpu",
+        model_name: str = "model",
+    ) -> None:
+        if micro_batch < 1:
+            raise UsageError(f"--micro-batch={micro_batch}: must be >= 1")
+        if threads < 1:
+            raise UsageError(f"--threads={threads}: must be >= 1")
+        if eval_rows < 1:
+            raise UsageError(f"--eval-rows={eval_rows}: must be >= 1")
+        torch.set_num_threads(threads)
+        self.device = resolve_device(device)
+        self.flat = FlatModule(model, self.device)
+        self.model = self.flat.module
+        self.own_loss = loss is not None
+        self.loss = loss if loss is not None else nn.CrossEntropyLoss()
+        self.shard = shard
+        self.micro_batch = int(micro_batch)
+        self.augment = bool(augment) and shard.is_image
+        self.dim = self.flat.dim
+        self.n_local = shard.n_rows
+        self.n_total = shard.n_total
+        self.n_eval_total = min(int(eval_rows), shard.n_total)
+        lo, hi = shard_bounds(self.n_eval_total, rank, size)
+        self.eval_idx = np.arange(min(hi - lo, self.n_local), dtype=np.int64)
+        self.generator = augmentation_generator(seed, rank)
+        self.pipeline = BatchPipeline(shard, self.generator, self.device)
+        self._saved_grad = torch.empty_like(self.flat.grads)
+        self.update = SgdUpdate(self.dim, np.dtype(np.float32), momentum, weight_decay)
+        if self.device == "cpu":
+            self.x = numpy_view(self.flat.params)
+            self.grad = numpy_view(self.flat.grads)
+        else:  # pinned host mirrors: what MPI reads and the update writes
+            self.x = numpy_view(torch.empty(self.dim, pin_memory=True))
+            self.grad = numpy_view(torch.empty(self.dim, pin_memory=True))
+            self.x[:] = self.flat.params.cpu().numpy()
+        self._check_fits(model_name)
+
+    # ------------------------------------------------------------------ the round
+    def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
+        """``out <- (1/|idx|) sum_{i in idx} grad F(x; i)``, in chunks of ``micro_batch``."""
+        self._load(x)
+        self.flat.zero_grads()
+        self.model.train()
+        total = idx.size
+        for chunk in self._chunks(idx):
+            inputs, targets = self.pipeline.batch(chunk, self.augment)
+            value = self.loss(self.model(inputs), targets) * (chunk.size / total)
+            value.backward()
+        self._store_grad(out)
+
+    def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
+        """The update of :class:`crpsgd.optim.SgdUpdate` (plain, momentum, weight decay)."""
+        self.update(x, grad, gamma)
+
+    def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """``batch`` local rows i.i.d. with replacement, sorted: the draws of the loop's
+        ``sample_indices`` (the same stream, bit for bit)."""
+        idx = rng.integers(0, self.n_local, size=batch, dtype=np.int64)
+        idx.sort()
+        return idx
+
+    # ------------------------------------------------------------------ evaluation
+    def before_evaluation(self, comm: Communicator) -> None:
+        """Average BatchNorm's running mean and variance over ranks (one evaluation
+        collective, in float64): the variance is the mean of the ranks' variances."""
+        stats = self.flat.norm_stats
+        if stats.numel() == 0:
+            return
+        buf = stats.detach().cpu().numpy().astype(np.float64)
+        comm.eval_allreduce_sum_(buf)
+        buf /= comm.size
+        stats.copy_(torch.from_numpy(buf.astype(np.float32)))
+
+    def local_sums(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        """Sum of ``F`` over this rank's part of the evaluation subset, in eval mode;
+        ``grad_out <- sum grad F`` (float64)."""
+        self._load(x)
+        self._saved_grad[:] = self.flat.grads  # the loop's gradient survives an evaluation
+        self.flat.zero_grads()
+        self.model.eval()
+        total = 0.0
+        for chunk in self._chunks(self.eval_idx):
+            inputs, targets = self.pipeline.batch(chunk, augment=False)
+            value = self.loss(self.model(inputs), targets) * chunk.size
+            value.backward()
+            total += float(value.detach())
+        grad_out[:] = self.flat.grads.detach().cpu().numpy()
+        self.flat.grads.copy_(self._saved_grad)
+        self.model.train()
+        return total
+
+    def regulariser(self, x: np.ndarray, grad_out: np.ndarray) -> float:
+        """0: weight decay is part of the update, not of the objective."""
+        return 0.0
+
+    def local_smoothness(self) -> float:
+        return math.nan
+
+    def initial_point(self, seed: int) -> np.ndarray:
+        """The model's parameters as built (from the seed; identical on every rank)."""
+        return self.flat.params.detach().cpu().numpy().copy()
+
+    def test_sums(self, x: np.ndarray, test: ImageShard) -> tuple[float, int]:
+        """``(sum of the loss, correctly classified rows)`` over ``test``, in eval mode."""
+        self._load(x)
+        self.model.eval()
+        pipe = BatchPipeline(test, self.generator, self.device)
+        loss_sum, correct = 0.0, 0
+        with torch.no_grad():
+            for chunk in self._chunks(np.arange(test.n_rows, dtype=np.int64)):
+                inputs, targets = pipe.batch(chunk, augment=False)
+                out = self.model(inputs)
+                loss_sum += float(self.loss(out, targets)) * chunk.size
+                correct += int((out.argmax(dim=1) == targets).sum())
+        self.model.train()
+        return loss_sum, correct
+
+    def count_correct(self, x: np.ndarray, dataset: ImageShard) -> int:
+        return self.test_sums(x, dataset)[1]
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """This rank's state beyond ``x``: momentum buffer (float32, if momentum > 0),
+        BatchNorm running statistics (float32) and counters (int64), augmentation RNG
+        state (uint8). Store each in its own dtype."""
+        state = {
+            "norm_stats": self.flat.norm_stats.detach().cpu().numpy().copy(),
+            "norm_batches": self.flat.counter_values(),
+            "augment_rng": self.generator.get_state().numpy().copy(),
+        }
+        if self.update.velocity is not None:
+            state["momentum"] = self.update.velocity.copy()
+        return state
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        expected = self.state_arrays()
+        for key, ref in expected.items():
+            got = arrays.get(key)
+            if got is None or got.shape != ref.shape:
+                raise ValueError(
+                    f"checkpoint state {key}: expected shape {ref.shape}, "
+                    f"got {None if got is None else got.shape}"
+                )
+        self.flat.norm_stats.copy_(torch.from_numpy(arrays["norm_stats"].astype(np.float32)))
+        self.flat.set_counter_values(arrays["norm_batches"])
+        self.generator.set_state(torch.from_numpy(arrays["augment_rng"].astype(np.uint8)))
+        if self.update.velocity is not None:
+            self.update.velocity[:] = arrays["momentum"]
+
+    # ------------------------------------------------------------------ helpers
+    def _chunks(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+        """``idx`` in ``ceil(|idx| / micro_batch)`` consecutive chunks of nearly equal size
+        (at most ``micro_batch``): no tiny last chunk, whose BatchNorm statistics would be
+        those of one or two samples."""
+        parts = -(-idx.size // self.micro_batch)
+        yield from np.array_split(idx, parts)
+
+    def _load(self, x: np.ndarray) -> None:
+        """Make the model's parameters equal ``x`` (nothing to do when ``x`` is the view)."""
+        if self.device == "cpu":
+            if not np.shares_memory(x, self.x):
+                self.x[:] = x
+        else:
+            if not np.shares_memory(x, self.x):
+                self.x[:] = x
+            self.flat.params.copy_(torch.from_numpy(self.x), non_blocking=True)
+
+    def _store_grad(self, out: np.ndarray) -> None:
+        if self.device != "cpu":
+            torch.from_numpy(self.grad).copy_(self.flat.grads)  # synchronous: MPI reads next
+        if not np.shares_memory(out, self.grad):
+            out[:] = self.grad
+
+    def _check_fits(self, model_name: str) -> None:
+        """One forward pass (eval mode, no gradient) on two training rows: a model that does
+        not take the data's shape, or whose output the loss rejects, is a UsageError."""
+        k = min(2, self.n_local)
+        inputs, targets = self.pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(inputs)
+                if not self.own_loss and (out.ndim != 2 or out.shape[1] < self.shard.n_classes):
+                    raise ValueError(
+                        f"output of shape {tuple(out.shape)[1:]} per sample, expected "
+                        f"({self.shard.n_classes},) scores for {self.shard.n_classes} classes"
+                    )
+                value = self.loss(out, targets)
+                if value.numel() != 1:
+                    raise ValueError(f"the loss returned shape {tuple(value.shape)}, not a scalar")
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UsageError(
+                f"--model={model_name}: does not fit the data {self.shard.source} (samples of "
+                f"shape {self.shard.sample_shape}, {self.shard.n_classes} classes): {first}"
+            ) from None
+        finally:
+            self.model.train()
+        self.flat.check_views()

@@ -1,0 +1,52 @@
+"""Small models for the torch tests, importable as ``--model tests.torch_models:NAME``."""
+
+import torch
+from torch import nn
+
+
+def small_cnn() -> nn.Module:
+    """A convolution, BatchNorm, pooling and a linear layer for (3, 32, 32) images."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+
+
+def cnn_without_norm() -> nn.Module:
+    """As :func:`small_cnn` without BatchNorm: its minibatch gradient is a plain mean."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1),
+        nn.Tanh(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16, 10),
+    )
+
+
+def tabular_with_loss():
+    """A linear model for 5 features and two classes, with its own loss."""
+    return nn.Linear(5, 2), nn.CrossEntropyLoss()
+
+
+def not_a_module():
+    return "a string"
+
+
+def expects_five_features() -> nn.Module:
+    return nn.Linear(5, 10)
+
+
+def failing():
+    raise RuntimeError("cannot build")
+
+
+def random_init_unseeded():
+    """Draws its initialisation from the global torch stream (seeded by the builder)."""
+    model = nn.Linear(5, 2)
+    with torch.no_grad():
+        model.weight.normal_()
+    return model
