@@ -29,7 +29,7 @@ from crpsgd.noise import NOISE_SOURCES, LocalStats, NoiseEstimate, NoiseEstimato
 from crpsgd.schedules import BatchSchedule, as_schedule
 
 GROWTH = ("fixed", "adaptive")
-DEFAULT_ETA = 1.0
+DEFAULT_ETA = 8.0  # from the pilot of bench/adaptive_eta.py; see README "Adaptive batch growth"
 DEFAULT_MAX_GROWTH = 2.0
 DEFAULT_NOISE_EMA = 0.9
 
