@@ -26,6 +26,7 @@ from typing import Any
 from crpsgd.config import Param
 from crpsgd.errors import UsageError
 from crpsgd.noise import NOISE_SOURCES, LocalStats, NoiseEstimate, NoiseEstimator, RoundStats
+from crpsgd.problems.base import Problem
 from crpsgd.schedules import BatchSchedule, as_schedule
 
 GROWTH = ("fixed", "adaptive")
@@ -131,21 +132,27 @@ class AdaptiveBatch:
         max_growth: float = DEFAULT_MAX_GROWTH,
         noise_ema: float = DEFAULT_NOISE_EMA,
         noise_source: str = "auto",
+        problem: Problem | None = None,
     ) -> None:
         for name, value, check in (
             ("eta", eta, _positive),
             ("max_growth", max_growth, _at_least_one),
         ):
-            problem = check(value)
-            if problem:
-                raise UsageError(f"--{name.replace('_', '-')} {value!r}: {problem}")
+            complaint = check(value)
+            if complaint:
+                raise UsageError(f"--{name.replace('_', '-')} {value!r}: {complaint}")
         if int(b1) < 1:
             raise UsageError(f"--b1 {b1!r}: must be >= 1")
         self.b1 = int(b1)
         self.n_workers = int(n_workers)
         self.eta = float(eta)
         self.max_growth = float(max_growth)
-        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema)
+        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
+        if self.noise.source == "none":
+            raise UsageError(
+                f"--growth adaptive on one worker needs the within-worker gradient variance, "
+                f"which {type(problem).__name__} does not have: run on N >= 2 workers"
+            )
         self._batches = [self.b1]  # B_1 .. B_{observed + 1}
 
     @property
@@ -202,9 +209,10 @@ class ObservedSchedule:
         n_workers: int,
         noise_ema: float = DEFAULT_NOISE_EMA,
         noise_source: str = "auto",
+        problem: Problem | None = None,
     ) -> None:
         self.schedule = as_schedule(schedule)
-        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema)
+        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
 
     extra_slots = NoiseEstimator.slots
 

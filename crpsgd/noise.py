@@ -63,6 +63,7 @@ __all__ = [
     "within_worker_trace",
     "sample_sq_norm_sum",
     "sample_trace",
+    "supports_samples",
     "resolve_source",
 ]
 
@@ -204,16 +205,32 @@ class NoiseEstimator:
     (= 1) extra buffer entries; after it, :meth:`update` with the reduced entries and the
     averaged gradient. ``smoothing`` is ``beta`` of the moving averages, in ``[0, 1)``
     (0: no smoothing). Rounds whose estimates are not finite (``B = 1`` within workers) leave
-    the averages as they were.
+    the averages as they were. Given the ``problem``, ``source = "auto"`` on one worker with a
+    problem that has no within-worker estimate becomes ``"none"`` (every estimate NaN, the
+    slot 0), and an explicit ``"samples"`` is refused at once. The slot never holds a
+    non-finite value of its own making (the round's Allreduce would report divergence).
     """
 
     slots = 1
 
-    def __init__(self, n_workers: int, source: str = "auto", smoothing: float = 0.9) -> None:
+    def __init__(
+        self,
+        n_workers: int,
+        source: str = "auto",
+        smoothing: float = 0.9,
+        problem: Problem | None = None,
+    ) -> None:
         if not 0.0 <= smoothing < 1.0:
             raise UsageError(f"--noise-ema {smoothing!r}: must be in [0, 1)")
         self.n_workers = int(n_workers)
         self.source = resolve_source(source, self.n_workers)
+        if self.source == "samples" and problem is not None and not supports_samples(problem):
+            if source != "auto":
+                raise UsageError(
+                    f"--noise-source samples needs a linear-model problem; "
+                    f"{type(problem).__name__} has no per-sample gradient norms"
+                )
+            self.source = "none"  # N = 1 and no within-worker estimate: NaN columns
         self.smoothing = float(smoothing)
         self._trace_m = 0.0  # moving averages before bias correction
         self._grad_sq_m = 0.0
@@ -227,6 +244,9 @@ class NoiseEstimator:
         if self.source == "workers":
             view[0] = float(local.grad @ local.grad)
             return
+        if self.source == "none" or local.batch < 2:
+            view[0] = 0.0  # undefined here; a NaN would make the round's Allreduce diverge
+            return
         if local.problem is None or local.x is None or local.idx is None:
             raise ValueError("the within-worker estimate needs the problem, x and idx")
         if self._scratch is None or self._scratch.shape != local.grad.shape:
@@ -239,6 +259,8 @@ class NoiseEstimator:
         slot = float(stats.slots[0])
         if self.source == "workers":
             trace, grad_sq = cross_worker_estimate(gbar_sq, slot, stats.n_workers, stats.batch)
+        elif self.source == "none" or stats.batch < 2:
+            trace = grad_sq = math.nan
         else:
             trace = slot
             grad_sq = gbar_sq - trace / (stats.n_workers * stats.batch)

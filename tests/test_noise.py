@@ -7,7 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from mpi4py import MPI
 
+from crpsgd.adaptive import AdaptiveBatch
+from crpsgd.comm import Communicator
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import UsageError
@@ -120,6 +123,43 @@ def test_samples_need_a_linear_model():
     est = NoiseEstimator(1, "samples")
     with pytest.raises(UsageError, match="linear-model problem"):
         est.fill(np.zeros(1), LocalStats(g, 8, x, idx, net))
+
+
+def test_one_worker_without_a_within_worker_estimate():
+    """auto: NaN estimates and a 0 slot (never a NaN in the round's buffer); explicit samples
+    and adaptive growth: refused when built, not in the middle of the run."""
+    ds = data(False, d=4)
+    net = TwoLayerNetwork(ds, ds.n_rows, hidden=3, lam=0.0)
+    est = NoiseEstimator(1, "auto", problem=net)
+    assert est.source == "none"
+    g = np.ones(net.dim)
+    view = np.full(1, 7.0)
+    est.fill(view, LocalStats(g, 8))
+    assert view[0] == 0.0
+    e = est.update(RoundStats(g, 8, view, 1))
+    assert math.isnan(e.trace) and math.isnan(e.grad_sq) and math.isnan(e.noise_scale)
+    with pytest.raises(UsageError, match="--noise-source samples needs a linear-model"):
+        NoiseEstimator(1, "samples", problem=net)
+    with pytest.raises(UsageError, match="--growth adaptive on one worker"):
+        AdaptiveBatch(4, 1, problem=net)
+    assert NoiseEstimator(2, "auto", problem=net).source == "workers"
+    assert NoiseEstimator(1, "auto", problem=LogisticRegression(ds, ds.n_rows, 0.1)).source == (
+        "samples"
+    )
+
+
+def test_a_batch_of_one_leaves_the_buffer_finite():
+    ds = data(False)
+    problem = LogisticRegression(ds, ds.n_rows, lam=0.0)
+    comm = Communicator(MPI.COMM_SELF)
+    est = NoiseEstimator(1, "samples", problem=problem)
+    x = np.zeros(ds.n_features)
+    buf = np.empty(ds.n_features + 1)
+    idx = np.array([5], dtype=np.int64)
+    problem.stochastic_grad(x, idx, buf[:-1])
+    est.fill(buf[-1:], LocalStats(buf[:-1], 1, x, idx, problem))
+    comm.allreduce_mean_(buf)  # would raise DivergenceError on a NaN slot
+    assert math.isnan(est.update(RoundStats(buf[:-1], 1, buf[-1:], 1)).trace)
 
 
 def test_sources_and_bad_values():
