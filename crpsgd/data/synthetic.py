@@ -13,6 +13,7 @@ density    1.0      fraction of non-zero features, in (0, 1]; < 1 gives CSR rows
 noise      0.05     probability that a label is flipped, in [0, 0.5)
 scale      1.0      standard deviation of the non-zero features, > 0
 seed       0        master seed, >= 0
+cond       1.0      condition number of the features' covariance, >= 1 (see below)
 =========  =======  ==========================================================
 
 The model: a ground-truth direction ``w*`` (standard normal, from its own stream, scaled so
@@ -21,6 +22,17 @@ independent ``N(0, scale^2)`` entries, each kept with probability ``density`` (t
 exact zeros, not stored in CSR); its label is ``sign(a . w*)`` (``+1`` at 0), flipped with
 probability ``noise``. The flipped labels make the data non-separable, so l2 logistic
 regression has a finite, well-defined minimiser with O(1) margins.
+
+Ill-conditioned data (``cond > 1``): feature ``j`` (0-based) of every row is multiplied by
+``s_j = cond^(-j / (2 (d - 1)))``, so the covariance of a row is
+``scale^2 density diag(s_j^2)``, with eigenvalues spread geometrically from
+``scale^2 density`` down to ``scale^2 density / cond``: ``A^T A / n`` (and hence the Hessian of
+the logistic loss, up to the sigmoid weights and ``lam``) has condition number about ``cond``
+(for ``n >> d``; the sampling error of ``A^T A / n`` is ``O(sqrt(d / n))`` relative).
+``w*`` is rescaled so that ``a . w*`` keeps unit variance; the random draws are those of
+``cond = 1``, only scaled. ``cond = 1`` (the default) is exactly the data set without the key,
+bit for bit, and the canonical string omits ``cond`` then, so existing specs keep their
+strings (and cache keys).
 
 Determinism: rows come in fixed blocks of ``block_rows(spec)`` rows (4096, fewer for wide
 rows so a block holds about 2**20 stored values); block ``b`` is drawn from
@@ -65,6 +77,7 @@ class SyntheticSpec:
     noise: float = 0.05
     scale: float = 1.0
     seed: int = 0
+    cond: float = 1.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -74,8 +87,13 @@ class SyntheticSpec:
                 raise UsageError(f"synthetic spec {f.name}={value!r}: {problem}")
 
     def to_string(self) -> str:
-        """The canonical spec string: every key, fixed order, ``repr`` floats."""
-        parts = [f"{f.name}={_fmt(getattr(self, f.name))}" for f in fields(self)]
+        """The canonical spec string: every key (``cond`` only when it is not 1), fixed
+        order, ``repr`` floats."""
+        parts = [
+            f"{f.name}={_fmt(getattr(self, f.name))}"
+            for f in fields(self)
+            if not (f.name == "cond" and self.cond == 1.0)
+        ]
         return f"{PREFIX}:" + ",".join(parts)
 
     def __str__(self) -> str:
@@ -85,6 +103,14 @@ class SyntheticSpec:
     def dense(self) -> bool:
         """Whether rows are generated dense (``density == 1``) rather than CSR."""
         return self.density >= 1.0
+
+    def feature_scales(self) -> np.ndarray | None:
+        """``s_j = cond^(-j / (2 (d - 1)))`` (float64, length ``d``), None when ``cond == 1``."""
+        if self.cond == 1.0:
+            return None
+        if self.d == 1:
+            return np.ones(1)
+        return float(self.cond) ** (-np.arange(self.d) / (2.0 * (self.d - 1)))
 
 
 def _fmt(value: int | float) -> str:
@@ -123,6 +149,7 @@ _CHECKS = {
     "noise": _float_check(lambda v: 0.0 <= v < 0.5, "must be in [0, 0.5)"),
     "scale": _float_check(lambda v: v > 0.0, "must be > 0"),
     "seed": _int_check(0),
+    "cond": _float_check(lambda v: v >= 1.0, "must be >= 1"),
 }
 _INT_KEYS = {"n", "d", "seed"}
 
@@ -172,7 +199,11 @@ def synthetic_weights(spec: SyntheticSpec) -> np.ndarray:
     """The ground-truth ``w*`` (float64, length ``d``); ``a . w*`` has unit variance."""
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(0,)))
     g = rng.standard_normal(spec.d)
-    norm = float(np.linalg.norm(g)) or 1.0
+    scales = spec.feature_scales()
+    if scales is None:
+        norm = float(np.linalg.norm(g)) or 1.0
+        return g / (norm * spec.scale * math.sqrt(spec.density))
+    norm = float(np.linalg.norm(g * scales)) or 1.0
     return g / (norm * spec.scale * math.sqrt(spec.density))
 
 
@@ -190,6 +221,9 @@ def _block(spec: SyntheticSpec, b: int, w: np.ndarray):
     if spec.dense:
         X = rng.standard_normal((R, d))
         X *= spec.scale
+        scales = spec.feature_scales()
+        if scales is not None:
+            X *= scales
         return _labels(rng, X @ w, spec.noise), X
     # Non-zeros of the flattened R x d block: gaps between Bernoulli(density) successes are
     # Geometric(density), drawn in fixed-size chunks until past the end.
@@ -209,6 +243,9 @@ def _block(spec: SyntheticSpec, b: int, w: np.ndarray):
     pos = pos[pos < total]
     values = rng.standard_normal(pos.shape[0]) * spec.scale
     rows, cols = np.divmod(pos, d)
+    scales = spec.feature_scales()
+    if scales is not None:
+        values *= scales[cols]
     indptr = np.zeros(R + 1, np.int64)
     np.cumsum(np.bincount(rows, minlength=R), out=indptr[1:])
     margin = np.bincount(rows, weights=values * w[cols], minlength=R)

@@ -1,0 +1,259 @@
+"""Batch growth that needs no ``rho``: the adaptive schedule, and the fixed schedule's warning.
+
+**The rule.** After round ``t`` (per-worker batch ``B_t``, N workers) the averaged gradient
+``gbar`` has noise ``E ||gbar - grad f||^2 = tr(Sigma) / (N B_t)``. The norm test (Byrd,
+Chin, Nocedal & Wu 2012) asks that this be at most ``eta^2 ||grad f||^2``; the smallest
+batch that passes is ``tr(Sigma) / (N eta^2 ||grad f||^2) = B_noise / (N eta^2)``, with the
+smoothed estimates of :class:`crpsgd.noise.NoiseEstimator`. So::
+
+    B_{t+1} = clip(ceil(tr(Sigma) / (N eta^2 ||grad f||^2)), B_t, floor(max_growth B_t))
+
+never smaller than ``B_t``, at most ``max_growth`` times larger. Where an estimate is not
+usable (not finite, or not positive: early rounds, ``B = 1`` within workers) the batch stays
+``B_t``. The budget rule of Algorithm 1 stays in the loop: a round runs only if
+``B_1 + ... + B_t <= T``.
+
+**The fixed schedule's condition.** The analysis of CR-PSGD wants ``1 < rho < 1/(1 - gamma
+mu)``; for l2-regularised logistic regression ``mu >= lambda``, so ``rho >= 1/(1 - gamma
+lambda)`` certainly breaks it (:func:`rho_warning`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from crpsgd.config import Param
+from crpsgd.errors import UsageError
+from crpsgd.noise import NOISE_SOURCES, LocalStats, NoiseEstimate, NoiseEstimator, RoundStats
+from crpsgd.problems.base import Problem
+from crpsgd.schedules import BatchSchedule, as_schedule
+
+GROWTH = ("fixed", "adaptive")
+DEFAULT_ETA = 8.0  # from the pilot of bench/adaptive_eta.py; see README "Adaptive batch growth"
+DEFAULT_MAX_GROWTH = 2.0
+DEFAULT_NOISE_EMA = 0.9
+
+__all__ = [
+    "GROWTH",
+    "DEFAULT_ETA",
+    "PARAMS",
+    "AdaptiveBatch",
+    "ObservedSchedule",
+    "next_batch",
+    "rho_warning",
+]
+
+
+def _positive(v: float) -> str | None:
+    return None if math.isfinite(v) and v > 0 else "must be > 0"
+
+
+def _at_least_one(v: float) -> str | None:
+    return None if math.isfinite(v) and v >= 1 else "must be >= 1"
+
+
+def _ema(v: float) -> str | None:
+    return None if 0 <= v < 1 else "must be in [0, 1)"
+
+
+PARAMS: tuple[Param, ...] = (
+    Param(
+        "growth",
+        str,
+        "fixed",
+        "batch growth of cr-psgd: fixed (B_t = floor(rho^(t-1) B_1)) or adaptive (the norm "
+        "test across workers decides B_{t+1} after each round; needs no rho)",
+        GROWTH,
+    ),
+    Param(
+        "eta",
+        float,
+        DEFAULT_ETA,
+        "adaptive growth: grow until the averaged gradient's noise tr(Sigma)/(N B) is at most "
+        "eta^2 ||grad f||^2",
+        check=_positive,
+    ),
+    Param(
+        "max_growth",
+        float,
+        DEFAULT_MAX_GROWTH,
+        "adaptive growth: B_{t+1} <= floor(max_growth B_t)",
+        check=_at_least_one,
+    ),
+    Param(
+        "noise_ema",
+        float,
+        DEFAULT_NOISE_EMA,
+        "smoothing beta of the noise estimates' moving averages (weight 1 - beta on the newest "
+        "round; 0: none)",
+        check=_ema,
+    ),
+    Param(
+        "noise_source",
+        str,
+        "auto",
+        "noise estimate: workers (spread of the N workers' minibatch means, N >= 2), samples "
+        "(per-sample variance within each worker; linear-model problems), auto (workers if "
+        "N >= 2, else samples)",
+        NOISE_SOURCES,
+    ),
+)
+
+
+def next_batch(
+    batch: int, n_workers: int, eta: float, max_growth: float, trace: float, grad_sq: float
+) -> int:
+    """``clip(ceil(trace / (N eta^2 grad_sq)), B, floor(max_growth B))``; ``B`` unless both
+    estimates are finite and positive."""
+    top = max(batch, math.floor(max_growth * batch))
+    if not (math.isfinite(trace) and math.isfinite(grad_sq) and trace > 0 and grad_sq > 0):
+        return batch
+    want = trace / (n_workers * eta * eta * grad_sq)
+    if not want < top:  # also inf
+        return top
+    return max(batch, math.ceil(want))
+
+
+class AdaptiveBatch:
+    """``--growth adaptive``: ``B_1 = b1``, then :func:`next_batch` after every round.
+
+    Implements the observing schedule interface: ``batch(t)`` (also ``self(t)``) for any
+    round already decided (``t <= rounds observed + 1``), ``extra_slots``, ``fill_slots``
+    (before the Allreduce), ``observe`` (after it, on every rank, in round order), and
+    ``state``/``load_state`` (JSON-ready; a loaded schedule continues bit for bit).
+    """
+
+    def __init__(
+        self,
+        b1: int,
+        n_workers: int,
+        eta: float = DEFAULT_ETA,
+        max_growth: float = DEFAULT_MAX_GROWTH,
+        noise_ema: float = DEFAULT_NOISE_EMA,
+        noise_source: str = "auto",
+        problem: Problem | None = None,
+    ) -> None:
+        for name, value, check in (
+            ("eta", eta, _positive),
+            ("max_growth", max_growth, _at_least_one),
+        ):
+            complaint = check(value)
+            if complaint:
+                raise UsageError(f"--{name.replace('_', '-')} {value!r}: {complaint}")
+        if int(b1) < 1:
+            raise UsageError(f"--b1 {b1!r}: must be >= 1")
+        self.b1 = int(b1)
+        self.n_workers = int(n_workers)
+        self.eta = float(eta)
+        self.max_growth = float(max_growth)
+        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
+        if self.noise.source == "none":
+            raise UsageError(
+                f"--growth adaptive on one worker needs the within-worker gradient variance, "
+                f"which {type(problem).__name__} does not have: run on N >= 2 workers"
+            )
+        self._batches = [self.b1]  # B_1 .. B_{observed + 1}
+
+    @property
+    def extra_slots(self) -> int:
+        return self.noise.slots
+
+    @property
+    def last(self) -> NoiseEstimate | None:
+        """The estimates of the last observed round (for the ``/rounds`` columns)."""
+        return self.noise.last
+
+    def batch(self, t: int) -> int:
+        if not 1 <= t <= len(self._batches):
+            raise ValueError(
+                f"round {t}: the adaptive batch is known for rounds 1..{len(self._batches)} "
+                "(observe each round before asking for the next)"
+            )
+        return self._batches[t - 1]
+
+    __call__ = batch
+
+    def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
+        self.noise.fill(view, local_stats)
+
+    def observe(self, t: int, round_stats: RoundStats) -> None:
+        """Round ``t`` is done: update the estimates and decide ``B_{t+1}``."""
+        if t != len(self._batches):
+            raise ValueError(f"observed round {t}, expected round {len(self._batches)}")
+        est = self.noise.update(round_stats)
+        b = self._batches[-1]
+        self._batches.append(
+            next_batch(b, self.n_workers, self.eta, self.max_growth, est.trace_avg, est.grad_sq_avg)
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {"batches": list(self._batches), "noise": self.noise.state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        batches = [int(b) for b in state["batches"]]
+        if not batches or batches[0] != self.b1:
+            raise UsageError(f"the checkpoint's adaptive schedule does not start at --b1 {self.b1}")
+        self.noise.load_state(state["noise"])
+        self._batches = batches
+
+
+class ObservedSchedule:
+    """A pure schedule (``--growth fixed``, PSGD) plus the noise estimate for the log: the
+    batches are the schedule's, the estimator only watches (so every run logs
+    ``noise_var``, ``grad_sq_est`` and ``noise_scale``)."""
+
+    def __init__(
+        self,
+        schedule: BatchSchedule | int,
+        n_workers: int,
+        noise_ema: float = DEFAULT_NOISE_EMA,
+        noise_source: str = "auto",
+        problem: Problem | None = None,
+    ) -> None:
+        self.schedule = as_schedule(schedule)
+        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
+
+    extra_slots = NoiseEstimator.slots
+
+    @property
+    def last(self) -> NoiseEstimate | None:
+        return self.noise.last
+
+    def batch(self, t: int) -> int:
+        return self.schedule(t)
+
+    __call__ = batch
+
+    def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
+        self.noise.fill(view, local_stats)
+
+    def observe(self, t: int, round_stats: RoundStats) -> None:
+        self.noise.update(round_stats)
+
+    def state(self) -> dict[str, Any]:
+        return {"noise": self.noise.state()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.noise.load_state(state["noise"])
+
+
+def rho_warning(gamma: float, lam: float, rho: float) -> str | None:
+    """The one-line warning when ``rho >= 1/(1 - gamma lam)`` (None otherwise).
+
+    With ``mu >= lam`` (l2 logistic regression), ``1/(1 - gamma mu) <= 1/(1 - gamma lam)``, so
+    such a ``rho`` breaks the analysis's ``rho < 1/(1 - gamma mu)``. No warning when
+    ``gamma lam >= 1`` (no finite bound) or ``lam <= 0`` (no known ``mu``).
+    """
+    if not (gamma > 0 and lam > 0) or gamma * lam >= 1:
+        return None
+    bound = 1.0 / (1.0 - gamma * lam)
+    if rho < bound:
+        return None
+    # enough digits to show bound - 1 to 4 significant digits
+    digits = max(6, 4 - math.floor(math.log10(bound - 1.0)))
+    text = f"{bound:.{digits}g}"
+    return (
+        f"rho >= 1/(1 − gamma lambda) = {text}: the analysis's condition "
+        f"1 < rho < 1/(1 − gamma mu) fails with mu >= lambda; it wants rho < {text}"
+    )
