@@ -79,7 +79,9 @@ def _run(case: str, n: int, out: Path) -> dict[str, str]:
 def record(directory: Path) -> None:
     """Write the fixture from the code as it is now (run once, before a refactoring)."""
     table = {
-        f"{case}/N{n}": _run(case, n, directory / f"{case}-{n}.h5") for case in CASES for n in (1, 2)
+        f"{case}/N{n}": _run(case, n, directory / f"{case}-{n}.h5")
+        for case in CASES
+        for n in (1, 2)
     }
     FIXTURE.parent.mkdir(exist_ok=True)
     FIXTURE.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
