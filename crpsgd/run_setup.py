@@ -14,9 +14,9 @@ from crpsgd import __version__
 from crpsgd.checkpoint import Checkpoint, read_checkpoint
 from crpsgd.comm import Communicator, mpi_library_version
 from crpsgd.config import RESUME_OVERRIDES, convert
-from crpsgd.parts import all_params
 from crpsgd.data.loader import data_identity
 from crpsgd.errors import UsageError
+from crpsgd.parts import all_params
 from crpsgd.runlog import NullRunLog, RunLog
 
 

@@ -83,7 +83,9 @@ class Problem(ABC):
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         """Continue from what :meth:`state_arrays` returned (as float64 arrays)."""
+        return None
 
     def before_evaluation(self, comm: Any) -> None:
         """Called on every rank before a full evaluation (e.g. to average statistics over
         ranks with an evaluation collective); nothing by default."""
+        return None
