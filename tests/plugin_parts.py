@@ -4,7 +4,8 @@ Loaded by ``crpsgd run`` with ``CRPSGD_PLUGINS=tests.plugin_parts`` (no edit of 
 
 * ``--problem toy-mean``: ``f(x) = (1/n) sum_i (1/2) ||x - a_i||^2`` with rows
   ``a_i[j] = sin((i + 1) (j + 1))``, ``n = --toy-n``, ``d = --toy-d``; it loads its own data
-  (each rank computes its rows), ``L = 1``, the minimiser is the mean row.
+  (each rank computes its rows), ``L = 1``, the minimiser is the mean row. Its step is
+  heavy-ball with momentum ``--toy-beta``, a buffer it keeps in checkpoints.
 * ``--schedule toy-noise``: starts at ``B_1 = --toy-b1``; each round carries one extra slot,
   this rank's ``||g_i||^2``, so after the Allreduce it sees ``v = mean_i ||g_i||^2 - ||g||^2``
   (the spread of the workers' gradients) and doubles the batch when ``v > --toy-ratio
@@ -40,11 +41,27 @@ def toy_rows(start: int, stop: int, d: int) -> np.ndarray:
 
 
 class ToyMean(Problem):
-    def __init__(self, rows: np.ndarray, n_total: int) -> None:
+    """The toy objective; its step is heavy-ball, ``m <- beta m + g``, ``x <- x - gamma m``,
+    and its momentum ``m`` is per-rank state that a checkpoint must keep."""
+
+    def __init__(self, rows: np.ndarray, n_total: int, beta: float) -> None:
         self.rows = rows
         self.dim = rows.shape[1]
         self.n_local = rows.shape[0]
         self.n_total = n_total
+        self.beta = beta
+        self.momentum = np.zeros(self.dim)
+
+    def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
+        self.momentum *= self.beta
+        self.momentum += grad
+        x -= gamma * self.momentum
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return {"momentum": self.momentum}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.momentum[:] = arrays["momentum"]
 
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
         out[:] = x - self.rows[idx].mean(axis=0)
@@ -100,10 +117,11 @@ register_problem(
     ProblemPart(
         name="toy-mean",
         help="(1/n) sum 1/2 ||x - a_i||^2 on generated rows (a test plugin)",
-        build=lambda ctx: ToyMean(ctx.data.train, ctx.data.n_total),
+        build=lambda ctx: ToyMean(ctx.data.train, ctx.data.n_total, ctx.cfg["toy_beta"]),
         params=(
             Param("toy_n", int, 64, "rows of the toy problem", check=at_least(1)),
             Param("toy_d", int, 3, "dimension of the toy problem", check=at_least(1)),
+            Param("toy_beta", float, 0.0, "heavy-ball momentum of the toy step", check=at_least(0)),
         ),
         load_data=load_toy,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from crpsgd.checkpoint import read_checkpoint
 from crpsgd.data.shard import shard_bounds
 from crpsgd.rng import sample_indices, worker_rng
 from crpsgd.runlog import read_run
@@ -17,11 +18,12 @@ from tests.plugin_parts import toy_rows
 pytestmark = pytest.mark.mpi
 
 PLUGIN = {"CRPSGD_PLUGINS": "tests.plugin_parts"}
-N_ROWS, DIM, B1, RATIO, GAMMA, BUDGET, SEED = 64, 3, 2, 1.0, 0.5, 300, 5
+N_ROWS, DIM, B1, RATIO, GAMMA, BETA, BUDGET, SEED = 64, 3, 2, 1.0, 0.4, 0.5, 300, 5
 ARGS = [
     "--problem", "toy-mean", "--toy-n", str(N_ROWS), "--toy-d", str(DIM),
     "--schedule", "toy-noise", "--toy-b1", str(B1), "--toy-ratio", str(RATIO),
-    "--gamma", str(GAMMA), "--T", str(BUDGET), "--seed", str(SEED), "--quiet",
+    "--gamma", str(GAMMA), "--toy-beta", str(BETA), "--T", str(BUDGET), "--seed", str(SEED),
+    "--quiet",
 ]  # fmt: skip
 
 
@@ -33,10 +35,10 @@ def _run(out: Path, *extra: str, env: dict[str, str] | None = None):
 
 def serial_toy_run(n_workers: int) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
     """The toy run recomputed in one process: every worker's stream, gradient and
-    ``||g_i||^2``, their averages, and the schedule's doubling rule."""
+    ``||g_i||^2``, their averages, the schedule's doubling rule and the heavy-ball step."""
     shards = [toy_rows(*shard_bounds(N_ROWS, r, n_workers), DIM) for r in range(n_workers)]
     rngs = [worker_rng(SEED, r) for r in range(n_workers)]
-    x, batch, used, t, trace = np.zeros(DIM), B1, 0, 1, []
+    x, m, batch, used, t, trace = np.zeros(DIM), np.zeros(DIM), B1, 0, 1, []
     while used + batch <= BUDGET:
         used += batch
         grads = [
@@ -48,7 +50,8 @@ def serial_toy_run(n_workers: int) -> tuple[np.ndarray, list[tuple[int, int, flo
         trace.append((t, batch, mean_sq, float(g @ g)))
         if mean_sq - float(g @ g) > RATIO * float(g @ g):
             batch *= 2
-        x = x - GAMMA * g
+        m = BETA * m + g
+        x = x - GAMMA * m
         t += 1
     return x, trace
 
@@ -76,17 +79,21 @@ def test_plugin_problem_and_observing_schedule_under_mpi(tmp_path):
     np.testing.assert_allclose(run.x, x_ref, rtol=1e-12, atol=1e-15)
 
 
-def test_observing_schedule_state_survives_a_checkpoint(tmp_path):
+def test_schedule_and_problem_state_survive_a_checkpoint(tmp_path):
     full, part = tmp_path / "full.h5", tmp_path / "part.h5"
     assert _run(full).returncode == 0
     stopped = _run(part, env={"CRPSGD_TEST_STOP_AT": "1:round:9"})
     assert stopped.returncode == 75, stopped.stderr
+    ckpt = read_checkpoint(tmp_path / "part.ckpt.h5")
+    assert ckpt.rounds == 9
+    assert ckpt.state["schedule"]["current"] == read_run(full).rounds["batch"][9]  # B_10
+    assert {"momentum@rank0", "momentum@rank1"} <= set(ckpt.arrays)
     resumed = run_mpi(
         2, ["-m", "crpsgd", "run", "--resume", str(tmp_path / "part.ckpt.h5")], env=PLUGIN
     )
     assert resumed.returncode == 0, resumed.stderr
     a, b = read_run(full), read_run(part)
-    assert np.array_equal(a.x, b.x)  # bit for bit, batches after the stop included
+    assert np.array_equal(a.x, b.x)  # bit for bit: the batches and momentum after the stop
     np.testing.assert_array_equal(a.rounds["batch"], b.rounds["batch"])
 
 
