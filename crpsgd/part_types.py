@@ -123,8 +123,17 @@ def _no_settings(cfg: dict[str, Any], smoothness: float) -> dict[str, float]:
     return {}
 
 
+class _Checked:
+    check: Check | None
+
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        """The part's own constraints between parameters (``check``), if any."""
+        if self.check is not None:
+            self.check(cfg)
+
+
 @dataclass(frozen=True)
-class ProblemPart:
+class ProblemPart(_Checked):
     name: str
     help: str
     build: Callable[[ProblemContext], Any]
@@ -134,13 +143,9 @@ class ProblemPart:
     load_data: Callable[[dict[str, Any], Any], LoadedData] = tabular_data
     check: Check | None = None
 
-    def check_config(self, cfg: dict[str, Any]) -> None:
-        if self.check is not None:
-            self.check(cfg)
-
 
 @dataclass(frozen=True)
-class AlgorithmPart:
+class AlgorithmPart(_Checked):
     name: str
     help: str
     execute: Callable[[RunContext], Any]
@@ -154,13 +159,9 @@ class AlgorithmPart:
     auto_needs_smoothness: tuple[str, ...] = ()
     check: Check | None = None
 
-    def check_config(self, cfg: dict[str, Any]) -> None:
-        if self.check is not None:
-            self.check(cfg)
-
 
 @dataclass(frozen=True)
-class SchedulePart:
+class SchedulePart(_Checked):
     name: str
     help: str
     build: Callable[[dict[str, Any]], Any]
@@ -172,5 +173,4 @@ class SchedulePart:
     def check_config(self, cfg: dict[str, Any]) -> None:
         if self.first_batch is not None:
             check_first_batch(cfg, self.first_batch)
-        if self.check is not None:
-            self.check(cfg)
+        super().check_config(cfg)
