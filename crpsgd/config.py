@@ -83,7 +83,7 @@ COMMON_PARAMS: tuple[Param, ...] = (
         "gamma",
         float,
         "auto",
-        "step size gamma, or 'auto' (1/L; the algorithm may say otherwise)",
+        "step size gamma, or 'auto' = 1/L (or the algorithm's own rule, see --algo)",
         special=("auto",),
         check=positive,
     ),

@@ -64,7 +64,7 @@ def execute(ctx: RunContext) -> RunResult:
 register_algorithm(
     AlgorithmPart(
         name="cr-psgd-catalyst",
-        help="CR-PSGD on theta-proximal problems, for non-convex f",
+        help="CR-PSGD on theta-proximal problems, for non-convex f (gamma auto = 1/(L + theta))",
         execute=execute,
         params=(THETA, OUTER),
         uses_schedule=True,
