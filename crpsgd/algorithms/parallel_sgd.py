@@ -9,9 +9,13 @@ Every rank runs::
         x_{t+1} = x_t - gamma g
         t = t + 1
 
-CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``. Rows are
-drawn with replacement from the rank's own shard by the rank's own random stream and sorted
-(the average does not change; memory access becomes sequential).
+CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``; any schedule
+object of :mod:`crpsgd.schedules` works, including one that observes each round (its extra
+slots ride in the round's buffer after ``g_i``; it sees their average and ``g`` after the
+Allreduce, before the step). Rows are drawn with replacement from the rank's own shard by the
+rank's own random stream and sorted (the average does not change; memory access becomes
+sequential): :meth:`Problem.sample_batch`. The step ``x <- x - gamma_t g`` is
+:meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule (:mod:`crpsgd.step_size`).
 
 Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
 outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
@@ -270,8 +274,8 @@ def parallel_sgd(
         if "schedule" in resume.state:
             schedule.load_state(resume.state["schedule"])
     first_round = rec.rounds - (offset.rounds if offset is not None else 0) + 1
-    t = first_round
-    for batch in rounds_within_budget(schedule, budget, first_round, rec.sfo - base_sfo):
+    rounds = rounds_within_budget(schedule, budget, first_round, rec.sfo - base_sfo)
+    for t, batch in enumerate(rounds, start=first_round):
         t0 = comm.wtime()
         gamma_t = step_size(rec.sfo)
         idx = problem.sample_batch(rng, batch)
@@ -294,5 +298,4 @@ def parallel_sgd(
                 state={"schedule": state} if state else None,
                 rank_arrays=problem.state_arrays,
             )
-        t += 1
     return rec.result(x)
