@@ -4,7 +4,8 @@
   LoadedData`` (default :func:`tabular_data`: ``--data``/``--test-data`` as LIBSVM, HDF5 or
   synthetic shards); ``smoothness_known`` (False: ``--gamma auto`` and the algorithm's
   ``auto_needs_smoothness`` parameters are refused); ``convex_fstar`` (``--fstar auto``'s
-  Newton solve applies).
+  Newton solve applies: the problem is strongly convex and has ``lam`` and
+  ``local_newton_terms``, as :class:`~crpsgd.problems.logreg.LogisticRegression`).
 * :class:`AlgorithmPart`: ``execute(RunContext) -> RunResult``; ``plan(cfg, n_workers)``
   (what depends on the rank count, checked on every rank before anything is written);
   ``gamma_auto(L, cfg)`` (the step size of ``--gamma auto``, default ``1/L``);
