@@ -13,7 +13,6 @@ from crpsgd.data.shard import shard_bounds
 from crpsgd.rng import sample_indices, worker_rng
 from crpsgd.runlog import read_run
 from tests.conftest import run_mpi
-from tests.plugin_parts import toy_rows
 
 pytestmark = pytest.mark.mpi
 
@@ -31,6 +30,12 @@ def _run(out: Path, *extra: str, env: dict[str, str] | None = None):
     return run_mpi(
         2, ["-m", "crpsgd", "run", *ARGS, "--out", str(out), *extra], env={**PLUGIN, **(env or {})}
     )
+
+
+def toy_rows(start: int, stop: int, d: int) -> np.ndarray:
+    """The toy rows ``a_i[j] = sin((i + 1) (j + 1))``, written out again here: importing the
+    plugin into this process would register its parts in every test's registry."""
+    return np.array([[np.sin((i + 1.0) * (j + 1.0)) for j in range(d)] for i in range(start, stop)])
 
 
 def serial_toy_run(n_workers: int) -> tuple[np.ndarray, list[tuple[int, int, float, float]]]:
