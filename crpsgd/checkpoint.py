@@ -10,10 +10,12 @@ Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
         log_path                     the run log that the resumed run appends to
         rounds, sfo_per_worker       counters after the last completed round
         state                        JSON: the loop's scalar state (evaluation schedule,
-                                     wall-clock offset, outer iteration of Catalyst, ...)
+                                     wall-clock offset, outer iteration of Catalyst, an
+                                     observing batch schedule's ``schedule`` state, ...)
         rng_states                   JSON list: every rank's bit-generator state, rank order
     /arrays/<name>    float64 arrays of the loop's state: ``x`` (the iterate), and e.g.
-                      ``y_prev`` (Catalyst's prox centre) or ``local_models`` (Local SGD)
+                      ``y_prev`` (Catalyst's prox centre) or ``local_models`` (Local SGD);
+                      ``<name>@rank<r>``: rank ``r``'s own (``Problem.state_arrays``)
 
 The file is written to ``<path>.tmp`` and renamed over ``<path>``, so a job killed while
 writing leaves the previous checkpoint intact.

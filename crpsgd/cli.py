@@ -37,8 +37,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from crpsgd.config import PARAMS
-
     parser = _Parser(
         prog="crpsgd",
         description=__doc__.splitlines()[0],
@@ -48,24 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run an algorithm on all MPI ranks and log it to HDF5")
-    run.add_argument("--config", help="TOML file of parameters (flags override it)")
-    run.add_argument(
-        "--resume",
-        metavar="CHECKPOINT",
-        help="continue the checkpointed run (same number of ranks), appending to its log",
-    )
-    for p in PARAMS:
-        if p.kind is bool:
-            run.add_argument(p.flag, dest=p.name, action="store_const", const=True, help=p.help)
-        else:
-            default = p.default if p.default is not None else "none"
-            extra = f" (choices: {', '.join(p.choices)})" if p.choices else ""
-            run.add_argument(
-                p.flag,
-                dest=p.name,
-                metavar=p.name.upper(),
-                help=f"{p.help}{extra} [default: {default}]",
-            )
+    _add_run_flags(run)
 
     info = sub.add_parser("info", help="configuration and summary of run logs")
     info.add_argument(
@@ -152,6 +133,33 @@ def _add_log_tools(sub: Any) -> None:
     )
 
 
+def _add_run_flags(run: argparse.ArgumentParser) -> None:
+    """The flags of ``crpsgd run``, in one argument group per owner: the common ones, then
+    those of each problem, algorithm and schedule (:func:`crpsgd.parts.param_groups`)."""
+    from crpsgd.parts import param_groups
+
+    for title, params in param_groups():
+        group = run.add_argument_group(title)
+        if title == "common options":
+            group.add_argument("--config", help="TOML file of parameters (flags override it)")
+            group.add_argument(
+                "--resume",
+                metavar="CHECKPOINT",
+                help="continue the checkpointed run (same number of ranks), appending to its log",
+            )
+        for p in params:
+            if p.kind is bool:
+                group.add_argument(
+                    p.flag, dest=p.name, action="store_const", const=True, help=p.help
+                )
+                continue
+            extra = f" (choices: {', '.join(p.choices)})" if p.choices else ""
+            default = f" [default: {p.default}]" if p.default is not None else ""
+            group.add_argument(
+                p.flag, dest=p.name, metavar=p.name.upper(), help=f"{p.help}{extra}{default}"
+            )
+
+
 def _rank() -> int:
     """This process's MPI rank, without initialising MPI if nothing did yet."""
     if "mpi4py.MPI" in sys.modules:
@@ -173,7 +181,8 @@ def main(argv: list[str] | None = None) -> int:
             _cap_budget_for_tests(args)
             from crpsgd.run import run_from_cli
 
-            run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
+            cli = {k: v for k, v in vars(args).items() if k != "command"}
+            run_from_cli(cli, command_line=True)
         elif args.command == "info":
             _info(args.runs)
         elif args.command == "report":

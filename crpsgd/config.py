@@ -1,10 +1,13 @@
-"""Run configuration: one table of parameters, their constraints, and TOML files.
+"""Run configuration: tables of parameters, their constraints, and TOML files.
 
-Every parameter of ``crpsgd run`` is declared once in :data:`PARAMS`: its type, default,
-constraint and help. The CLI builds its flags from the table; a TOML file (``--config``)
-may set any of them under the same names (``T = 100000``, ``algo = "cr-psgd"``); flags given
-on the command line override the file. Every value, from either source, goes through the
-same check, and a message names the argument, its value and, for file values, the file.
+Every parameter of ``crpsgd run`` is declared once, as a :class:`Param`: its type, default,
+constraint and help. The parameters of every run are :data:`COMMON_PARAMS`; each registered
+part (problem, algorithm, batch schedule: :mod:`crpsgd.parts`) declares its own, and
+:data:`PARAMS` is the composition of all of them. The CLI builds its flags from the table; a
+TOML file (``--config``) may set any of them under the same names (``T = 100000``,
+``algo = "cr-psgd"``); flags given on the command line override the file. Every value, from
+either source, goes through the same check, and a message names the argument, its value and,
+for file values, the file.
 """
 
 from __future__ import annotations
@@ -18,12 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd.errors import DataFormatError, UsageError
-
-ALGORITHMS = ("cr-psgd", "psgd", "cr-psgd-catalyst", "local-sgd")
-PROBLEMS = ("logreg", "logreg-nonconvex", "mlp")
-PERIOD_RULES = ("stich", "prsgd")
-#: Algorithms whose first batch is --b1 (a CR-PSGD schedule); the others use --batch.
-B1_ALGORITHMS = ("cr-psgd", "cr-psgd-catalyst")
 
 
 @dataclass(frozen=True)
@@ -44,28 +41,22 @@ class Param:
         return "--" + self.name.replace("_", "-")
 
 
-def _positive(v: float) -> str | None:
+def positive(v: float) -> str | None:
     return None if v > 0 else "must be > 0"
 
 
-def _at_least(low: float) -> Callable[[float], str | None]:
+def at_least(low: float) -> Callable[[float], str | None]:
     return lambda v: None if v >= low else f"must be >= {low}"
 
 
-def _above_one(v: float) -> str | None:
+def above_one(v: float) -> str | None:
     return None if v > 1 else "must be > 1"
 
 
-PARAMS: tuple[Param, ...] = (
-    Param(
-        "problem",
-        str,
-        "logreg",
-        "objective: logreg (l2 logistic regression), logreg-nonconvex (logistic loss + "
-        "lam sum alpha x^2/(1 + alpha x^2)), mlp (two-layer tanh network + lam/2 ||x||^2)",
-        PROBLEMS,
-    ),
-    Param("algo", str, "cr-psgd", "algorithm", ALGORITHMS),
+#: Parameters of every run, whatever the parts; each part declares its own (crpsgd.parts).
+COMMON_PARAMS: tuple[Param, ...] = (
+    Param("problem", str, "logreg", "objective (see the groups below)"),
+    Param("algo", str, "cr-psgd", "algorithm (see the groups below)"),
     Param(
         "data",
         str,
@@ -78,75 +69,23 @@ PARAMS: tuple[Param, ...] = (
         int,
         None,
         "feature count d (LIBSVM files may not use the last ones)",
-        check=_at_least(1),
+        check=at_least(1),
     ),
     Param("dense", bool, False, "hold LIBSVM/HDF5-CSR data as a dense matrix"),
-    Param("lam", float, 1e-4, "l2 regularisation lambda", check=_at_least(0.0)),
     Param(
         "T",
         int,
         10000,
         "SFO budget of each worker (stochastic gradients of one sample)",
-        check=_at_least(1),
+        check=at_least(1),
     ),
-    Param("b1", int, 8, "cr-psgd: first batch size B_1 (per worker)", check=_at_least(1)),
-    Param(
-        "rho",
-        float,
-        1.2,
-        "cr-psgd: batch growth factor rho > 1: B_t = floor(rho^(t-1) B_1)",
-        check=_above_one,
-    ),
-    Param("batch", int, 8, "psgd: constant batch size B (per worker)", check=_at_least(1)),
-    Param(
-        "theta",
-        float,
-        "auto",
-        "cr-psgd-catalyst: weight theta of the proximal term theta/2 ||x - y_(k-1)||^2, "
-        "or 'auto' = 2L",
-        special=("auto",),
-        check=_positive,
-    ),
-    Param(
-        "outer",
-        int,
-        "auto",
-        "cr-psgd-catalyst: outer iterations K, or 'auto' = floor(sqrt(N T)); each inner run "
-        "gets floor(sqrt(T/N)) SFO per worker ('auto') or floor(T/K)",
-        special=("auto",),
-        check=_at_least(1),
-    ),
-    Param(
-        "period",
-        int,
-        "auto",
-        "local-sgd: local minibatch steps H between model averagings, or 'auto' (--period-rule)",
-        special=("auto",),
-        check=_at_least(1),
-    ),
-    Param(
-        "period_rule",
-        str,
-        "stich",
-        "local-sgd: rule of --period auto, with S = floor(T/batch) local steps: stich "
-        "(H = floor(sqrt(S/N))) or prsgd (H = floor(S^(1/4) / N^(3/4)))",
-        PERIOD_RULES,
-    ),
-    Param(
-        "alpha",
-        float,
-        1.0,
-        "logreg-nonconvex: alpha > 0 of the penalty lam sum alpha x^2/(1 + alpha x^2)",
-        check=_positive,
-    ),
-    Param("hidden", int, 16, "mlp: hidden units of the two-layer network", check=_at_least(1)),
     Param(
         "gamma",
         float,
         "auto",
-        "step size gamma, or 'auto' = 1/L (1/(L + theta) for cr-psgd-catalyst)",
+        "step size gamma, or 'auto' = 1/L (or the algorithm's own rule, see --algo)",
         special=("auto",),
-        check=_positive,
+        check=positive,
     ),
     Param(
         "fstar",
@@ -155,15 +94,15 @@ PARAMS: tuple[Param, ...] = (
         "optimal value f* for suboptimality: a number, 'auto' (distributed Newton solve) or 'none'",
         special=("auto", "none"),
     ),
-    Param("seed", int, 0, "master seed of all random streams", check=_at_least(0)),
+    Param("seed", int, 0, "master seed of all random streams", check=at_least(0)),
     Param(
         "eval_factor",
         float,
         1.25,
         "evaluate when SFO per worker grew by this factor",
-        check=_above_one,
+        check=above_one,
     ),
-    Param("out", str, None, "HDF5 run log (default runs/<algo>-N<ranks>-seed<seed>.h5)"),
+    Param("out", str, None, "HDF5 run log [default: runs/<algo>-N<ranks>-seed<seed>.h5]"),
     Param("overwrite", bool, False, "replace an existing --out file"),
     Param("quiet", bool, False, "no progress lines, only the final summary"),
     Param(
@@ -171,20 +110,36 @@ PARAMS: tuple[Param, ...] = (
         int,
         0,
         "write a checkpoint every K rounds (0: only when stopped by SIGTERM/SIGUSR1)",
-        check=_at_least(0),
+        check=at_least(0),
     ),
-    Param("checkpoint", str, None, "checkpoint file (default: <out stem>.ckpt.h5 beside the log)"),
+    Param("checkpoint", str, None, "checkpoint file [default: <out stem>.ckpt.h5 beside the log]"),
     Param(
         "check_sync",
         int,
         0,
         "every K rounds, check that all ranks hold the same iterate (0: never)",
-        check=_at_least(0),
+        check=at_least(0),
     ),
 )
 # What ``--resume`` lets the command line change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("quiet", "checkpoint_every", "checkpoint", "check_sync")
-PARAMS_BY_NAME = {p.name: p for p in PARAMS}
+#: Names computed from the registered parts on access (:func:`__getattr__`).
+_COMPOSED = ("PARAMS", "PARAMS_BY_NAME", "ALGORITHMS", "PROBLEMS", "SCHEDULES")
+
+
+def __getattr__(name: str) -> Any:
+    """``PARAMS`` (the common parameters, then every registered part's, each once),
+    ``PARAMS_BY_NAME`` and the part names, composed from :mod:`crpsgd.parts` when asked for,
+    so that parts registered by plugins are included."""
+    if name not in _COMPOSED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from crpsgd import parts
+
+    if name == "PARAMS":
+        return parts.all_params()
+    if name == "PARAMS_BY_NAME":
+        return {p.name: p for p in parts.all_params()}
+    return tuple(parts.names({"ALGORITHMS": "algo", "PROBLEMS": "problem"}.get(name, "schedule")))
 
 
 def convert(param: Param, raw: Any, origin: str) -> Any:
@@ -263,9 +218,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if found:
             message += f" (column {found.group(2)})"
         raise DataFormatError(path, line, f"TOML syntax: {message}") from None
+    by_name = _by_name()
     for key in table:
-        if key not in PARAMS_BY_NAME or key == "config":
-            known = ", ".join(PARAMS_BY_NAME)
+        if key not in by_name or key == "config":
+            known = ", ".join(by_name)
             raise DataFormatError(
                 path, _line_of(text, key), f"unknown key {key!r} (known: {known})"
             )
@@ -279,40 +235,68 @@ def _line_of(text: str, key: str) -> int | None:
     return None
 
 
-def merge(cli: dict[str, Any], config_path: str | None) -> dict[str, Any]:
-    """Defaults, then the TOML file, then the flags given on the command line (not None)."""
-    merged = {p.name: p.default for p in PARAMS}
+def _by_name() -> dict[str, Param]:
+    from crpsgd import parts
+
+    return {p.name: p for p in parts.all_params()}
+
+
+def merge(
+    cli: dict[str, Any], config_path: str | None, command_line: bool = False
+) -> dict[str, Any]:
+    """Defaults, then the TOML file, then the flags given on the command line (not None).
+
+    ``command_line=True``: ``cli`` holds only what the user typed, so a flag of a part that is
+    not selected (``--rho`` with ``--algo psgd``) is an error. Otherwise (a TOML file, or a
+    program such as the bench runner passing shared keys) such keys are accepted silently.
+    """
+    by_name = _by_name()
+    merged = {name: p.default for name, p in by_name.items()}
     if config_path is not None:
         for key, raw in read_toml(config_path).items():
-            merged[key] = convert(PARAMS_BY_NAME[key], raw, str(config_path))
+            merged[key] = convert(by_name[key], raw, str(config_path))
+    given = []
     for key, raw in cli.items():
-        if raw is not None and key in PARAMS_BY_NAME:
-            merged[key] = convert(PARAMS_BY_NAME[key], raw, "command line")
+        if raw is not None and key in by_name:
+            merged[key] = convert(by_name[key], raw, "command line")
+            given.append(key)
     merged["config"] = config_path
     check_combination(merged)
+    if command_line:
+        from crpsgd import parts
+
+        parts.check_selected(merged, given)
     return merged
 
 
 def check_combination(cfg: dict[str, Any]) -> None:
-    """Constraints between parameters: the budget must fit the first batch; ``auto`` step
-    sizes need a known smoothness constant; ``--fstar auto`` needs a strongly convex problem.
-    (Catalyst's inner budget depends on the rank count: checked by the run.)"""
-    first = cfg["b1"] if cfg["algo"] in B1_ALGORITHMS else cfg["batch"]
-    flag = "--b1" if cfg["algo"] in B1_ALGORITHMS else "--batch"
-    if cfg["T"] < first:
-        raise UsageError(
-            f"--T={cfg['T']}: the budget is smaller than the first batch {flag}={first}"
-        )
-    if cfg["problem"] == "mlp":
-        names = ["gamma"] + (["theta"] if cfg["algo"] == "cr-psgd-catalyst" else [])
-        for name in names:
+    """Constraints between parameters: each selected part's own (the budget must fit the
+    first batch, Catalyst's inner budget, ...); ``auto`` step sizes need a known smoothness
+    constant; ``--fstar auto`` needs a problem whose Newton solve applies."""
+    from crpsgd import parts
+
+    problem, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
+    for part in parts.selected(cfg):
+        part.check_config(cfg)
+    if not problem.smoothness_known:
+        for name in ("gamma", *algo.auto_needs_smoothness):
             if cfg[name] == "auto":
                 raise UsageError(
-                    f"--{name}=auto: the smoothness constant L of --problem=mlp is not known; "
-                    f"pass a number (e.g. --{name} {0.1 if name == 'gamma' else 1.0})"
+                    f"--{name}=auto: the smoothness constant L of --problem={problem.name} is "
+                    f"not known; pass a number (e.g. --{name} {0.1 if name == 'gamma' else 1.0})"
                 )
-    if cfg["fstar"] == "auto" and cfg["problem"] != "logreg":
+    if cfg["fstar"] == "auto" and not problem.convex_fstar:
+        convex = "/".join(p.name for p in parts.registered("problem") if p.convex_fstar)
         raise UsageError(
-            f"--fstar=auto: the Newton solve is for --problem=logreg only, not "
+            f"--fstar=auto: the Newton solve is for --problem={convex} only, not "
             f"--problem={cfg['problem']} (not convex); pass --fstar VALUE or --fstar none"
+        )
+
+
+def check_first_batch(cfg: dict[str, Any], name: str) -> None:
+    """The budget ``T`` must hold the first batch, the parameter ``name`` (``b1``, ``batch``)."""
+    if cfg["T"] < cfg[name]:
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(
+            f"--T={cfg['T']}: the budget is smaller than the first batch {flag}={cfg[name]}"
         )

@@ -50,6 +50,7 @@ class Evaluator:
 
     def __call__(self, x: np.ndarray) -> Evaluation:
         t0 = self.comm.wtime()
+        self.problem.before_evaluation(self.comm)
         d = self.problem.dim
         buf = self._buf
         buf[0] = self.problem.local_sums(x, buf[1 : d + 1])

@@ -12,3 +12,10 @@ def worker_rng(seed: int, rank: int) -> np.random.Generator:
     """The independent random stream of worker ``rank`` for the run seeded with ``seed``."""
     child = np.random.SeedSequence(seed, spawn_key=(rank,))
     return np.random.Generator(np.random.PCG64(child))
+
+
+def sample_indices(rng: np.random.Generator, n_local: int, batch: int) -> np.ndarray:
+    """``batch`` local row numbers drawn i.i.d. uniformly with replacement, sorted (int64)."""
+    idx = rng.integers(0, n_local, size=batch, dtype=np.int64)
+    idx.sort()
+    return idx

@@ -1,132 +1,92 @@
 """``crpsgd run``: wires configuration, data, problem, algorithm and log on every rank.
 
-Every step that can fail on bad input runs on all ranks and ends with a collective
-agreement (:meth:`Communicator.raise_if_any`), so a mistake found by any rank makes every
-rank leave with the same :class:`UsageError`, and rank 0 prints it once. Nothing is written
-before the input has been checked.
+The problem, the algorithm and the batch schedule are registered parts (:mod:`crpsgd.parts`):
+this module asks the selected ones for their data, their object, their plan for ``N`` ranks,
+their ``gamma auto`` and their loop, and never names one. Every step that can fail on bad
+input runs on all ranks and ends with a collective agreement
+(:meth:`Communicator.raise_if_any`), so a mistake found by any rank makes every rank leave
+with the same :class:`UsageError`, and rank 0 prints it once. Nothing is written before the
+input has been checked.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from crpsgd import __version__
-from crpsgd.algorithms.catalyst import CatalystPlan, catalyst, catalyst_plan, check_plan
+from crpsgd import parts
 from crpsgd.algorithms.control import Resume, RunControl, stop_on_signals
-from crpsgd.algorithms.local_sgd import auto_period, local_sgd
-from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
-from crpsgd.checkpoint import Checkpoint, checkpoint_path_for, read_checkpoint, restore_rng
-from crpsgd.comm import Communicator, FailureWatch, mpi_library_version
-from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert, merge
-from crpsgd.data.dataset import Dataset
-from crpsgd.data.loader import data_identity, load_shard
-from crpsgd.errors import AllRanksError, DivergenceError, Preempted, UsageError
+from crpsgd.algorithms.parallel_sgd import RunResult
+from crpsgd.checkpoint import checkpoint_path_for, restore_rng
+from crpsgd.comm import Communicator, FailureWatch
+from crpsgd.config import merge
+from crpsgd.errors import AllRanksError, DivergenceError, Preempted
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
-from crpsgd.problems import fstar_cache
+from crpsgd.fstar_setup import f_star as resolve_f_star
 from crpsgd.problems.base import Problem
-from crpsgd.problems.fstar import newton_fstar
-from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
 from crpsgd.rng import worker_rng
-from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import ConstantBatch, ExponentialBatch
-
-FSTAR_TOL = 1e-10  # ||grad f|| at which the Newton solve for --fstar auto stops
+from crpsgd.run_setup import agree, check_out, default_out, open_log, read_resume, resume_log
+from crpsgd.step_size import step_size_from_config
 
 
-def _agree(comm: Communicator, step: Any, *args: Any) -> Any:
-    """Run ``step(*args)`` on every rank; if it raised on any rank, raise on all."""
-    try:
-        result, error = step(*args), None
-    except (UsageError, OSError) as exc:
-        result, error = None, exc if isinstance(exc, UsageError) else UsageError(str(exc))
-    comm.raise_if_any(error)
-    return result
+def run_from_cli(
+    cli_values: dict[str, Any], comm: Communicator | None = None, command_line: bool = False
+) -> RunResult:
+    """Execute ``crpsgd run`` with the parsed flags on every rank of ``comm``.
 
-
-def default_out(cfg: dict[str, Any], n_workers: int) -> str:
-    return f"runs/{cfg['algo']}-N{n_workers}-seed{cfg['seed']}.h5"
-
-
-def _load(cfg: dict[str, Any], comm: Communicator) -> tuple[Dataset, int, Dataset | None]:
-    shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg["n_features"], cfg["dense"])
-    test = None
-    if cfg["test_data"] is not None:
-        test, _ = load_shard(
-            cfg["test_data"],
-            comm.rank,
-            comm.size,
-            cfg["n_features"] or shard.n_features,
-            cfg["dense"],
-        )
-        if test.n_features != shard.n_features:
-            raise UsageError(
-                f"--test-data={cfg['test_data']}: {test.n_features} features but the training "
-                f"data has {shard.n_features} (pass --n-features to fix the width)"
-            )
-    return shard, n_total, test
-
-
-def _check_out(path: Path, overwrite: bool, comm: Communicator) -> None:
-    if comm.is_root and path.exists() and not overwrite:
-        raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
-
-
-def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -> RunResult:
-    """Execute ``crpsgd run`` with the parsed flags on every rank of ``comm``."""
+    ``command_line=True`` (the CLI): ``cli_values`` are what the user typed, and a flag of a
+    part that is not selected is an error; a program passing shared keys leaves it False.
+    """
     comm = comm if comm is not None else Communicator()
     ckpt = None
     if cli_values.get("resume"):
-        ckpt = _agree(comm, _read_resume, cli_values, comm.size)
+        ckpt = agree(comm, read_resume, cli_values, comm.size)
         cfg = ckpt.config
         out = Path(cfg["out"])
     else:
-        cfg = _agree(
+        cfg = agree(
             comm,
             merge,
             {k: v for k, v in cli_values.items() if k not in ("config", "resume")},
             cli_values.get("config"),
+            command_line,
         )
         out = Path(cfg["out"] or default_out(cfg, comm.size))
         cfg["out"] = str(out)
-        _agree(comm, _check_out, out, cfg["overwrite"], comm)
-    shard, n_total, test = _agree(comm, _load, cfg, comm)
-
-    problem = _make_problem(cfg, shard, n_total)
+        agree(comm, check_out, out, cfg["overwrite"], comm)
+    problem_part, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
+    data = agree(comm, problem_part.load_data, cfg, comm)
+    problem = problem_part.build(parts.ProblemContext(cfg, comm, data))
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:
         smoothness, smoothness_bound = math.nan, "unknown"
-    theta = 2.0 * smoothness if cfg["theta"] == "auto" else cfg["theta"]
-    gamma = _step_size(cfg, smoothness, theta)
-    plan = _agree(comm, _algorithm_plan, cfg, comm.size)
-    f_star, f_star_note = _f_star(cfg, problem, comm)
+    gamma = algo.gamma_auto(smoothness, cfg) if cfg["gamma"] == "auto" else cfg["gamma"]
+    settings = algo.settings(cfg, smoothness)
+    plan = agree(comm, algo.plan, cfg, comm.size)
+    f_star, f_star_note = resolve_f_star(cfg, problem, comm)
 
     if ckpt is not None:  # the values the interrupted run used, bit for bit
-        gamma, theta = ckpt.state["gamma"], ckpt.state["theta"]
-        log = _agree(comm, _resume_log, comm, out, ckpt.rounds)
+        gamma = ckpt.state["gamma"]
+        settings = {k: ckpt.state[k] for k in settings}
+        log = agree(comm, resume_log, comm, out, ckpt.rounds)
     else:
         log = None
-    log = log or _agree(
+    log = log or agree(
         comm,
-        _open_log,
+        open_log,
         cfg,
         comm,
         out,
-        n_total,
-        shard.n_features,
+        data.n_total,
+        getattr(data.train, "n_features", problem.dim),
         (smoothness, smoothness_bound),
         gamma,
         f_star,
         f_star_note,
     )
-    evaluator = Evaluator(problem, comm, f_star, test)
+    evaluator = Evaluator(problem, comm, f_star, data.test)
     ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
     control = RunControl(
         comm,
@@ -137,7 +97,7 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
             "config": cfg,
             "algorithm": cfg["algo"],
             "log_path": str(out),
-            "extra": {"gamma": gamma, "theta": theta},
+            "extra": {"gamma": gamma, **settings},
         },
         start_rounds=ckpt.rounds if ckpt is not None else 0,
         log=log,
@@ -147,12 +107,28 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         resume = Resume.from_checkpoint(ckpt)
     else:
         rng, resume = worker_rng(cfg["seed"], comm.rank), None
+    schedule = parts.schedule_of(cfg)
+    ctx = parts.RunContext(
+        cfg=cfg,
+        comm=comm,
+        problem=problem,
+        evaluator=evaluator,
+        log=log,
+        rng=rng,
+        x0=problem.initial_point(cfg["seed"]),
+        gamma=gamma,
+        step_size=step_size_from_config(cfg, gamma),
+        plan=plan,
+        settings=settings,
+        schedule=schedule.build(cfg) if schedule is not None else None,
+        control=control,
+        resume=resume,
+        progress=None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"]),
+    )
     try:
         with FailureWatch(comm, lambda rank, message: log.close(f"failed: {message}")):
             with stop_on_signals(comm):
-                result = _execute(
-                    cfg, problem, comm, gamma, evaluator, log, theta, plan, rng, control, resume
-                )
+                result = algo.execute(ctx)
     except Preempted as exc:
         log.close(f"preempted: stopped after round {exc.rounds}, checkpoint {exc.path}")
         raise
@@ -172,6 +148,19 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         raise
     if comm.is_root and ckpt_path.exists():
         ckpt_path.unlink()  # the run is complete: nothing is left to resume
+    _finish(cfg, comm, log, result, out)
+    return result
+
+
+def _make_problem(cfg: dict[str, Any], shard: Any, n_total: int) -> Problem:
+    """The problem of ``cfg`` on a tabular shard already loaded (used by the bench runner)."""
+    return parts.problem(cfg["problem"]).build(
+        parts.ProblemContext(cfg, None, parts.LoadedData(shard, n_total))
+    )
+
+
+def _finish(cfg: dict[str, Any], comm: Communicator, log: Any, result: RunResult, out: Path):
+    """Write the summary and the result to the log; rank 0 prints one line."""
     summary = {
         "rounds": result.rounds,
         "sfo_per_worker": result.sfo_per_worker,
@@ -197,195 +186,6 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
             + f", {result.wall_s:.2f} s -> {out}",
             flush=True,
         )
-    return result
-
-
-def _read_resume(cli_values: dict[str, Any], n_workers: int) -> Checkpoint:
-    """The checkpoint of ``--resume`` with the few flags a resumed run may change applied."""
-    given = [
-        PARAMS_BY_NAME[k].flag
-        for k, v in cli_values.items()
-        if v is not None and k in PARAMS_BY_NAME and k not in RESUME_OVERRIDES
-    ]
-    if cli_values.get("config"):
-        given.append("--config")
-    if given:
-        raise UsageError(
-            f"--resume={cli_values['resume']}: the run continues with the configuration of the "
-            f"checkpoint; {', '.join(given)} cannot be changed (only "
-            + ", ".join(PARAMS_BY_NAME[k].flag for k in RESUME_OVERRIDES)
-            + ")"
-        )
-    ckpt = read_checkpoint(cli_values["resume"])
-    if ckpt.n_workers != n_workers:
-        raise UsageError(
-            f"--resume={cli_values['resume']}: written by a run on {ckpt.n_workers} ranks; "
-            f"resume it on {ckpt.n_workers} ranks, not {n_workers} (the random streams and "
-            "data shards depend on the rank count)"
-        )
-    for key in RESUME_OVERRIDES:
-        if cli_values.get(key) is not None:
-            ckpt.config[key] = convert(PARAMS_BY_NAME[key], cli_values[key], "command line")
-    return ckpt
-
-
-def _resume_log(comm: Communicator, out: Path, rounds: int) -> RunLog | NullRunLog:
-    return RunLog.resume(out, rounds) if comm.is_root else NullRunLog()
-
-
-def _f_star(
-    cfg: dict[str, Any], problem: LogisticRegression, comm: Communicator
-) -> tuple[float | None, str]:
-    if cfg["fstar"] == "none":
-        return None, "unknown"
-    if cfg["fstar"] == "auto":
-        return _f_star_cached(cfg, problem, comm)
-    return float(cfg["fstar"]), "given"
-
-
-def _f_star_cached(
-    cfg: dict[str, Any], problem: LogisticRegression, comm: Communicator
-) -> tuple[float, str]:
-    """``--fstar auto``: the cached Newton solution for this data and lambda, else solve and
-    store it (rank 0 reads and writes the cache; see :mod:`crpsgd.problems.fstar_cache`)."""
-    hit = paths = key = None
-    if comm.is_root:
-        try:
-            ident = data_identity(cfg["data"])
-            key = fstar_cache.cache_key(
-                ident["sha256"], cfg["problem"], problem.lam, problem.dim, "newton", FSTAR_TOL
-            )
-            data_file = None if ident["kind"] == "synthetic" else cfg["data"]
-            paths = fstar_cache.candidate_paths(data_file, ident["sha256"])
-            hit = fstar_cache.lookup(paths, key)
-        except (OSError, UsageError):
-            paths = None
-    hit = comm.bcast(hit)
-    if hit is not None:
-        return float(hit["value"]), f"cached {hit['path']}: {hit['note']}"
-    solved = _agree(comm, newton_fstar, problem, comm, FSTAR_TOL)
-    note = (
-        f"Newton, {solved.iterations} iterations, ||grad f||="
-        f"{solved.grad_norm:.2e}, f-f* <= {solved.bound:.1e}"
-    )
-    if comm.is_root and paths is not None and solved.grad_norm <= FSTAR_TOL:
-        entry = {"value": solved.value, "grad_norm": solved.grad_norm, "note": note}
-        fstar_cache.store(paths, key, entry)
-    return solved.value, note
-
-
-def _open_log(
-    cfg: dict[str, Any],
-    comm: Communicator,
-    out: Path,
-    n_total: int,
-    d: int,
-    smoothness_and_bound: tuple[float, str],
-    gamma: float,
-    f_star: float | None,
-    f_star_note: str,
-) -> RunLog | NullRunLog:
-    """Rank 0 creates the log with every root attribute; other ranks hold a null log."""
-    if not comm.is_root:
-        return NullRunLog()
-    smoothness, smoothness_bound = smoothness_and_bound
-    ident = data_identity(cfg["data"])
-    attrs = {
-        "crpsgd_version": __version__,
-        "algorithm": cfg["algo"],
-        "problem": cfg["problem"],
-        "config": json.dumps(cfg, sort_keys=True),
-        "n_workers": comm.size,
-        "seed": cfg["seed"],
-        "data_path": ident["path"],
-        "data_kind": ident["kind"],
-        "data_shape": (n_total, d),
-        "data_sha256": ident["sha256"],
-        "mpi_library": mpi_library_version(),
-        "smoothness_L": smoothness,
-        "smoothness_bound": smoothness_bound,
-        "step_size": gamma,
-        "f_star": np.nan if f_star is None else f_star,
-        "f_star_source": f_star_note,
-        "command": " ".join(sys.argv),
-    }
-    if cfg["test_data"] is not None:
-        test_ident = data_identity(cfg["test_data"])
-        attrs.update(test_data_path=test_ident["path"], test_data_sha256=test_ident["sha256"])
-    return RunLog(out, attrs, overwrite=cfg["overwrite"])
-
-
-def _make_problem(cfg: dict[str, Any], shard: Dataset, n_total: int) -> Problem:
-    if cfg["problem"] == "logreg-nonconvex":
-        return NonconvexLogisticRegression(shard, n_total, cfg["lam"], cfg["alpha"])
-    if cfg["problem"] == "mlp":
-        return TwoLayerNetwork(shard, n_total, cfg["hidden"], cfg["lam"])
-    return LogisticRegression(shard, n_total, cfg["lam"])
-
-
-def _step_size(cfg: dict[str, Any], smoothness: float, theta: float) -> float:
-    """``--gamma``, or for ``auto``: ``1/(L + theta)`` for Catalyst's inner runs, else ``1/L``.
-    (``auto`` with an unknown ``L`` is rejected by the configuration check.)"""
-    if cfg["gamma"] != "auto":
-        return cfg["gamma"]
-    if cfg["algo"] == "cr-psgd-catalyst":
-        return 1.0 / (smoothness + theta)
-    return 1.0 / smoothness
-
-
-def _algorithm_plan(cfg: dict[str, Any], n_workers: int) -> CatalystPlan | int | None:
-    """What depends on the rank count: Catalyst's ``K`` and inner budget (checked to fit
-    ``--b1``), or Local SGD's period ``H``."""
-    if cfg["algo"] == "cr-psgd-catalyst":
-        outer = None if cfg["outer"] == "auto" else cfg["outer"]
-        plan = catalyst_plan(cfg["T"], n_workers, outer)
-        check_plan(plan, cfg["b1"], cfg["T"], n_workers)
-        return plan
-    if cfg["algo"] == "local-sgd":
-        if cfg["period"] == "auto":
-            return auto_period(cfg["period_rule"], cfg["T"], cfg["batch"], n_workers)
-        return cfg["period"]
-    return None
-
-
-def _execute(
-    cfg: dict[str, Any],
-    problem: Problem,
-    comm: Communicator,
-    gamma: float,
-    evaluator: Evaluator,
-    log: RunLog | NullRunLog,
-    theta: float | None = None,
-    plan: CatalystPlan | int | None = None,
-    rng: np.random.Generator | None = None,
-    control: RunControl | None = None,
-    resume: Resume | None = None,
-) -> RunResult:
-    if cfg["algo"] in ("cr-psgd", "cr-psgd-catalyst"):
-        schedule = ExponentialBatch(cfg["b1"], cfg["rho"])
-    else:
-        schedule = ConstantBatch(cfg["batch"])
-    progress = None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"])
-    x0 = problem.initial_point(cfg["seed"])
-    rng = rng if rng is not None else worker_rng(cfg["seed"], comm.rank)
-    common = {
-        "eval_factor": cfg["eval_factor"],
-        "progress": progress,
-        "control": control,
-        "resume": resume,
-    }
-    if cfg["algo"] == "cr-psgd-catalyst":
-        return catalyst(
-            problem, comm, schedule, plan, theta, gamma, x0, rng, evaluator, log, **common
-        )
-    if cfg["algo"] == "local-sgd":
-        log.set_attrs(
-            period=plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
-        )
-        return local_sgd(
-            problem, comm, cfg["batch"], plan, cfg["T"], gamma, x0, rng, evaluator, log, **common
-        )
-    return parallel_sgd(problem, comm, schedule, cfg["T"], gamma, x0, rng, evaluator, log, **common)
 
 
 def _progress_printer(budget: int):

@@ -86,11 +86,12 @@ def serial_local_sgd(parts, grad, x0, batch, period, budget, gamma):
 
 def run(tmp_path, kind, spec, flags):
     out = tmp_path / "run.h5"
+    # a flag of a problem not selected is an error: only the selected problem's own
+    own = ["--alpha", str(ALPHA)] if kind == "logreg-nonconvex" else ["--hidden", str(HIDDEN)]
     proc = run_mpi(
         N,
         ["-m", "crpsgd", "run", "--problem", kind, "--data", spec, "--seed", str(SEED),
-         "--lam", str(LAM), "--alpha", str(ALPHA), "--hidden", str(HIDDEN),
-         "--out", str(out), "--quiet", *flags],
+         "--lam", str(LAM), *own, "--out", str(out), "--quiet", *flags],
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return read_run(out)

@@ -45,7 +45,8 @@ from crpsgd.evaluation import Evaluator
 from crpsgd.problems.base import Problem
 from crpsgd.problems.proximal import ProximalProblem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import BatchSchedule, as_schedule
+from crpsgd.schedules import BatchSchedule, Schedule, as_schedule
+from crpsgd.step_size import StepSize
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,16 @@ def catalyst_plan(budget: int, n_workers: int, outer: int | None = None) -> Cata
     return CatalystPlan(outer, budget // outer)
 
 
-def check_plan(plan: CatalystPlan, first_batch: int, budget: int, n_workers: int) -> None:
-    """Reject a plan whose inner runs could not take a single round."""
+def check_plan(
+    plan: CatalystPlan, first_batch: int, budget: int, n_workers: int, flag: str = "--b1"
+) -> None:
+    """Reject a plan whose inner runs could not take a single round (``flag`` names the
+    parameter of the first batch)."""
     if plan.outer < 1 or plan.inner_budget < first_batch:
         raise UsageError(
             f"--T={budget}: cr-psgd-catalyst on {n_workers} workers runs {plan.outer} outer "
             f"iterations of {plan.inner_budget} SFO per worker each, less than the first batch "
-            f"--b1={first_batch}; raise --T, lower --b1 or set fewer --outer iterations"
+            f"{flag}={first_batch}; raise --T, lower {flag} or set fewer --outer iterations"
         )
 
 
@@ -90,10 +94,10 @@ class CatalystResult(RunResult):
 def catalyst(
     problem: Problem,
     comm: Communicator,
-    schedule: BatchSchedule | int,
+    schedule: Schedule | BatchSchedule | int,
     plan: CatalystPlan,
     theta: float,
-    gamma: float,
+    gamma: StepSize | float,
     y0: np.ndarray,
     rng: np.random.Generator,
     evaluator: Evaluator | None,
@@ -118,7 +122,7 @@ def catalyst(
     schedule = as_schedule(schedule)
     prox = ProximalProblem(problem, theta, y0)
     outer_rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, None)
-    y = np.array(y0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
+    y = np.array(y0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
     outer_rec.begin(y, resume)
     if resume is None:
         first, k_done = outer_rec.last, 0
@@ -128,7 +132,10 @@ def catalyst(
     else:
         k_done = int(resume.state["outer"])
         best_k, best_g = int(resume.state["best_outer"]), float(resume.state["best_grad_norm_sq"])
-        y_best = np.array(resume.arrays["y_best"], dtype=np.float64)
+        y_best = np.array(resume.arrays["y_best"], dtype=problem.dtype)
+        problem.load_state_arrays(resume.rank_arrays(comm.rank))
+        if "schedule" in resume.state:
+            schedule.load_state(resume.state["schedule"])
     for k in range(k_done + 1, plan.outer + 1):
         prox.set_center(y)
         before = outer_rec.rounds
@@ -146,7 +153,7 @@ def catalyst(
         )
         y = inner.x
         outer_rec.rounds, outer_rec.sfo = inner.rounds, inner.sfo_per_worker
-        outer_rec.batch = schedule(inner.rounds - before) if inner.rounds > before else 0
+        outer_rec.batch = inner.last_batch if inner.rounds > before else 0
         outer_rec.compute_s += inner.compute_s
         outer_rec.comm_s += inner.comm_s
         ev = None
@@ -167,12 +174,19 @@ def catalyst(
             wall_s=comm.wtime() - outer_rec.start,
         )
         if control is not None:
+            sched_state = schedule.state()
             control.after_round(
                 **outer_rec.checkpoint_point(comm.wtime()),
                 x=y,
                 rng=rng,
                 arrays={"y_best": y_best},
-                state={"outer": k, "best_outer": best_k, "best_grad_norm_sq": best_g},
+                state={
+                    "outer": k,
+                    "best_outer": best_k,
+                    "best_grad_norm_sq": best_g,
+                    **({"schedule": sched_state} if sched_state else {}),
+                },
+                rank_arrays=problem.state_arrays,
             )
     log.set_attrs(
         theta=theta,

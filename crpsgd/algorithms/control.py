@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +50,11 @@ class Resume:
     compute_s: float = 0.0
     comm_s: float = 0.0
     eval_s: float = 0.0
+
+    def rank_arrays(self, rank: int) -> dict[str, np.ndarray]:
+        """The per-rank arrays of ``rank`` (stored as ``<name>@rank<rank>``), by name."""
+        suffix = f"@rank{rank}"
+        return {k[: -len(suffix)]: v for k, v in self.arrays.items() if k.endswith(suffix)}
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> Resume:
@@ -104,11 +109,15 @@ class RunControl:
         arrays: dict[str, np.ndarray] | None = None,
         state: dict[str, Any] | None = None,
         seconds: dict[str, float] | None = None,
+        rank_arrays: Callable[[], dict[str, np.ndarray]] | None = None,
     ) -> None:
         """Called by every rank after round ``rounds`` (collective when anything is due).
 
         ``seconds`` holds the compute, communication and evaluation seconds spent so far
         (``compute_s``, ``comm_s``, ``eval_s``), which a resumed run adds to its own.
+        ``arrays`` are the same on every rank (rank 0's are written); ``rank_arrays`` returns
+        this rank's own (e.g. a problem's :meth:`~crpsgd.problems.base.Problem.state_arrays`),
+        gathered with the random states and kept as ``<name>@rank<r>``.
         """
         if self.check_sync and rounds % self.check_sync == 0:
             self.verify_replicas(x, rounds)
@@ -121,7 +130,8 @@ class RunControl:
                 **(seconds or {}),
                 **(state or {}),
             }
-            self.save(rounds, sfo, rng, {"x": x, **(arrays or {})}, loop_state)
+            own = rank_arrays() if rank_arrays is not None else {}
+            self.save(rounds, sfo, rng, {"x": x, **(arrays or {})}, loop_state, own)
         if stop:
             raise Preempted(rounds, self.path)
 
@@ -132,11 +142,15 @@ class RunControl:
         rng: np.random.Generator,
         arrays: dict[str, np.ndarray],
         state: dict[str, Any],
+        rank_arrays: dict[str, np.ndarray] | None = None,
     ) -> None:
-        """Gather every rank's random-generator state; rank 0 flushes the log (so that it
-        holds every row up to the checkpoint) and writes the checkpoint."""
-        states = self.comm.gather(rng_state(rng))
+        """Gather every rank's random-generator state and own arrays; rank 0 flushes the log
+        (so that it holds every row up to the checkpoint) and writes the checkpoint."""
+        gathered = self.comm.gather((rng_state(rng), rank_arrays or {}))
         if self.comm.is_root:
+            states = [g[0] for g in gathered]
+            for r, (_, own) in enumerate(gathered):
+                arrays = {**arrays, **{f"{k}@rank{r}": v for k, v in own.items()}}
             self.log.flush()
             write_checkpoint(
                 self.path,

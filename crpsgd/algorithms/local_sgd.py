@@ -25,7 +25,10 @@ the number of local steps above:
 * ``prsgd`` (non-convex, Yu, Yang & Zhu 2019, Thm 1): ``H = floor(S^(1/4) / N^(3/4))``, so
   about ``N^(3/4) S^(3/4)`` rounds;
 
-both at least 1. The step size is constant (PR-SGD's setting).
+both at least 1. The step size is PR-SGD's constant one by default; a step-size rule
+(:mod:`crpsgd.step_size`) is read once per round, from the SFO spent before it. The local
+steps are plain SGD steps; the averaged step is the problem's
+:meth:`~crpsgd.problems.base.Problem.apply_step`.
 """
 
 from __future__ import annotations
@@ -40,12 +43,12 @@ from crpsgd.algorithms.parallel_sgd import (
     LoopRecorder,
     ProgressHook,
     RunResult,
-    sample_indices,
 )
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluator
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
+from crpsgd.step_size import StepSize, as_step_size
 
 PERIOD_RULES = ("stich", "prsgd")
 
@@ -67,7 +70,7 @@ def local_sgd(
     batch: int,
     period: int,
     budget: int,
-    gamma: float,
+    gamma: StepSize | float,
     x0: np.ndarray,
     rng: np.random.Generator,
     evaluator: Evaluator | None,
@@ -88,20 +91,24 @@ def local_sgd(
         raise ValueError(f"batch={batch} must be >= 1")
     if period < 1:
         raise ValueError(f"period={period} must be >= 1")
+    step_size = as_step_size(gamma)
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
+    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
     x_local = np.empty_like(x)
     acc = np.empty_like(x)  # s_i: the sum of this period's local minibatch gradients
     grad = np.empty_like(x)
     rec.begin(x, resume)
+    if resume is not None:
+        problem.load_state_arrays(resume.rank_arrays(comm.rank))
     # at a round boundary every worker's local model is the average x: nothing else to restore
     steps_left = budget // batch - (rec.sfo - (offset.sfo if offset is not None else 0)) // batch
     while steps_left > 0:
         h = min(period, steps_left)
         t0 = comm.wtime()
+        gamma_t = step_size(rec.sfo)
         x_local[:] = x
         for step in range(h):
-            idx = sample_indices(rng, problem.n_local, batch)
+            idx = problem.sample_batch(rng, batch)
             if step == 0:
                 problem.stochastic_grad(x_local, idx, acc)
                 g = acc
@@ -110,16 +117,17 @@ def local_sgd(
                 acc += grad
                 g = grad
             if step + 1 < h:  # the last local step is replaced by the averaged one
-                np.multiply(g, gamma, out=grad)
+                np.multiply(g, gamma_t, out=grad)
                 x_local -= grad
         t1 = comm.wtime()
         comm.allreduce_mean_(acc)
         t2 = comm.wtime()
-        acc *= gamma
-        x -= acc
+        problem.apply_step(x, acc, gamma_t)
         t3 = comm.wtime()
         steps_left -= h
-        rec.round_done(x, batch, h, gamma, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+        rec.round_done(x, batch, h, gamma_t, (t1 - t0) + (t3 - t2), t2 - t1, t3)
         if control is not None:
-            control.after_round(**rec.checkpoint_point(t3), x=x, rng=rng)
+            control.after_round(
+                **rec.checkpoint_point(t3), x=x, rng=rng, rank_arrays=problem.state_arrays
+            )
     return rec.result(x)

@@ -9,9 +9,13 @@ Every rank runs::
         x_{t+1} = x_t - gamma g
         t = t + 1
 
-CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``. Rows are
-drawn with replacement from the rank's own shard by the rank's own random stream and sorted
-(the average does not change; memory access becomes sequential).
+CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``; any schedule
+object of :mod:`crpsgd.schedules` works, including one that observes each round (its extra
+slots ride in the round's buffer after ``g_i``; it sees their average and ``g`` after the
+Allreduce, before the step). Rows are drawn with replacement from the rank's own shard by the
+rank's own random stream and sorted (the average does not change; memory access becomes
+sequential): :meth:`Problem.sample_batch`. The step ``x <- x - gamma_t g`` is
+:meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule (:mod:`crpsgd.step_size`).
 
 Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
 outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
@@ -32,8 +36,17 @@ from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluation, Evaluator
 from crpsgd.problems.base import Problem
+from crpsgd.rng import sample_indices  # noqa: F401  (re-exported: the loops' sampling)
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import BatchSchedule, rounds_within_budget
+from crpsgd.schedules import (
+    BatchSchedule,
+    LocalStats,
+    RoundStats,
+    Schedule,
+    as_schedule,
+    rounds_within_budget,
+)
+from crpsgd.step_size import StepSize, as_step_size
 
 ProgressHook = Callable[[int, int, int, Evaluation, float], None]
 
@@ -56,6 +69,7 @@ class RunResult:
     compute_s: float
     comm_s: float
     eval_s: float
+    last_batch: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,13 +100,6 @@ class EvalSchedule:
             self.last_sfo = sfo
             return True
         return False
-
-
-def sample_indices(rng: np.random.Generator, n_local: int, batch: int) -> np.ndarray:
-    """``batch`` local row numbers drawn i.i.d. uniformly with replacement, sorted (int64)."""
-    idx = rng.integers(0, n_local, size=batch, dtype=np.int64)
-    idx.sort()
-    return idx
 
 
 class LoopRecorder:
@@ -219,15 +226,16 @@ class LoopRecorder:
             compute_s=self.compute_s,
             comm_s=self.comm_s,
             eval_s=self.eval_s,
+            last_batch=self.batch,
         )
 
 
 def parallel_sgd(
     problem: Problem,
     comm: Communicator,
-    schedule: BatchSchedule | int,
+    schedule: Schedule | BatchSchedule | int,
     budget: int,
-    gamma: float,
+    gamma: StepSize | float,
     x0: np.ndarray,
     rng: np.random.Generator,
     evaluator: Evaluator | None,
@@ -239,31 +247,55 @@ def parallel_sgd(
     resume: Resume | None = None,
 ) -> RunResult:
     """Run parallel SGD with batch sizes from ``schedule`` until the per-worker SFO budget
-    ``budget`` (of this call) would be exceeded; ``gamma`` is the step size. Returns the last
-    iterate.
+    ``budget`` (of this call) would be exceeded; ``gamma`` is the step size (a number, or a
+    rule of the run's SFO per worker before the round). Returns the last iterate.
 
     Collective: every rank of ``comm`` must call it with the same schedule, budget and
     step size. Rows go to ``log`` (rank 0's :class:`RunLog`; a null log elsewhere).
     ``evaluator=None`` evaluates nothing (an inner run of Catalyst); ``offset`` continues the
     counters of earlier loops of the same run; ``control`` checkpoints after rounds and
     ``resume`` continues a checkpointed run (``x0`` is then ignored).
+
+    The round's buffer is the gradient followed by the schedule's ``extra_slots``, which
+    :meth:`~crpsgd.schedules.Schedule.fill_slots` fills; after the Allreduce
+    :meth:`~crpsgd.schedules.Schedule.observe` sees the averages, before the step.
     """
+    schedule = as_schedule(schedule)
+    step_size = as_step_size(gamma)
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=np.float64, copy=True)
-    grad = np.empty_like(x)
+    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
+    slots = schedule.extra_slots
+    buf = np.empty(x.size + slots, dtype=problem.dtype)  # gradient, then the schedule's slots
+    grad, extra = buf[: x.size], buf[x.size :]
     rec.begin(x, resume)
+    base_sfo = offset.sfo if offset is not None else 0
+    if resume is not None:
+        problem.load_state_arrays(resume.rank_arrays(comm.rank))
+        if "schedule" in resume.state:
+            schedule.load_state(resume.state["schedule"])
     first_round = rec.rounds - (offset.rounds if offset is not None else 0) + 1
-    for batch in rounds_within_budget(schedule, budget, start=first_round):
+    rounds = rounds_within_budget(schedule, budget, first_round, rec.sfo - base_sfo)
+    for t, batch in enumerate(rounds, start=first_round):
         t0 = comm.wtime()
-        idx = sample_indices(rng, problem.n_local, batch)
+        gamma_t = step_size(rec.sfo)
+        idx = problem.sample_batch(rng, batch)
         problem.stochastic_grad(x, idx, grad)
+        if slots:
+            schedule.fill_slots(extra, LocalStats(t, batch, grad))
         t1 = comm.wtime()
-        comm.allreduce_mean_(grad)
+        comm.allreduce_mean_(buf)
         t2 = comm.wtime()
-        grad *= gamma
-        x -= grad
+        schedule.observe(t, RoundStats(t, batch, grad, extra, comm.size))
+        problem.apply_step(x, grad, gamma_t)
         t3 = comm.wtime()
-        rec.round_done(x, batch, 1, gamma, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+        rec.round_done(x, batch, 1, gamma_t, (t1 - t0) + (t3 - t2), t2 - t1, t3)
         if control is not None:
-            control.after_round(**rec.checkpoint_point(t3), x=x, rng=rng)
+            state = schedule.state()
+            control.after_round(
+                **rec.checkpoint_point(t3),
+                x=x,
+                rng=rng,
+                state={"schedule": state} if state else None,
+                rank_arrays=problem.state_arrays,
+            )
     return rec.result(x)

@@ -3,13 +3,22 @@
 A :class:`Problem` lives on one rank and sees only that rank's shard of the ``n`` rows.
 ``F`` is the per-sample data loss, ``r`` a deterministic regulariser; a stochastic gradient
 of one sample, ``grad F(x; i) + grad r(x)``, is one SFO call.
+
+Besides the abstract methods, hooks with defaults that the loops call: ``dtype`` of the
+iterate and gradient buffers, :meth:`Problem.sample_batch`, :meth:`Problem.apply_step` (the
+update after the round's Allreduce), :meth:`Problem.state_arrays` /
+:meth:`Problem.load_state_arrays` (per-rank state a checkpoint keeps) and
+:meth:`Problem.before_evaluation`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
+
+from crpsgd.rng import sample_indices
 
 
 class Problem(ABC):
@@ -21,6 +30,8 @@ class Problem(ABC):
     #: False when no bound of ``L`` is known (``local_smoothness`` then returns NaN), so
     #: ``--gamma auto`` and ``--theta auto`` cannot be used.
     smoothness_known: bool = True
+    #: dtype of the iterate, the gradient and the round's buffer.
+    dtype: Any = np.float64
 
     @abstractmethod
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
@@ -54,3 +65,27 @@ class Problem(ABC):
     def count_correct(self, x: np.ndarray, dataset: object) -> int:
         """Rows of ``dataset`` that the model ``x`` classifies right (problems that classify)."""
         raise NotImplementedError(f"{type(self).__name__} does not classify")
+
+    def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        """The local rows of one minibatch: ``batch`` i.i.d. draws from this rank's shard,
+        sorted (:func:`crpsgd.rng.sample_indices`)."""
+        return sample_indices(rng, self.n_local, batch)
+
+    def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
+        """``x <- x - gamma grad`` in place; ``grad`` (the averaged gradient) is overwritten."""
+        grad *= gamma
+        x -= grad
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """This rank's state besides the iterate that a checkpoint must keep (e.g. momentum
+        buffers); none by default. Checkpoints store the arrays as float64."""
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Continue from what :meth:`state_arrays` returned (as float64 arrays)."""
+        return None
+
+    def before_evaluation(self, comm: Any) -> None:
+        """Called on every rank before a full evaluation (e.g. to average statistics over
+        ranks with an evaluation collective); nothing by default."""
+        return None

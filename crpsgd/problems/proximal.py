@@ -29,6 +29,7 @@ class ProximalProblem(Problem):
         self.n_local = base.n_local
         self.n_total = base.n_total
         self.smoothness_known = base.smoothness_known
+        self.dtype = base.dtype
         self.center = np.array(center, dtype=np.float64, copy=True)
         if self.center.shape != (self.dim,):
             raise ValueError(f"center has shape {self.center.shape}, expected ({self.dim},)")
@@ -53,3 +54,18 @@ class ProximalProblem(Problem):
 
     def count_correct(self, x: np.ndarray, dataset: object) -> int:
         return self.base.count_correct(x, dataset)
+
+    def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:
+        return self.base.sample_batch(rng, batch)
+
+    def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
+        self.base.apply_step(x, grad, gamma)
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        return self.base.state_arrays()
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.base.load_state_arrays(arrays)
+
+    def before_evaluation(self, comm: object) -> None:
+        self.base.before_evaluation(comm)

@@ -1,0 +1,34 @@
+"""Algorithm ``cr-psgd`` (Algorithm 1 of Yu & Jin 2019): the parallel-SGD loop with a
+growing batch (its default schedule, ``exponential``: ``--b1``, ``--rho``)."""
+
+from __future__ import annotations
+
+from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
+from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+
+
+def execute_schedule_loop(ctx: RunContext) -> RunResult:
+    """The one loop of every schedule-driven algorithm, with the run's schedule."""
+    return parallel_sgd(
+        ctx.problem,
+        ctx.comm,
+        ctx.schedule,
+        ctx.cfg["T"],
+        ctx.step_size,
+        ctx.x0,
+        ctx.rng,
+        ctx.evaluator,
+        ctx.log,
+        **ctx.loop_options(),
+    )
+
+
+register_algorithm(
+    AlgorithmPart(
+        name="cr-psgd",
+        help="parallel SGD with an exponentially growing batch",
+        execute=execute_schedule_loop,
+        uses_schedule=True,
+        default_schedule="exponential",
+    )
+)

@@ -1,0 +1,68 @@
+"""Algorithm ``local-sgd`` (Stich 2018; PR-SGD with ``--period-rule prsgd``): local steps of
+minibatch ``--batch``, models averaged every ``H`` steps; ``H`` may depend on the rank count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crpsgd.algorithms.local_sgd import PERIOD_RULES, auto_period, local_sgd
+from crpsgd.algorithms.parallel_sgd import RunResult
+from crpsgd.builtin.constant import BATCH
+from crpsgd.config import Param, at_least, check_first_batch
+from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+
+PERIOD = Param(
+    "period",
+    int,
+    "auto",
+    "local minibatch steps H between model averagings, or 'auto' (--period-rule)",
+    special=("auto",),
+    check=at_least(1),
+)
+PERIOD_RULE = Param(
+    "period_rule",
+    str,
+    "stich",
+    "rule of --period auto, with S = floor(T/batch) local steps: stich "
+    "(H = floor(sqrt(S/N))) or prsgd (H = floor(S^(1/4) / N^(3/4)))",
+    PERIOD_RULES,
+)
+
+
+def plan(cfg: dict[str, Any], n_workers: int) -> int:
+    """The period ``H``."""
+    if cfg["period"] == "auto":
+        return auto_period(cfg["period_rule"], cfg["T"], cfg["batch"], n_workers)
+    return cfg["period"]
+
+
+def execute(ctx: RunContext) -> RunResult:
+    cfg = ctx.cfg
+    ctx.log.set_attrs(
+        period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
+    )
+    return local_sgd(
+        ctx.problem,
+        ctx.comm,
+        cfg["batch"],
+        ctx.plan,
+        cfg["T"],
+        ctx.step_size,
+        ctx.x0,
+        ctx.rng,
+        ctx.evaluator,
+        ctx.log,
+        **ctx.loop_options(),
+    )
+
+
+register_algorithm(
+    AlgorithmPart(
+        name="local-sgd",
+        help="Local SGD / PR-SGD: H local steps, then one model average",
+        execute=execute,
+        params=(BATCH, PERIOD, PERIOD_RULE),
+        plan=plan,
+        check=lambda cfg: check_first_batch(cfg, "batch"),
+    )
+)

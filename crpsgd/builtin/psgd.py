@@ -1,0 +1,17 @@
+"""Algorithm ``psgd``: PSGD(B), the parallel-SGD loop with a constant batch (its default
+schedule, ``constant``: ``--batch``)."""
+
+from __future__ import annotations
+
+from crpsgd.builtin.cr_psgd import execute_schedule_loop
+from crpsgd.parts import AlgorithmPart, register_algorithm
+
+register_algorithm(
+    AlgorithmPart(
+        name="psgd",
+        help="parallel SGD with a constant batch --batch",
+        execute=execute_schedule_loop,
+        uses_schedule=True,
+        default_schedule="constant",
+    )
+)

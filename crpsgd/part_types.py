@@ -1,0 +1,177 @@
+"""The records a part registers (:mod:`crpsgd.parts`) and the contexts its hooks receive.
+
+* :class:`ProblemPart`: ``build(ProblemContext) -> Problem``; ``load_data(cfg, comm) ->
+  LoadedData`` (default :func:`tabular_data`: ``--data``/``--test-data`` as LIBSVM, HDF5 or
+  synthetic shards); ``smoothness_known`` (False: ``--gamma auto`` and the algorithm's
+  ``auto_needs_smoothness`` parameters are refused); ``convex_fstar`` (``--fstar auto``'s
+  Newton solve applies: the problem is strongly convex and has ``lam`` and
+  ``local_newton_terms``, as :class:`~crpsgd.problems.logreg.LogisticRegression`).
+* :class:`AlgorithmPart`: ``execute(RunContext) -> RunResult``; ``plan(cfg, n_workers)``
+  (what depends on the rank count, checked on every rank before anything is written);
+  ``gamma_auto(L, cfg)`` (the step size of ``--gamma auto``, default ``1/L``);
+  ``settings(cfg, L)`` (values derived from ``L`` that the run logs and a checkpoint keeps,
+  e.g. Catalyst's ``theta``); ``uses_schedule`` and ``default_schedule``.
+* :class:`SchedulePart`: ``build(cfg)`` returns a batch-schedule object
+  (:mod:`crpsgd.schedules`); ``first_batch`` names the parameter the budget must hold.
+
+Every record has ``check(cfg)`` for constraints between its parameters (after each value
+passed its own check); it raises :class:`~crpsgd.errors.UsageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from crpsgd.config import Param, check_first_batch
+from crpsgd.errors import UsageError
+
+Check = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """This rank's training shard, the row count of all shards, and the test shard (or None)."""
+
+    train: Any
+    n_total: int
+    test: Any = None
+
+
+@dataclass(frozen=True)
+class ProblemContext:
+    """What :attr:`ProblemPart.build` receives: the validated configuration, the
+    communicator and this rank's data."""
+
+    cfg: dict[str, Any]
+    comm: Any
+    data: LoadedData
+
+
+@dataclass
+class RunContext:
+    """What :attr:`AlgorithmPart.execute` receives (the same on every rank but ``rng``).
+
+    ``gamma`` is the run's step size (``--gamma`` or its ``auto`` value); ``step_size`` the
+    per-round rule built from it (:mod:`crpsgd.step_size`), which the loops take; ``plan`` is
+    what :attr:`AlgorithmPart.plan` returned; ``settings`` what :attr:`AlgorithmPart.settings`
+    returned (or, resuming, what the checkpoint recorded); ``schedule`` the batch schedule
+    (None for an algorithm without one); ``resume`` is None for a fresh run.
+    """
+
+    cfg: dict[str, Any]
+    comm: Any
+    problem: Any
+    evaluator: Any
+    log: Any
+    rng: np.random.Generator
+    x0: np.ndarray
+    gamma: float
+    step_size: Any
+    plan: Any = None
+    settings: dict[str, float] | None = None
+    schedule: Any = None
+    control: Any = None
+    resume: Any = None
+    progress: Any = None
+
+    def loop_options(self) -> dict[str, Any]:
+        """The keyword arguments every loop takes: evaluation spacing, progress hook,
+        checkpoint control and resume state."""
+        return {
+            "eval_factor": self.cfg["eval_factor"],
+            "progress": self.progress,
+            "control": self.control,
+            "resume": self.resume,
+        }
+
+
+def tabular_data(cfg: dict[str, Any], comm: Any) -> LoadedData:
+    """``--data`` and ``--test-data`` (LIBSVM, HDF5 or synthetic): this rank's shards."""
+    from crpsgd.data.loader import load_shard
+
+    shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg["n_features"], cfg["dense"])
+    test = None
+    if cfg["test_data"] is not None:
+        test, _ = load_shard(
+            cfg["test_data"],
+            comm.rank,
+            comm.size,
+            cfg["n_features"] or shard.n_features,
+            cfg["dense"],
+        )
+        if test.n_features != shard.n_features:
+            raise UsageError(
+                f"--test-data={cfg['test_data']}: {test.n_features} features but the training "
+                f"data has {shard.n_features} (pass --n-features to fix the width)"
+            )
+    return LoadedData(shard, n_total, test)
+
+
+def inverse_smoothness(smoothness: float, cfg: dict[str, Any]) -> float:
+    """``gamma auto = 1/L``."""
+    return 1.0 / smoothness
+
+
+def _no_plan(cfg: dict[str, Any], n_workers: int) -> None:
+    return None
+
+
+def _no_settings(cfg: dict[str, Any], smoothness: float) -> dict[str, float]:
+    return {}
+
+
+class _Checked:
+    check: Check | None
+
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        """The part's own constraints between parameters (``check``), if any."""
+        if self.check is not None:
+            self.check(cfg)
+
+
+@dataclass(frozen=True)
+class ProblemPart(_Checked):
+    name: str
+    help: str
+    build: Callable[[ProblemContext], Any]
+    params: tuple[Param, ...] = ()
+    smoothness_known: bool = True
+    convex_fstar: bool = False
+    load_data: Callable[[dict[str, Any], Any], LoadedData] = tabular_data
+    check: Check | None = None
+
+
+@dataclass(frozen=True)
+class AlgorithmPart(_Checked):
+    name: str
+    help: str
+    execute: Callable[[RunContext], Any]
+    params: tuple[Param, ...] = ()
+    uses_schedule: bool = False
+    default_schedule: str | None = None
+    plan: Callable[[dict[str, Any], int], Any] = _no_plan
+    gamma_auto: Callable[[float, dict[str, Any]], float] = inverse_smoothness
+    settings: Callable[[dict[str, Any], float], dict[str, float]] = _no_settings
+    #: Parameters besides ``gamma`` whose ``auto`` value needs the smoothness constant.
+    auto_needs_smoothness: tuple[str, ...] = ()
+    check: Check | None = None
+
+
+@dataclass(frozen=True)
+class SchedulePart(_Checked):
+    name: str
+    help: str
+    build: Callable[[dict[str, Any]], Any]
+    params: tuple[Param, ...] = ()
+    #: The parameter holding the first batch ``B_1``: the budget ``T`` must hold it.
+    first_batch: str | None = None
+    check: Check | None = None
+
+    def check_config(self, cfg: dict[str, Any]) -> None:
+        if self.first_batch is not None:
+            check_first_batch(cfg, self.first_batch)
+        super().check_config(cfg)
