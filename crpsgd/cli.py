@@ -3,10 +3,13 @@
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
 exits); 3 divergence (a non-finite gradient, iterate or objective) and 4 replicas that
-differ (``--check-sync``), both one message from rank 0; 75 stopped by SIGTERM/SIGUSR1 after
-writing a checkpoint (run again with ``--resume``); 1 a failure on some rank during the run
-(that rank prints one message naming itself, has rank 0 record it in the log, and aborts
-the whole job).
+differ (``--check-sync``), both one message from rank 0; 75 stopped by SIGTERM, SIGUSR1 or
+SIGINT after writing a checkpoint (run again with ``--resume``); 1 a failure on some rank
+during the run, an output that cannot be written included (that rank prints one message
+naming itself, has rank 0 record it in the log, and aborts the whole job); 130 a second
+SIGINT on a rank, and ``128 + n`` a signal ``n`` that would have ended a rank (SIGHUP,
+SIGQUIT, SIGUSR2, SIGALRM, SIGXCPU): the job is aborted the same way
+(:mod:`crpsgd.lifecycle`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd import __version__
-from crpsgd.errors import AllRanksError, Preempted, UsageError
+from crpsgd.errors import AllRanksError, OutputError, Preempted, Terminated, UsageError
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -119,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            from crpsgd.run import run_from_cli
-
-            run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
+            _run(args)
         elif args.command == "info":
             _info(args.runs)
         elif args.command == "report":
@@ -141,19 +143,56 @@ def main(argv: list[str] | None = None) -> int:
             print(f"crpsgd: {kind}{exc}", file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return _fail_alone("interrupted (SIGINT)", EXIT_INTERRUPTED)
+    except Terminated as exc:
+        return _fail_alone(str(exc), exc.exit_code)
+    except OutputError as exc:
+        return _fail_alone(str(exc), EXIT_FAILURE)
     except Exception as exc:  # one message naming the rank, then the whole job ends
-        message = f"rank {_rank()}: {type(exc).__name__}: {exc}"
-        print(f"crpsgd: {message}", file=sys.stderr, flush=True)
-        if os.environ.get("CRPSGD_TRACEBACK"):
-            traceback.print_exc()
-        if "mpi4py.MPI" in sys.modules:
-            from crpsgd.comm import abort_job, report_failure, world_size
+        return _fail_alone(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
 
-            if world_size() > 1:
-                report_failure(message)
-                abort_job(EXIT_FAILURE)
-        return EXIT_FAILURE
+
+def _fail_alone(what: str, code: int) -> int:
+    """This rank failed on its own (the others may wait in a collective): print one
+    message naming it, have rank 0 record it in the log, abort the whole job.
+
+    Nothing here may stop the abort: a second failure (the message cannot be printed, the
+    log cannot be closed, another signal) is dropped, and the abort still happens."""
+    message = f"rank {_rank()}: {what}"
+    try:
+        try:
+            print(f"crpsgd: {message}", file=sys.stderr, flush=True)
+            if os.environ.get("CRPSGD_TRACEBACK"):
+                traceback.print_exc()
+        finally:
+            if "mpi4py.MPI" in sys.modules:
+                from crpsgd.comm import abort_job, report_failure, world_size
+
+                if world_size() > 1:
+                    try:
+                        report_failure(message)
+                    finally:
+                        abort_job(code)
+    except BaseException:  # a second failure on the way out; the first one is reported
+        if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
+            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
+    return code
+
+
+def _run(args: argparse.Namespace) -> None:
+    """``crpsgd run``: signal handlers first, then MPI (guarded), then the run, in which
+    numpy's floating-point warnings are off (non-finite values are checked and reported
+    once, as divergence)."""
+    from crpsgd.lifecycle import guarded_mpi_start, install_signal_handlers
+
+    install_signal_handlers()
+    guarded_mpi_start(_rank())
+    import numpy as np
+
+    from crpsgd.run import run_from_cli
+
+    with np.errstate(all="ignore"):
+        run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
 
 
 def _info(paths: list[str]) -> None:

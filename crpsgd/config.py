@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd.errors import DataFormatError, UsageError
+from crpsgd.limits import int_problem
 
 ALGORITHMS = ("cr-psgd", "psgd", "cr-psgd-catalyst", "local-sgd")
 PROBLEMS = ("logreg", "logreg-nonconvex", "mlp")
@@ -203,6 +204,8 @@ def convert(param: Param, raw: Any, origin: str) -> Any:
         if param.special:
             expected += " or " + " or ".join(repr(s) for s in param.special)
         raise UsageError(f"{where}: expected {expected}") from None
+    if param.kind is int and (too_large := int_problem(param.name, value)):
+        raise UsageError(f"{where}: {too_large}")
     if param.choices and value not in param.choices:
         raise UsageError(f"{where}: must be one of {', '.join(param.choices)}")
     if param.check is not None:
@@ -247,6 +250,8 @@ def _coerce(kind: type, raw: Any) -> Any:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parameters from a TOML file; unknown keys and syntax errors name the file (and line)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise DataFormatError(path, None, "not a regular file, not a configuration")
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -263,6 +268,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if found:
             message += f" (column {found.group(2)})"
         raise DataFormatError(path, line, f"TOML syntax: {message}") from None
+    except RecursionError:
+        raise DataFormatError(path, None, "TOML values nested too deeply") from None
     for key in table:
         if key not in PARAMS_BY_NAME or key == "config":
             known = ", ".join(PARAMS_BY_NAME)

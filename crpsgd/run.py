@@ -28,11 +28,15 @@ from crpsgd.data.dataset import Dataset
 from crpsgd.data.loader import data_identity, load_shard
 from crpsgd.errors import AllRanksError, DivergenceError, Preempted, UsageError
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
+from crpsgd.limits import check_model_size
+from crpsgd.outputs import GuardedLog
+from crpsgd.paths import check_run_paths, early_inputs
 from crpsgd.problems import fstar_cache
 from crpsgd.problems.base import Problem
 from crpsgd.problems.fstar import newton_fstar
 from crpsgd.problems.logreg import LogisticRegression
 from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
+from crpsgd.resume_check import check_resume_flags, input_identities, new_run_id, verify_resume
 from crpsgd.rng import worker_rng
 from crpsgd.runlog import NullRunLog, RunLog
 from crpsgd.schedules import ConstantBatch, ExponentialBatch
@@ -81,6 +85,7 @@ def _check_out(path: Path, overwrite: bool, comm: Communicator) -> None:
 def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -> RunResult:
     """Execute ``crpsgd run`` with the parsed flags on every rank of ``comm``."""
     comm = comm if comm is not None else Communicator()
+    _agree(comm, early_inputs, cli_values)  # issue 13: --config/--resume are regular files
     ckpt = None
     if cli_values.get("resume"):
         ckpt = _agree(comm, _read_resume, cli_values, comm.size)
@@ -96,7 +101,14 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         out = Path(cfg["out"] or default_out(cfg, comm.size))
         cfg["out"] = str(out)
         _agree(comm, _check_out, out, cfg["overwrite"], comm)
+    # issue 13: inputs regular, outputs writable, no output names an input or the other output
+    _agree(comm, check_run_paths, cfg, out, cli_values.get("resume"), comm.is_root)
+    if ckpt is not None:  # issue 13: the checkpoint's log and data are the ones it was made with
+        _agree(comm, verify_resume, ckpt, cli_values["resume"], comm.is_root)
+    run_id = ckpt.run_id if ckpt is not None else new_run_id()
+    inputs = ckpt.inputs if ckpt is not None else _agree(comm, input_identities, cfg, comm.is_root)
     shard, n_total, test = _agree(comm, _load, cfg, comm)
+    _agree(comm, check_model_size, cfg, shard.n_features)  # issue 13: memory-sane model
 
     problem = _make_problem(cfg, shard, n_total)
     if problem.smoothness_known:
@@ -125,7 +137,9 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         gamma,
         f_star,
         f_star_note,
+        run_id,
     )
+    log = GuardedLog(log, out)  # issue 13: a write failure is one OutputError naming --out
     evaluator = Evaluator(problem, comm, f_star, test)
     ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
     control = RunControl(
@@ -137,6 +151,8 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
             "config": cfg,
             "algorithm": cfg["algo"],
             "log_path": str(out),
+            "run_id": run_id,  # issue 13
+            "inputs": inputs,  # issue 13
             "extra": {"gamma": gamma, "theta": theta},
         },
         start_rounds=ckpt.rounds if ckpt is not None else 0,
@@ -202,21 +218,8 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
 
 def _read_resume(cli_values: dict[str, Any], n_workers: int) -> Checkpoint:
     """The checkpoint of ``--resume`` with the few flags a resumed run may change applied."""
-    given = [
-        PARAMS_BY_NAME[k].flag
-        for k, v in cli_values.items()
-        if v is not None and k in PARAMS_BY_NAME and k not in RESUME_OVERRIDES
-    ]
-    if cli_values.get("config"):
-        given.append("--config")
-    if given:
-        raise UsageError(
-            f"--resume={cli_values['resume']}: the run continues with the configuration of the "
-            f"checkpoint; {', '.join(given)} cannot be changed (only "
-            + ", ".join(PARAMS_BY_NAME[k].flag for k in RESUME_OVERRIDES)
-            + ")"
-        )
     ckpt = read_checkpoint(cli_values["resume"])
+    check_resume_flags(cli_values, ckpt.config)  # issue 13: a flag equal to the old value is fine
     if ckpt.n_workers != n_workers:
         raise UsageError(
             f"--resume={cli_values['resume']}: written by a run on {ckpt.n_workers} ranks; "
@@ -284,6 +287,7 @@ def _open_log(
     gamma: float,
     f_star: float | None,
     f_star_note: str,
+    run_id: str = "",
 ) -> RunLog | NullRunLog:
     """Rank 0 creates the log with every root attribute; other ranks hold a null log."""
     if not comm.is_root:
@@ -308,6 +312,7 @@ def _open_log(
         "f_star": np.nan if f_star is None else f_star,
         "f_star_source": f_star_note,
         "command": " ".join(sys.argv),
+        "run_id": run_id,  # issue 13: which run the log belongs to (checked at --resume)
     }
     if cfg["test_data"] is not None:
         test_ident = data_identity(cfg["test_data"])
