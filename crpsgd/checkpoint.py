@@ -75,10 +75,12 @@ def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    image = _image(ckpt)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write(tmp, ckpt)
-        with open(tmp, "rb+") as fh:
+        with open(tmp, "wb") as fh:
+            fh.write(image)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except Exception as exc:
@@ -89,8 +91,12 @@ def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         raise output_error("--checkpoint", path, "checkpoint", exc) from None
 
 
-def _write(tmp: Path, ckpt: Checkpoint) -> None:
-    with h5py.File(tmp, "w", locking=False) as f:
+def _image(ckpt: Checkpoint) -> bytes:
+    """The checkpoint as the bytes of an HDF5 file, built in memory: HDF5 never writes to
+    the disk itself (a full disk when HDF5 closes a file can crash the process), and the
+    plain file write that follows fails with a clean ``OSError`` instead."""
+    name = f"crpsgd-checkpoint-{os.getpid()}-{id(ckpt)}"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
         a = f.attrs
         a["format"] = FORMAT
         a["format_version"] = FORMAT_VERSION
@@ -107,8 +113,10 @@ def _write(tmp: Path, ckpt: Checkpoint) -> None:
         a["state"] = json.dumps(ckpt.state, sort_keys=True)
         a["rng_states"] = json.dumps(ckpt.rng_states)
         group = f.create_group("arrays")
-        for name, value in ckpt.arrays.items():
-            group.create_dataset(name, data=np.asarray(value, dtype=np.float64))
+        for key, value in ckpt.arrays.items():
+            group.create_dataset(key, data=np.asarray(value, dtype=np.float64))
+        f.flush()
+        return f.id.get_file_image()
 
 
 def hdf5_truncation(path: str | Path) -> tuple[int, int] | None:

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            _run(args)
+            _run(args, in_process=argv is not None)
         elif args.command == "info":
             _info(args.runs)
         elif args.command == "report":
@@ -147,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated as exc:
         return _fail_alone(str(exc), exc.exit_code)
     except OutputError as exc:
-        return _fail_alone(str(exc), EXIT_FAILURE)
+        code = _fail_alone(str(exc), EXIT_FAILURE)
+        if argv is None:  # the command itself, not a caller in Python: see _exit_now
+            _exit_now(code)
+        return code
     except Exception as exc:  # one message naming the rank, then the whole job ends
         return _fail_alone(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
 
@@ -179,20 +182,39 @@ def _fail_alone(what: str, code: int) -> int:
     return code
 
 
-def _run(args: argparse.Namespace) -> None:
+def _exit_now(code: int) -> None:
+    """End the process without running finalisers: after a write failed, HDF5 would try
+    to flush the broken file again while the interpreter shuts down (more error text, and
+    on a full disk a crash); every row flushed before the failure is on disk already."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # a closed pipe changes nothing now
+            pass
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace, in_process: bool = False) -> None:
     """``crpsgd run``: signal handlers first, then MPI (guarded), then the run, in which
     numpy's floating-point warnings are off (non-finite values are checked and reported
-    once, as divergence)."""
-    from crpsgd.lifecycle import guarded_mpi_start, install_signal_handlers
+    once, as divergence). ``in_process``: called from Python (``main(argv)``), whose own
+    signal handlers come back afterwards."""
+    from crpsgd import lifecycle
 
-    install_signal_handlers()
-    guarded_mpi_start(_rank())
-    import numpy as np
+    previous = lifecycle.install_signal_handlers()
+    try:
+        lifecycle.test_hook("before-mpi", _rank())
+        lifecycle.guarded_mpi_start(_rank())
+        lifecycle.test_hook("setup", _rank())
+        import numpy as np
 
-    from crpsgd.run import run_from_cli
+        from crpsgd.run import run_from_cli
 
-    with np.errstate(all="ignore"):
-        run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
+        with np.errstate(all="ignore"):
+            run_from_cli({k: v for k, v in vars(args).items() if k != "command"})
+    finally:
+        if in_process:
+            lifecycle.restore_signal_handlers(previous)
 
 
 def _info(paths: list[str]) -> None:

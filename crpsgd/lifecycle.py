@@ -20,6 +20,11 @@ interpreter, for every rank of the job; a rank that died before reaching it (kil
 import failing on one node) would leave the others waiting forever. A forked watchdog
 process ends this rank with one message when ``MPI_Init`` has not returned after
 ``CRPSGD_START_TIMEOUT`` seconds (default 120).
+
+Test hooks, for the test suite only: ``CRPSGD_TEST_EXIT_BEFORE_MPI=<rank>`` makes that rank
+exit with status 1 before MPI starts (as a rank that failed to start would), and
+``CRPSGD_TEST_SETUP_DELAY=<seconds>`` makes every rank sleep that long after MPI started,
+before the run's set-up, so that a test can signal a rank during set-up on any machine.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import os
 import select
 import signal
 import sys
+import time
 from typing import Any
 
 from crpsgd.errors import Terminated
@@ -58,12 +64,20 @@ def terminate(signum: int, frame: object) -> None:
     raise Terminated(signum)
 
 
-def install_signal_handlers() -> None:
-    """Install the handlers of both signal sets (main thread only; idempotent)."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, request_stop)
-    for sig in ABORT_SIGNALS:
-        signal.signal(sig, terminate)
+def install_signal_handlers() -> dict[int, Any]:
+    """Install the handlers of both signal sets (main thread only; idempotent); returns
+    the previous handlers (for :func:`restore_signal_handlers`)."""
+    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    previous.update({sig: signal.signal(sig, terminate) for sig in ABORT_SIGNALS})
+    return previous
+
+
+def restore_signal_handlers(previous: dict[int, Any]) -> None:
+    """Put back the handlers :func:`install_signal_handlers` replaced (for callers that
+    run ``crpsgd`` inside their own process, such as tests)."""
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+    detach()
 
 
 def attach(comm: Any) -> None:
@@ -131,3 +145,16 @@ def guarded_mpi_start(rank: int, timeout: float | None = None) -> None:
     finally:
         os.close(write_end)
         os.waitpid(pid, 0)
+
+
+def test_hook(stage: str, rank: int) -> None:
+    """The test-only hooks of the module docstring (``stage``: "before-mpi" or "setup")."""
+    if stage == "before-mpi" and os.environ.get("CRPSGD_TEST_EXIT_BEFORE_MPI") == str(rank):
+        os._exit(1)
+    if stage == "setup":
+        try:
+            delay = float(os.environ.get("CRPSGD_TEST_SETUP_DELAY", "0"))
+        except ValueError:
+            delay = 0.0
+        if delay > 0:
+            time.sleep(delay)

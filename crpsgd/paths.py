@@ -52,16 +52,7 @@ def check_output(flag: str, path: str | os.PathLike) -> None:
     """``path`` can be created (or replaced) now: a regular file or nothing, in a place where
     this process can create a file (tested by creating and removing one)."""
     path = Path(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise UsageError(f"{flag}={path}: cannot use: {reason(exc)}") from None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise UsageError(f"{flag}={path}: is a directory; name a file")
-    if mode is not None and not stat.S_ISREG(mode):
-        raise UsageError(f"{flag}={path}: not a regular file (a device, pipe or socket)")
+    exists = _output_kind(flag, path)
     place = path.absolute().parent
     while not place.exists() and place != place.parent:
         place = place.parent  # the writer creates the missing directories below it
@@ -73,7 +64,7 @@ def check_output(flag: str, path: str | os.PathLike) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise UsageError(f"{flag}={path}: cannot write in {place}: {reason(exc)}") from None
-    if mode is not None and not os.access(path, os.W_OK):
+    if exists and not os.access(path, os.W_OK):
         raise UsageError(f"{flag}={path}: the file is not writable")
 
 
@@ -88,10 +79,30 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def early_inputs(cli_values: dict[str, Any]) -> None:
-    """The files read before the configuration is known: ``--config`` and ``--resume``."""
+    """The files read before the configuration is known (``--config``, ``--resume``), and
+    the kind of an existing ``--out`` or ``--checkpoint`` given on the command line (so that
+    ``--out /dev/null`` is "not a regular file", not "file exists")."""
     for key in ("config", "resume"):
         if cli_values.get(key):
             check_input(f"--{key}", cli_values[key])
+    for key in ("out", "checkpoint"):
+        if cli_values.get(key):
+            _output_kind(f"--{key}", Path(cli_values[key]))
+
+
+def _output_kind(flag: str, path: Path) -> bool:
+    """Whether ``path`` exists; an existing one must be a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise UsageError(f"{flag}={path}: cannot use: {reason(exc)}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{flag}={path}: is a directory; name a file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{flag}={path}: not a regular file (a device, pipe or socket)")
+    return True
 
 
 def checkpoint_of(cfg: dict[str, Any], out: str | os.PathLike) -> Path:
