@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd import __version__
-from crpsgd.errors import AllRanksError, OutputError, Preempted, Terminated, UsageError
+from crpsgd.errors import (
+    AllRanksError,
+    OutputError,
+    Preempted,
+    Terminated,
+    UsageError,
+    describe_failure,
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -142,17 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             kind = "" if isinstance(exc, Preempted) else "error: "
             print(f"crpsgd: {kind}{exc}", file=sys.stderr, flush=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return _fail_alone("interrupted (SIGINT)", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        return _fail_alone(describe_failure(exc), EXIT_INTERRUPTED)
     except Terminated as exc:
-        return _fail_alone(str(exc), exc.exit_code)
+        return _fail_alone(describe_failure(exc), exc.exit_code)
     except OutputError as exc:
-        code = _fail_alone(str(exc), EXIT_FAILURE)
+        code = _fail_alone(describe_failure(exc), EXIT_FAILURE)
         if argv is None:  # the command itself, not a caller in Python: see _exit_now
             _exit_now(code)
         return code
     except Exception as exc:  # one message naming the rank, then the whole job ends
-        return _fail_alone(f"{type(exc).__name__}: {exc}", EXIT_FAILURE)
+        return _fail_alone(describe_failure(exc), EXIT_FAILURE)
 
 
 def _fail_alone(what: str, code: int) -> int:
@@ -205,6 +212,7 @@ def _run(args: argparse.Namespace, in_process: bool = False) -> None:
     try:
         lifecycle.test_hook("before-mpi", _rank())
         lifecycle.guarded_mpi_start(_rank())
+        lifecycle.install_signal_handlers()  # again: MPI_Init may take some (UCX: SIGHUP)
         lifecycle.test_hook("setup", _rank())
         import numpy as np
 

@@ -83,3 +83,14 @@ class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an 
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def describe_failure(exc: BaseException) -> str:
+    """How a rank's own failure is told, on its one line and in the log's status:
+    ``interrupted (SIGINT)``, the message of a :class:`Terminated` or :class:`OutputError`
+    (which names its signal or file), else ``<Type>: <message>``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if isinstance(exc, (Terminated, OutputError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

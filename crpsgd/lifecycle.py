@@ -15,6 +15,10 @@ before numpy, Numba or MPI are imported):
   to rank 0, which records it in the log, and the whole job is aborted with status
   ``128 + signal``.
 
+The handlers are installed again once MPI has started, because an MPI library may take a
+signal for itself while it starts (MPICH's UCX layer takes SIGHUP to raise its own log
+level, and the process would go on).
+
 Start-up guard (:func:`guarded_mpi_start`): MPICH's ``MPI_Init`` waits, holding the
 interpreter, for every rank of the job; a rank that died before reaching it (killed, or an
 import failing on one node) would leave the others waiting forever. A forked watchdog

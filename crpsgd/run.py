@@ -26,7 +26,13 @@ from crpsgd.comm import Communicator, FailureWatch, mpi_library_version
 from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert, merge
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.loader import data_identity, load_shard
-from crpsgd.errors import AllRanksError, DivergenceError, Preempted, UsageError
+from crpsgd.errors import (
+    AllRanksError,
+    DivergenceError,
+    Preempted,
+    UsageError,
+    describe_failure,
+)
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.limits import check_model_size
 from crpsgd.outputs import GuardedLog
@@ -184,7 +190,7 @@ def run_from_cli(cli_values: dict[str, Any], comm: Communicator | None = None) -
         log.close(f"failed: {exc}")
         raise
     except BaseException as exc:
-        log.close(f"failed: rank {comm.rank}: {type(exc).__name__}: {exc}")
+        log.close(f"failed: rank {comm.rank}: {describe_failure(exc)}")  # issue 13
         raise
     if comm.is_root and ckpt_path.exists():
         ckpt_path.unlink()  # the run is complete: nothing is left to resume

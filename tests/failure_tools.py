@@ -134,3 +134,21 @@ def in_small_fs(
         script += f' && dd if=/dev/zero of="{mount}/filler" bs=1k count={fill_kib} 2>/dev/null'
     script += ' && exec "$@"'
     return ["unshare", "-m", "sh", "-c", script, "sh", *command]
+
+
+def wait_for_handler(pid: int, sig: int, timeout: float = 60) -> None:
+    """Wait until process ``pid`` catches ``sig`` (its handler is installed: a signal sent
+    before that would meet the default action, the one window nothing can cover)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            break
+        caught = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigCgt:")).split()[1], 16
+        )
+        if caught >> (sig - 1) & 1:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} never installed a handler for signal {sig}")

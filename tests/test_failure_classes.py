@@ -27,6 +27,7 @@ from tests.failure_tools import (
     one_message,
     rank_pids,
     start_job,
+    wait_for_handler,
 )
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
@@ -128,11 +129,13 @@ def test_class2_signal_to_one_rank_ends_the_whole_job(tmp_path, sig, rank, times
     """Within 30 s of the signal every rank has ended: a stop (checkpoint, 75) or an abort
     naming the rank and the signal (128 + n), with the log recording it."""
     out = tmp_path / "run.h5"
+    # a second SIGINT must come before the round that carries the first one ends: slow rounds
+    delay, rows = ("0.002", 20) if times == 1 else ("0.5", 2)
     job, marker = start_job(
-        2, [*LONG, "--data", DATA, "--out", str(out)], env={"CRPSGD_TEST_ROUND_DELAY": "0.002"}
+        2, [*LONG, "--data", DATA, "--out", str(out)], env={"CRPSGD_TEST_ROUND_DELAY": delay}
     )
     pids = rank_pids(marker, 2)
-    assert wait_for_rounds(out, 20) >= 20
+    assert wait_for_rounds(out, rows) >= rows
     for _ in range(times):
         os.kill(pids[rank], sig)
         time.sleep(0.05)
@@ -298,6 +301,7 @@ def test_class6_stop_during_setup_checkpoints_after_the_first_round(tmp_path, si
         2, [*LONG, "--data", DATA, "--out", str(out)], env={"CRPSGD_TEST_SETUP_DELAY": "3"}
     )
     pids = rank_pids(marker, 2)
+    wait_for_handler(pids[rank], sig)
     os.kill(pids[rank], sig)
     code, err, took = finish(job, 90)
     assert code == 75, err
@@ -314,7 +318,7 @@ def test_class6_unwritable_checkpoint_is_refused_at_the_start(tmp_path, where):
         ckpt, expected = "/dev/null", "not a regular file"
     elif where == "missing place":
         (tmp_path / "file").write_text("")
-        ckpt, expected = tmp_path / "file" / "c.h5", "is not a directory"
+        ckpt, expected = tmp_path / "file" / "c.h5", "Not a directory"
     else:
         reason = namespace_reason()
         if reason:
