@@ -119,6 +119,7 @@ def test_class1_checkpoint_directory_replaced_under_the_run(tmp_path):
     [
         (signal.SIGINT, 1, 1, 75, "stopped on request"),
         (signal.SIGINT, 0, 1, 75, "stopped on request"),
+        (signal.SIGINT, -1, 1, 75, "stopped on request"),  # Ctrl-C to mpiexec: it forwards
         (signal.SIGINT, 1, 2, 130, "rank 1: interrupted (SIGINT)"),
         (signal.SIGHUP, 1, 1, 129, "rank 1: terminated by SIGHUP"),
         (signal.SIGUSR2, 0, 1, 140, "rank 0: terminated by SIGUSR2"),
@@ -137,7 +138,7 @@ def test_class2_signal_to_one_rank_ends_the_whole_job(tmp_path, sig, rank, times
     pids = rank_pids(marker, 2)
     assert wait_for_rounds(out, rows) >= rows
     for _ in range(times):
-        os.kill(pids[rank], sig)
+        os.kill(job.pid if rank < 0 else pids[rank], sig)
         time.sleep(0.05)
     code, err, took = finish(job, 60)
     assert code == status and took < 30, err
