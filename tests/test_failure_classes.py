@@ -126,14 +126,18 @@ def test_class1_checkpoint_directory_replaced_under_the_run(tmp_path):
         (signal.SIGQUIT, 1, 1, 131, "rank 1: terminated by SIGQUIT"),
     ],
 )
-def test_class2_signal_to_one_rank_ends_the_whole_job(tmp_path, sig, rank, times, status, expected):
+def test_class2_signal_to_one_rank_ends_the_whole_job(
+    tmp_path, svm, sig, rank, times, status, expected
+):
     """Within 30 s of the signal every rank has ended: a stop (checkpoint, 75) or an abort
-    naming the rank and the signal (128 + n), with the log recording it."""
+    naming the rank and the signal (128 + n), with the log recording it; the data file is
+    unchanged."""
     out = tmp_path / "run.h5"
+    before = digests(svm)
     # a second SIGINT must come before the round that carries the first one ends: slow rounds
     delay, rows = ("0.002", 20) if times == 1 else ("0.5", 2)
     job, marker = start_job(
-        2, [*LONG, "--data", DATA, "--out", str(out)], env={"CRPSGD_TEST_ROUND_DELAY": delay}
+        2, [*LONG, "--data", str(svm), "--out", str(out)], env={"CRPSGD_TEST_ROUND_DELAY": delay}
     )
     pids = rank_pids(marker, 2)
     assert wait_for_rounds(out, rows) >= rows
@@ -149,6 +153,7 @@ def test_class2_signal_to_one_rank_ends_the_whole_job(tmp_path, sig, rank, times
         assert log.status.startswith("preempted") and (tmp_path / "run.ckpt.h5").exists()
     else:
         assert log.status == f"failed: {expected}", log.status
+    assert digests(svm) == before
 
 
 @pytest.mark.parametrize(("sig", "rank"), [(signal.SIGKILL, 1), (signal.SIGKILL, 0)])
