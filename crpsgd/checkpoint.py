@@ -8,6 +8,10 @@ Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
         n_workers                    N; a checkpoint resumes only with the same N
         algorithm                    as in the run log
         log_path                     the run log that the resumed run appends to
+        run_id                       the ``run_id`` root attribute of that log (which run
+                                     the checkpoint belongs to; "" in older files)
+        inputs                       JSON: ``{"data": {"path", "sha256"}, "test_data": ...}``
+                                     the data the run read ({} in older files)
         rounds, sfo_per_worker       counters after the last completed round
         state                        JSON: the loop's scalar state (evaluation schedule,
                                      wall-clock offset, outer iteration of Catalyst, an
@@ -18,13 +22,17 @@ Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
                       ``<name>@rank<r>``: rank ``r``'s own (``Problem.state_arrays``)
 
 The file is written to ``<path>.tmp`` and renamed over ``<path>``, so a job killed while
-writing leaves the previous checkpoint intact.
+writing leaves the previous checkpoint intact. A write that fails (full disk, quota, I/O
+error) removes the temporary file and raises one :class:`~crpsgd.errors.OutputError`
+naming ``--checkpoint``; a file that cannot be read back (missing, not a regular file,
+truncated, foreign, damaged) is one :class:`~crpsgd.errors.DataFormatError` naming it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +61,8 @@ class Checkpoint:
     rng_states: list[dict[str, Any]]
     arrays: dict[str, np.ndarray]
     state: dict[str, Any] = field(default_factory=dict)
+    run_id: str = ""
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def checkpoint_path_for(log_path: str | Path) -> Path:
@@ -63,10 +73,32 @@ def checkpoint_path_for(log_path: str | Path) -> Path:
 
 def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     """Write ``ckpt`` to ``path`` atomically (temporary file, fsync, rename)."""
+    from crpsgd.outputs import output_error
+
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(tmp, "w", locking=False) as f:
+    image = _image(ckpt)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(image)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except Exception as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise output_error("--checkpoint", path, "checkpoint", exc) from None
+
+
+def _image(ckpt: Checkpoint) -> bytes:
+    """The checkpoint as the bytes of an HDF5 file, built in memory: HDF5 never writes to
+    the disk itself (a full disk when HDF5 closes a file can crash the process), and the
+    plain file write that follows fails with a clean ``OSError`` instead."""
+    name = f"crpsgd-checkpoint-{os.getpid()}-{id(ckpt)}"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
         a = f.attrs
         a["format"] = FORMAT
         a["format_version"] = FORMAT_VERSION
@@ -76,23 +108,63 @@ def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         a["n_workers"] = ckpt.n_workers
         a["algorithm"] = ckpt.algorithm
         a["log_path"] = ckpt.log_path
+        a["run_id"] = ckpt.run_id
+        a["inputs"] = json.dumps(ckpt.inputs, sort_keys=True)
         a["rounds"] = ckpt.rounds
         a["sfo_per_worker"] = ckpt.sfo_per_worker
         a["state"] = json.dumps(ckpt.state, sort_keys=True)
         a["rng_states"] = json.dumps(ckpt.rng_states)
         group = f.create_group("arrays")
-        for name, value in ckpt.arrays.items():
-            group.create_dataset(name, data=np.asarray(value, dtype=np.float64))
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+        for key, value in ckpt.arrays.items():
+            group.create_dataset(key, data=np.asarray(value, dtype=np.float64))
+        f.flush()
+        return f.id.get_file_image()
+
+
+def hdf5_truncation(path: str | Path) -> tuple[int, int] | None:
+    """``(size, stored_eof)`` when ``path`` is an HDF5 file shorter than the end-of-file
+    address its superblock records (a copy cut short), else None.
+
+    Checked before opening, because HDF5's reader for a file left in SWMR mode (a log whose
+    writer was killed) retries a truncated file for a long time instead of failing.
+    Superblock versions 0 and 1 keep that address at byte 40 or 44, versions 2 and 3 at 28
+    (offsets of 8 bytes; HDF5 format specification, "Superblock").
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(52)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 9 or head[:8] != b"\x89HDF\r\n\x1a\n":
+        return None
+    version = head[8]
+    where = {0: 40, 1: 44, 2: 28, 3: 28}.get(version)
+    if where is None:
+        return None
+    if version in (0, 1) and head[13] != 8 or version in (2, 3) and head[9] != 8:
+        return None  # offsets of another size: not written by h5py's defaults
+    if len(head) < where + 8:
+        return (size, where + 8)
+    eof = int.from_bytes(head[where : where + 8], "little")
+    return (size, eof) if size < eof else None
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint; a missing, foreign or damaged file is one error naming it."""
+    """Read a checkpoint; a missing, foreign, truncated or damaged file is one error
+    naming it."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(path, None, "no such checkpoint")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise DataFormatError(path, None, "no such checkpoint") from None
+    if not stat.S_ISREG(mode):
+        raise DataFormatError(path, None, "not a regular file, not a checkpoint")
+    cut = hdf5_truncation(path)
+    if cut is not None:
+        raise DataFormatError(
+            path, None, f"truncated checkpoint ({cut[0]} bytes of {cut[1]}): a copy cut short"
+        )
     try:
         with h5py.File(path, "r", locking=False) as f:
             a = f.attrs
@@ -110,8 +182,12 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                 rng_states=json.loads(a["rng_states"]),
                 arrays={name: ds[()] for name, ds in f["arrays"].items()},
                 state=json.loads(a["state"]),
+                run_id=str(a.get("run_id", "")),
+                inputs=json.loads(a.get("inputs", "{}")),
             )
-    except (OSError, KeyError, ValueError) as exc:
+    except DataFormatError:
+        raise
+    except Exception as exc:
         raise DataFormatError(path, None, f"damaged checkpoint ({exc})") from None
 
 

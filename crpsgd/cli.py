@@ -6,10 +6,13 @@ Sub-commands: ``run``, ``info``, ``report``, ``plot``, ``export``, ``repair``, `
 SPMD: under ``mpirun -n N crpsgd run ...`` every rank runs :func:`main`; rank 0 prints and
 writes the log. Exit status: 0 done; 2 bad input (one message from rank 0, every rank
 exits); 3 divergence (a non-finite gradient, iterate or objective) and 4 replicas that
-differ (``--check-sync``), both one message from rank 0; 75 stopped by SIGTERM/SIGUSR1 after
-writing a checkpoint (run again with ``--resume``); 1 a failure on some rank during the run
-(that rank prints one message naming itself, has rank 0 record it in the log, and aborts
-the whole job).
+differ (``--check-sync``), both one message from rank 0; 75 stopped by SIGTERM, SIGUSR1 or
+SIGINT after writing a checkpoint (run again with ``--resume``); 1 a failure on some rank
+during the run, an output that cannot be written included (that rank prints one message
+naming itself, has rank 0 record it in the log, and aborts the whole job); 130 a second
+SIGINT on a rank, and ``128 + n`` a signal ``n`` that would have ended a rank (SIGHUP,
+SIGQUIT, SIGUSR2, SIGALRM, SIGXCPU): the job is aborted the same way
+(:mod:`crpsgd.lifecycle`).
 """
 
 from __future__ import annotations
@@ -23,10 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd import __version__
-from crpsgd.errors import AllRanksError, Preempted, UsageError
+from crpsgd.errors import (
+    AllRanksError,
+    OutputError,
+    Preempted,
+    Terminated,
+    UsageError,
+    describe_failure,
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,14 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            from crpsgd.launch import throttle_if_oversubscribed
-
-            throttle_if_oversubscribed()  # before crpsgd.run imports mpi4py.MPI
-            _cap_budget_for_tests(args)
-            from crpsgd.run import run_from_cli
-
-            cli = {k: v for k, v in vars(args).items() if k != "command"}
-            run_from_cli(cli, command_line=True)
+            _run(args, in_process=argv is not None)
         elif args.command == "info":
             _info(args.runs)
         elif args.command == "report":
@@ -205,22 +209,100 @@ def main(argv: list[str] | None = None) -> int:
     except AllRanksError as exc:  # divergence, replica mismatch, stop: every rank is here
         if _rank() == 0:
             kind = "" if isinstance(exc, Preempted) else "error: "
-            print(f"crpsgd: {kind}{exc}", file=sys.stderr, flush=True)
+            print(f"crpsgd: {kind}{_with_resume_hint(exc)}", file=sys.stderr, flush=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return _fail_alone(describe_failure(exc), EXIT_INTERRUPTED)
+    except Terminated as exc:
+        return _fail_alone(describe_failure(exc), exc.exit_code)
+    except OutputError as exc:
+        code = _fail_alone(describe_failure(exc), EXIT_FAILURE)
+        if argv is None:  # the command itself, not a caller in Python: see _exit_now
+            _exit_now(code)
+        return code
     except Exception as exc:  # one message naming the rank, then the whole job ends
-        message = f"rank {_rank()}: {type(exc).__name__}: {exc}"
-        print(f"crpsgd: {message}", file=sys.stderr, flush=True)
-        if os.environ.get("CRPSGD_TRACEBACK"):
-            traceback.print_exc()
-        if "mpi4py.MPI" in sys.modules:
-            from crpsgd.comm import abort_job, report_failure, world_size
+        return _fail_alone(describe_failure(exc), EXIT_FAILURE)
 
-            if world_size() > 1:
-                report_failure(message)
-                abort_job(EXIT_FAILURE)
-        return EXIT_FAILURE
+
+def _with_resume_hint(exc: AllRanksError) -> str:
+    """A stopped run's message ends with the exact command that resumes it (its launcher and
+    rank count included)."""
+    if not isinstance(exc, Preempted):
+        return str(exc)
+    from crpsgd.launch import resume_command
+
+    size = sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() if "mpi4py.MPI" in sys.modules else 1
+    return (
+        f"stopped on request after round {exc.rounds}; checkpoint written to {exc.path}; "
+        f"continue with: {resume_command(exc.path, size)}"
+    )
+
+
+def _fail_alone(what: str, code: int) -> int:
+    """This rank failed on its own (the others may wait in a collective): print one
+    message naming it, have rank 0 record it in the log, abort the whole job.
+
+    Nothing here may stop the abort: a second failure (the message cannot be printed, the
+    log cannot be closed, another signal) is dropped, and the abort still happens."""
+    message = f"rank {_rank()}: {what}"
+    try:
+        try:
+            print(f"crpsgd: {message}", file=sys.stderr, flush=True)
+            if os.environ.get("CRPSGD_TRACEBACK"):
+                traceback.print_exc()
+        finally:
+            if "mpi4py.MPI" in sys.modules:
+                from crpsgd.comm import abort_job, report_failure, world_size
+
+                if world_size() > 1:
+                    try:
+                        report_failure(message)
+                    finally:
+                        abort_job(code)
+    except BaseException:  # a second failure on the way out; the first one is reported
+        if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
+            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """End the process without running finalisers: after a write failed, HDF5 would try
+    to flush the broken file again while the interpreter shuts down (more error text, and
+    on a full disk a crash); every row flushed before the failure is on disk already."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # a closed pipe changes nothing now
+            pass
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace, in_process: bool = False) -> None:
+    """``crpsgd run``: signal handlers first, then MPI (guarded), then the run, in which
+    numpy's floating-point warnings are off (non-finite values are checked and reported
+    once, as divergence). ``in_process``: called from Python (``main(argv)``), whose own
+    signal handlers come back afterwards."""
+    from crpsgd import lifecycle
+    from crpsgd.launch import throttle_if_oversubscribed
+
+    previous = lifecycle.install_signal_handlers()
+    try:
+        throttle_if_oversubscribed()  # before MPI starts: MPICH reads it in MPI_Init
+        _cap_budget_for_tests(args)
+        lifecycle.test_hook("before-mpi", _rank())
+        lifecycle.guarded_mpi_start(_rank())
+        lifecycle.install_signal_handlers()  # again: MPI_Init may take some (UCX: SIGHUP)
+        lifecycle.test_hook("setup", _rank())
+        import numpy as np
+
+        from crpsgd.run import run_from_cli
+
+        with np.errstate(all="ignore"):
+            cli = {k: v for k, v in vars(args).items() if k != "command"}
+            run_from_cli(cli, command_line=True)
+    finally:
+        if in_process:
+            lifecycle.restore_signal_handlers(previous)
 
 
 def _cap_budget_for_tests(args: argparse.Namespace) -> None:

@@ -245,24 +245,40 @@ class FailureWatch:
             if wc.Iprobe(source=MPI.ANY_SOURCE, tag=_NOTICE, status=status):
                 source = status.Get_source()
                 message = wc.recv(source=source, tag=_NOTICE)
-                try:
-                    self.on_failure(source, message)
-                finally:
-                    wc.send(True, dest=source, tag=_ACK)
+                _call_quietly(self.on_failure, source, message)
+                wc.send(True, dest=source, tag=_ACK)
             else:
                 time.sleep(self.poll_s)
 
 
+def _call_quietly(handler: Callable[[int, str], None], rank: int, message: str) -> None:
+    """Run a failure handler; an error inside it (the log's disk is full too) must not stop
+    the abort that follows, so it is dropped: the failing rank's own message is the one."""
+    try:
+        handler(rank, message)
+    except BaseException:  # even KeyboardInterrupt: the abort goes on
+        pass
+
+
 def report_failure(message: str, timeout: float = 10.0) -> None:
     """Tell rank 0 (its :class:`FailureWatch`) that this rank failed, and wait at most
-    ``timeout`` seconds for the acknowledgement. On rank 0 itself the handler runs here."""
+    ``timeout`` seconds for the acknowledgement. On rank 0 itself the handler runs here.
+
+    Never raises: it is called on the way to :func:`abort_job`, which must be reached."""
+    try:
+        _report_failure(message, timeout)
+    except BaseException:
+        pass
+
+
+def _report_failure(message: str, timeout: float) -> None:
     active = _ACTIVE
     if active is None:
         return
     handler = getattr(active, "on_own_failure", None)
     if active.is_root:
         if handler is not None:
-            handler(0, message)
+            _call_quietly(handler, 0, message)
         return
     if handler is None:  # no watch running: nobody listens on rank 0
         return
@@ -279,9 +295,13 @@ def report_failure(message: str, timeout: float = 10.0) -> None:
 
 
 def abort_job(code: int) -> None:
-    """End every rank of the job at once (used after an error on one rank)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
+    """End every rank of the job at once (used after an error on one rank); never returns
+    normally while MPI runs, whatever state the standard streams are in."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # a closed pipe must not stop the abort
+            pass
     MPI.COMM_WORLD.Abort(code)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crpsgd.errors import DataFormatError, UsageError
+from crpsgd.limits import int_problem
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,14 @@ COMMON_PARAMS: tuple[Param, ...] = (
         "optimal value f* for suboptimality: a number, 'auto' (distributed Newton solve) or 'none'",
         special=("auto", "none"),
     ),
+    Param(
+        "fstar_cache",
+        str,
+        "user",
+        "where --fstar auto keeps its solution: user (the user cache directory, $CRPSGD_CACHE "
+        "or ~/.cache/crpsgd) or beside-data (a file next to the data when writable, else user)",
+        ("user", "beside-data"),
+    ),
     Param("seed", int, 0, "master seed of all random streams", check=at_least(0)),
     Param(
         "eval_factor",
@@ -158,6 +167,8 @@ def convert(param: Param, raw: Any, origin: str) -> Any:
         if param.special:
             expected += " or " + " or ".join(repr(s) for s in param.special)
         raise UsageError(f"{where}: expected {expected}") from None
+    if param.kind is int and (too_large := int_problem(param.name, value)):
+        raise UsageError(f"{where}: {too_large}")
     if param.choices and value not in param.choices:
         raise UsageError(f"{where}: must be one of {', '.join(param.choices)}")
     if param.check is not None:
@@ -202,6 +213,8 @@ def _coerce(kind: type, raw: Any) -> Any:
 def read_toml(path: str | Path) -> dict[str, Any]:
     """Parameters from a TOML file; unknown keys and syntax errors name the file (and line)."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise DataFormatError(path, None, "not a regular file, not a configuration")
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -218,6 +231,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if found:
             message += f" (column {found.group(2)})"
         raise DataFormatError(path, line, f"TOML syntax: {message}") from None
+    except RecursionError:
+        raise DataFormatError(path, None, "TOML values nested too deeply") from None
     by_name = _by_name()
     for key in table:
         if key not in by_name or key == "config":

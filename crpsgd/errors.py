@@ -60,3 +60,37 @@ class Preempted(AllRanksError):
             f"stopped on request after round {rounds}; checkpoint written to {path}; "
             f"continue with: crpsgd run --resume {path}"
         )
+
+
+class OutputError(RuntimeError):
+    """Writing an output of the run failed during the run (full disk, quota, I/O error, a
+    directory removed): the message names the argument and the file (``--out=run.h5:
+    cannot write the run log: [Errno 28] No space left on device``). The failing rank
+    reports it and the whole job is aborted (exit status 1)."""
+
+
+class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an Exception)
+    """A signal that would have ended this process (``SIGHUP``, ``SIGQUIT``, ...): the rank
+    leaves by the failure path instead, so that the whole job is aborted (exit status
+    ``128 + signal``) and rank 0 records the signal in the log."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        super().__init__(f"terminated by {signal.Signals(self.signum).name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def describe_failure(exc: BaseException) -> str:
+    """How a rank's own failure is told, on its one line and in the log's status:
+    ``interrupted (SIGINT)``, the message of a :class:`Terminated` or :class:`OutputError`
+    (which names its signal or file), else ``<Type>: <message>``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted (SIGINT)"
+    if isinstance(exc, (Terminated, OutputError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -49,6 +49,12 @@ class Evaluator:
         self.last_finite_round = -1
 
     def __call__(self, x: np.ndarray) -> Evaluation:
+        # a diverging iterate overflows here; the finiteness check below reports it once,
+        # so numpy's RuntimeWarnings would only print lines before that message
+        with np.errstate(all="ignore"):
+            return self._evaluate(x)
+
+    def _evaluate(self, x: np.ndarray) -> Evaluation:
         t0 = self.comm.wtime()
         self.problem.before_evaluation(self.comm)
         d = self.problem.dim

@@ -35,7 +35,9 @@ def _f_star_cached(cfg: dict[str, Any], problem: Problem, comm: Communicator) ->
                 ident["sha256"], cfg["problem"], problem.lam, problem.dim, "newton", FSTAR_TOL
             )
             data_file = None if ident["kind"] == "synthetic" else cfg["data"]
-            paths = fstar_cache.candidate_paths(data_file, ident["sha256"])
+            paths = fstar_cache.candidate_paths(
+                data_file, ident["sha256"], beside_data=cfg["fstar_cache"] == "beside-data"
+            )
             hit = fstar_cache.lookup(paths, key)
         except (OSError, UsageError):
             paths = None

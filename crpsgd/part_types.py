@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from crpsgd.config import Param, check_first_batch
-from crpsgd.errors import UsageError
 
 Check = Callable[[dict[str, Any]], None]
 
@@ -91,23 +90,19 @@ class RunContext:
 
 def tabular_data(cfg: dict[str, Any], comm: Any) -> LoadedData:
     """``--data`` and ``--test-data`` (LIBSVM, HDF5 or synthetic): this rank's shards."""
-    from crpsgd.data.loader import load_shard
+    from crpsgd.data.loader import load_shard, load_test_shard
 
     shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg["n_features"], cfg["dense"])
     test = None
     if cfg["test_data"] is not None:
-        test, _ = load_shard(
+        test, _ = load_test_shard(
             cfg["test_data"],
             comm.rank,
             comm.size,
-            cfg["n_features"] or shard.n_features,
+            shard.n_features,
+            cfg["n_features"],
             cfg["dense"],
         )
-        if test.n_features != shard.n_features:
-            raise UsageError(
-                f"--test-data={cfg['test_data']}: {test.n_features} features but the training "
-                f"data has {shard.n_features} (pass --n-features to fix the width)"
-            )
     return LoadedData(shard, n_total, test)
 
 

@@ -21,10 +21,14 @@ from crpsgd.algorithms.parallel_sgd import RunResult
 from crpsgd.checkpoint import checkpoint_path_for, restore_rng
 from crpsgd.comm import Communicator, FailureWatch
 from crpsgd.config import merge
-from crpsgd.errors import AllRanksError, DivergenceError, Preempted
+from crpsgd.errors import AllRanksError, DivergenceError, Preempted, describe_failure
 from crpsgd.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.fstar_setup import f_star as resolve_f_star
+from crpsgd.limits import check_model_size
+from crpsgd.outputs import GuardedLog
+from crpsgd.paths import check_run_paths, early_inputs
 from crpsgd.problems.base import Problem
+from crpsgd.resume_check import input_identities, new_run_id, verify_resume
 from crpsgd.rng import worker_rng
 from crpsgd.run_setup import agree, check_out, default_out, open_log, read_resume, resume_log
 from crpsgd.step_size import step_size_from_config
@@ -39,6 +43,7 @@ def run_from_cli(
     part that is not selected is an error; a program passing shared keys leaves it False.
     """
     comm = comm if comm is not None else Communicator()
+    agree(comm, early_inputs, cli_values)  # --config and --resume are regular files
     ckpt = None
     if cli_values.get("resume"):
         ckpt = agree(comm, read_resume, cli_values, comm.size)
@@ -55,8 +60,15 @@ def run_from_cli(
         out = Path(cfg["out"] or default_out(cfg, comm.size))
         cfg["out"] = str(out)
         agree(comm, check_out, out, cfg["overwrite"], comm)
+    # inputs are regular files, outputs writable, and no output names an input or another output
+    agree(comm, check_run_paths, cfg, out, cli_values.get("resume"), comm.is_root)
+    if ckpt is not None:  # the checkpoint's log and data are the ones it was made with
+        agree(comm, verify_resume, ckpt, cli_values["resume"], comm.is_root)
+    run_id = ckpt.run_id if ckpt is not None else new_run_id()
+    inputs = ckpt.inputs if ckpt is not None else agree(comm, input_identities, cfg, comm.is_root)
     problem_part, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
     data = agree(comm, problem_part.load_data, cfg, comm)
+    agree(comm, check_model_size, cfg, getattr(data.train, "n_features", 0))
     problem = problem_part.build(parts.ProblemContext(cfg, comm, data))
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
@@ -85,7 +97,9 @@ def run_from_cli(
         gamma,
         f_star,
         f_star_note,
+        run_id,
     )
+    log = GuardedLog(log, out)  # a write failure becomes one OutputError naming --out
     evaluator = Evaluator(problem, comm, f_star, data.test)
     ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
     control = RunControl(
@@ -97,6 +111,8 @@ def run_from_cli(
             "config": cfg,
             "algorithm": cfg["algo"],
             "log_path": str(out),
+            "run_id": run_id,
+            "inputs": inputs,
             "extra": {"gamma": gamma, **settings},
         },
         start_rounds=ckpt.rounds if ckpt is not None else 0,
@@ -144,7 +160,7 @@ def run_from_cli(
         log.close(f"failed: {exc}")
         raise
     except BaseException as exc:
-        log.close(f"failed: rank {comm.rank}: {type(exc).__name__}: {exc}")
+        log.close(f"failed: rank {comm.rank}: {describe_failure(exc)}")
         raise
     if comm.is_root and ckpt_path.exists():
         ckpt_path.unlink()  # the run is complete: nothing is left to resume

@@ -17,7 +17,8 @@ from crpsgd.config import RESUME_OVERRIDES, convert
 from crpsgd.data.loader import data_identity
 from crpsgd.errors import UsageError
 from crpsgd.parts import all_params
-from crpsgd.runlog import NullRunLog, RunLog
+from crpsgd.resume_check import check_resume_flags
+from crpsgd.runlog import NullRunLog, RunLog, refuse_if_live
 
 
 def agree(comm: Communicator, step: Any, *args: Any) -> Any:
@@ -35,7 +36,11 @@ def default_out(cfg: dict[str, Any], n_workers: int) -> str:
 
 
 def check_out(path: Path, overwrite: bool, comm: Communicator) -> None:
-    if comm.is_root and path.exists() and not overwrite:
+    """``--out`` may be created: absent, or ``--overwrite`` and no live run writing it."""
+    if not comm.is_root:
+        return
+    refuse_if_live(path)
+    if path.exists() and not overwrite:
         raise UsageError(f"--out={path}: file exists (pass --overwrite to replace it)")
 
 
@@ -43,21 +48,8 @@ def read_resume(cli_values: dict[str, Any], n_workers: int) -> Checkpoint:
     """The checkpoint of ``--resume`` with the few flags a resumed run may change applied;
     parameters the checkpoint's configuration lacks (added since) get their defaults."""
     by_name = {p.name: p for p in all_params()}
-    given = [
-        by_name[k].flag
-        for k, v in cli_values.items()
-        if v is not None and k in by_name and k not in RESUME_OVERRIDES
-    ]
-    if cli_values.get("config"):
-        given.append("--config")
-    if given:
-        raise UsageError(
-            f"--resume={cli_values['resume']}: the run continues with the configuration of the "
-            f"checkpoint; {', '.join(given)} cannot be changed (only "
-            + ", ".join(by_name[k].flag for k in RESUME_OVERRIDES)
-            + ")"
-        )
     ckpt = read_checkpoint(cli_values["resume"])
+    check_resume_flags(cli_values, ckpt.config)  # a flag equal to the old value is no change
     if ckpt.n_workers != n_workers:
         raise UsageError(
             f"--resume={cli_values['resume']}: written by a run on {ckpt.n_workers} ranks; "
@@ -86,6 +78,7 @@ def open_log(
     gamma: float,
     f_star: float | None,
     f_star_note: str,
+    run_id: str = "",
 ) -> RunLog | NullRunLog:
     """Rank 0 creates the log with every root attribute; other ranks hold a null log."""
     if not comm.is_root:
@@ -110,6 +103,7 @@ def open_log(
         "f_star": np.nan if f_star is None else f_star,
         "f_star_source": f_star_note,
         "command": " ".join(sys.argv),
+        "run_id": run_id,  # which run the log belongs to (checked at --resume)
     }
     if cfg["test_data"] is not None:
         test_ident = data_identity(cfg["test_data"])

@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from crpsgd import lifecycle
 from crpsgd.checkpoint import Checkpoint, rng_state, write_checkpoint
 from crpsgd.comm import Communicator
 from crpsgd.errors import Preempted, ReplicaMismatch
+from crpsgd.lifecycle import STOP_SIGNALS
 from crpsgd.runlog import NullRunLog, RunLog
 
 
@@ -75,8 +77,9 @@ class RunControl:
     """Checkpoint policy, stop requests and replica checks of one run (every rank holds one).
 
     ``header`` holds what a checkpoint records besides the loop state: ``config``,
-    ``algorithm``, ``log_path`` and ``extra`` (a dict merged into the checkpoint's state,
-    e.g. the step size actually used).
+    ``algorithm``, ``log_path``, ``run_id`` and ``inputs`` (which log and which data the
+    checkpoint belongs to, checked at ``--resume``) and ``extra`` (a dict merged into the
+    checkpoint's state, e.g. the step size actually used).
     """
 
     def __init__(
@@ -164,6 +167,8 @@ class RunControl:
                     rng_states=states,
                     arrays=arrays,
                     state={**self.header.get("extra", {}), **state},
+                    run_id=self.header.get("run_id", ""),
+                    inputs=self.header.get("inputs", {}),
                 ),
             )
         self.comm.barrier()  # nobody goes on (or exits) before the file is complete
@@ -180,30 +185,31 @@ class RunControl:
             )
 
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-
-
 @contextmanager
 def stop_on_signals(comm: Communicator) -> Iterator[None]:
-    """While active, SIGTERM and SIGUSR1 (what SLURM sends before a time limit) request a stop:
-    the run checkpoints after the current round on every rank and exits (status 75).
+    """While active, SIGTERM, SIGUSR1 (what SLURM sends before a time limit) and SIGINT
+    request a stop: the run checkpoints after the current round on every rank and exits
+    (status 75). A request made before (``crpsgd run`` installs the same handlers first
+    thing, :mod:`crpsgd.lifecycle`) counts: it is honoured after the first round.
 
-    When the block ends normally the run is complete, and a stop signal that arrives later
-    (the launcher forwarding SLURM's signal while the log is finished or MPI shuts down) has
-    nothing left to stop: from then on the process ignores it, so a completed run still
-    exits 0 instead of dying by the signal. When the block ends by an exception the previous
-    handlers come back.
+    SIGINT behaves like SIGTERM so that Ctrl-C loses no work; a second SIGINT on the same
+    rank aborts the job at once (``KeyboardInterrupt``, exit status 130).
+
+    When the block ends normally the run is complete, and a SIGTERM or SIGUSR1 that arrives
+    later (the launcher forwarding SLURM's signal while the log is finished or MPI shuts
+    down) has nothing left to stop: from then on the process ignores it, so a completed run
+    still exits 0 instead of dying by the signal; SIGINT gets its previous handler back.
+    When the block ends by an exception every previous handler comes back.
     """
-
-    def request_stop(signum: int, frame: object) -> None:
-        comm.stop_requested = True
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in STOP_SIGNALS}
+    previous = {sig: signal.signal(sig, lifecycle.request_stop) for sig in STOP_SIGNALS}
+    lifecycle.attach(comm)
     try:
         yield
     except BaseException:
+        lifecycle.detach()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         raise
+    lifecycle.detach()
     for sig in STOP_SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
+        signal.signal(sig, previous[sig] if sig == signal.SIGINT else signal.SIG_IGN)
