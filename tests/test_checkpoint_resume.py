@@ -73,7 +73,8 @@ def test_stop_and_resume_is_bitwise_identical(tmp_path, algo):
     stopped = _run(2, args, part, env={"CRPSGD_TEST_STOP_AT": "1:round:7"})
     assert stopped.returncode == 75, stopped.stderr
     ckpt_path = tmp_path / "part.ckpt.h5"
-    assert "continue with: crpsgd run --resume" in stopped.stderr
+    # the hint names the launcher and rank count, so it runs as printed
+    assert f"continue with: mpiexec -n 2 crpsgd run --resume {ckpt_path}" in stopped.stderr
     assert stopped.stderr.count("crpsgd:") == 1
     log = read_run(part)
     assert log.status.startswith("preempted: stopped after round")
