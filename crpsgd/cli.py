@@ -18,14 +18,13 @@ SIGQUIT, SIGUSR2, SIGALRM, SIGXCPU): the job is aborted the same way
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import traceback
-from pathlib import Path
-from typing import Any
 
 from crpsgd import __version__
+from crpsgd.cli_project import add_project_parser, project
+from crpsgd.cli_tools import TOOLS, add_tool_parsers
 from crpsgd.errors import (
     AllRanksError,
     OutputError,
@@ -59,89 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an algorithm on all MPI ranks and log it to HDF5")
     _add_run_flags(run)
 
-    info = sub.add_parser("info", help="configuration and summary of run logs")
-    info.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN.h5",
-        help="run logs written by crpsgd run; one: its configuration, provenance and summary; "
-        "several: one table, with a column for each setting in which they differ",
-    )
-
-    rep = sub.add_parser(
-        "report", help="comparison table: rounds, SFO, objective, rounds to a target, seconds"
-    )
-    rep.add_argument("runs", nargs="+", metavar="RUN.h5")
-    rep.add_argument(
-        "--target",
-        type=_float_arg("--target"),
-        help="also give the rounds and SFO at which each run first logged metric <= TARGET",
-    )
-    rep.add_argument(
-        "--metric",
-        choices=("suboptimality", "objective", "grad_norm_sq"),
-        help="metric of --target [default: f - f* when the run knows f*, else ||grad f||^2]",
-    )
-    rep.add_argument(
-        "--format", choices=("text", "csv", "json"), default="text", help="output format"
-    )
-
-    plot = sub.add_parser("plot", help="the paper's panels (PNG and PDF) from run logs")
-    plot.add_argument("runs", nargs="+", metavar="RUN.h5")
-    plot.add_argument("--out", required=True, help="output path without extension (OUT.png/.pdf)")
-    plot.add_argument(
-        "--metric",
-        action="append",
-        choices=("auto", "suboptimality", "objective", "grad_norm_sq"),
-        help="one row of panels per metric; repeatable [default: auto]",
-    )
-    plot.add_argument("--title", help="figure title")
-    plot.add_argument(
-        "--format", action="append", choices=("png", "pdf", "svg"), help="[default: png and pdf]"
-    )
-
-    conv = sub.add_parser("convert", help="convert a LIBSVM text file to crpsgd HDF5")
-    conv.add_argument("source", metavar="IN", help="LIBSVM text file to read")
-    conv.add_argument(
-        "target", metavar="OUT", help="crpsgd HDF5 data file to write (each rank reads its rows)"
-    )
-    conv.add_argument(
-        "--n-features",
-        dest="n_features",
-        type=str,
-        default=None,
-        help="feature count d (at least the largest index; pass the training width when "
-        "converting a test file) [default: the largest index]",
-    )
-    conv.add_argument("--dense", action="store_true", help="store a dense matrix")
-    conv.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
-    _add_log_tools(sub)
-    _add_project_parser(sub)
+    add_tool_parsers(sub)
+    add_project_parser(sub)
     return parser
-
-
-def _add_log_tools(sub: Any) -> None:
-    """The ``export`` and ``repair`` sub-commands."""
-    exp = sub.add_parser("export", help="write a run log as CSV or JSON files pandas reads")
-    exp.add_argument("run", metavar="RUN.h5", help="run log to export")
-    exp.add_argument(
-        "--to", required=True, choices=("csv", "json"), help="file format of the tables"
-    )
-    exp.add_argument(
-        "directory",
-        metavar="DIR",
-        help="directory to write rounds, eval, outer, result and attributes files into",
-    )
-    rep = sub.add_parser(
-        "repair",
-        help="make a log whose job was killed readable by any HDF5 tool (h5py, h5dump)",
-    )
-    rep.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN.h5",
-        help="run logs; a log whose writer is still alive is refused",
-    )
 
 
 def _add_run_flags(run: argparse.ArgumentParser) -> None:
@@ -187,20 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "run":
             _run(args, in_process=argv is not None)
-        elif args.command == "info":
-            _info(args.runs)
-        elif args.command == "report":
-            _report(args)
-        elif args.command == "plot":
-            _plot(args)
-        elif args.command == "convert":
-            _convert(args)
-        elif args.command == "export":
-            _export(args)
-        elif args.command == "repair":
-            _repair(args.runs)
         elif args.command == "project":
-            _project(args)
+            project(args)
+        else:
+            TOOLS[args.command](args)
         return 0
     except UsageError as exc:
         if _rank() == 0:
@@ -316,179 +225,3 @@ def _cap_budget_for_tests(args: argparse.Namespace) -> None:
     except ValueError:
         return  # left for the configuration check to report
     args.T = str(min(given, int(cap)) if given is not None else int(cap))
-
-
-def _read_runs(paths: list[str]) -> list[Any]:
-    """Read run logs; a log whose writer is gone is first repaired for plain HDF5 readers
-    (said on stderr)."""
-    from crpsgd.runlog import read_run
-
-    runs = [read_run(p, repair_dead=True) for p in paths]
-    for run in runs:
-        if run.repaired:
-            print(
-                f"crpsgd: note: {run.path}: its writer is gone; rewrote it so that any HDF5 "
-                "tool opens it",
-                file=sys.stderr,
-            )
-    return runs
-
-
-def _info(paths: list[str]) -> None:
-    from crpsgd.report import describe, summary_table
-
-    runs = _read_runs(paths)
-    print(describe(runs[0]) if len(runs) == 1 else summary_table(runs))
-
-
-def _export(args: argparse.Namespace) -> None:
-    from crpsgd.export import export
-
-    (run,) = _read_runs([args.run])
-    written = export(run, args.to, args.directory)
-    print("wrote " + " ".join(str(p) for p in written))
-
-
-def _repair(paths: list[str]) -> None:
-    from crpsgd.runlog import read_run, repair
-
-    for path in paths:
-        if repair(path):
-            print(f"{path}: repaired: {read_run(path).status_text()}")
-        else:
-            print(f"{path}: opens with any HDF5 reader; nothing to repair")
-
-
-def _float_arg(flag: str):
-    def parse(text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag}={text!r}: expected a number") from None
-
-    return parse
-
-
-def _report(args: argparse.Namespace) -> None:
-    from crpsgd.report import comparison_rows, comparison_table
-
-    runs = _read_runs(args.runs)
-    if args.format == "text":
-        print(comparison_table(runs, args.target, args.metric))
-        return
-    rows = comparison_rows(runs, args.target, args.metric)
-    if args.format == "json":
-        print(json.dumps(rows, indent=1))
-        return
-    import csv
-
-    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-
-
-def _plot(args: argparse.Namespace) -> None:
-    from crpsgd.plot import plot_runs
-
-    runs = _read_runs(args.runs)
-    written = plot_runs(
-        runs,
-        args.out,
-        metrics=args.metric or ("auto",),
-        title=args.title,
-        formats=args.format or ("png", "pdf"),
-    )
-    print("wrote " + " ".join(str(p) for p in written))
-
-
-def _convert(args: argparse.Namespace) -> None:
-    from crpsgd.config import PARAMS_BY_NAME, convert
-    from crpsgd.data.convert import convert_libsvm_to_h5
-
-    n_features = convert(PARAMS_BY_NAME["n_features"], args.n_features, "command line")
-    info: dict[str, Any] = convert_libsvm_to_h5(
-        args.source,
-        args.target,
-        n_features=n_features,
-        dense=args.dense,
-        overwrite=args.overwrite,
-    )
-    print(f"{args.source} -> {Path(args.target)}: {json.dumps(info, default=str)}")
-
-
-def _add_project_parser(sub: Any) -> None:
-    from crpsgd.network import ALGORITHMS, PRESETS
-    from crpsgd.projection import SCALINGS
-
-    proj = sub.add_parser(
-        "project", help="projected wall time of logged runs on a cluster of 8 .. 1024 nodes"
-    )
-    proj.add_argument("runs", nargs="+", metavar="RUN.h5")
-    proj.add_argument("--network", choices=tuple(PRESETS), help="an interconnect preset")
-    proj.add_argument("--alpha", help="latency per message, seconds (instead of --network)")
-    proj.add_argument("--beta", help="seconds per byte (instead of --network)")
-    proj.add_argument(
-        "--gamma-op", dest="gamma_op", help="seconds per byte of the local reduction [1e-10]"
-    )
-    proj.add_argument(
-        "--nodes", default="8,16,32,64,128,256,512,1024", help="comma-separated node counts"
-    )
-    proj.add_argument("--scaling", choices=SCALINGS, default="weak", help="[default: weak]")
-    proj.add_argument("--allreduce", choices=ALGORITHMS, default="mpich", help="[default: mpich]")
-    proj.add_argument("--format", choices=("text", "json"), default="text")
-
-
-def _positive_float(flag: str, text: str, allow_zero: bool = False) -> float:
-    import math
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{flag}={text!r}: expected a number") from None
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise UsageError(f"{flag}={text!r}: must be a finite number {bound}")
-    return value
-
-
-def _node_counts(text: str) -> list[int]:
-    from crpsgd.projection import MAX_NODES
-
-    counts = []
-    for item in text.split(","):
-        try:
-            p = int(item.strip())
-        except ValueError:
-            raise UsageError(f"--nodes={text!r}: {item.strip()!r} is not an integer") from None
-        if not 1 <= p <= MAX_NODES:
-            raise UsageError(f"--nodes={text!r}: {p} is not in 1..{MAX_NODES}")
-        counts.append(p)
-    return counts
-
-
-def _project(args: argparse.Namespace) -> None:
-    from dataclasses import replace
-
-    from crpsgd.network import PRESETS, Network
-    from crpsgd.projection import profile_from_record, projection_rows, projection_table
-    from crpsgd.runlog import read_run
-
-    if args.network is not None and (args.alpha is not None or args.beta is not None):
-        raise UsageError("--network and --alpha/--beta: give one or the other, not both")
-    if args.network is not None:
-        net = PRESETS[args.network]
-    elif args.alpha is not None and args.beta is not None:
-        alpha = _positive_float("--alpha", args.alpha)
-        beta = _positive_float("--beta", args.beta)
-        net = Network("custom", alpha, beta)
-    else:
-        raise UsageError("crpsgd project needs --network NAME or both --alpha and --beta")
-    if args.gamma_op is not None:
-        net = replace(net, gamma=_positive_float("--gamma-op", args.gamma_op, allow_zero=True))
-    nodes = _node_counts(args.nodes)
-    profiles = [profile_from_record(read_run(p)) for p in args.runs]
-    if args.format == "json":
-        rows = projection_rows(profiles, net, nodes, args.scaling, args.allreduce)
-        print(json.dumps(rows, indent=1))
-    else:
-        print(projection_table(profiles, net, nodes, args.scaling, args.allreduce))
