@@ -25,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from crpsgd import __version__
+from crpsgd import __version__, cli_torch
 from crpsgd.errors import (
     AllRanksError,
     OutputError,
@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     _add_log_tools(sub)
     _add_project_parser(sub)
+    cli_torch.add_parser(sub)  # crpsgd digits-cifar10: the torch problem's stand-in data
     return parser
 
 
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             _repair(args.runs)
         elif args.command == "project":
             _project(args)
+        elif args.command == cli_torch.COMMAND:
+            cli_torch.main(args)
         return 0
     except UsageError as exc:
         if _rank() == 0:

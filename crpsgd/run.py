@@ -69,7 +69,8 @@ def run_from_cli(
     problem_part, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
     data = agree(comm, problem_part.load_data, cfg, comm)
     agree(comm, check_model_size, cfg, getattr(data.train, "n_features", 0))
-    problem = problem_part.build(parts.ProblemContext(cfg, comm, data))
+    # a model that does not fit the data on any rank: every rank leaves with its message
+    problem = agree(comm, problem_part.build, parts.ProblemContext(cfg, comm, data))
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:

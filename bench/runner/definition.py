@@ -32,7 +32,7 @@ DEFAULT_SELECT = {
 }
 SCORES = ("final", "tail")
 ROWS = ("score", "max_rounds", "settle", "reference")
-UNITS = ("bound", "estimate")
+UNITS = ("bound", "estimate", "absolute")
 
 
 class DefinitionError(ValueError):
@@ -123,6 +123,7 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
         short["seeds"] = [spec["tune_seed"]]
         for problem in short["problem"]:
             problem["run"].update(quick.get("run", {}))
+            problem["title"] = quick.get("title", problem.get("title"))
     else:
         short["run"].update(quick.get("run", {}))
         short["grid"].update(quick.get("grid", {}))
