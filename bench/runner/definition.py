@@ -138,13 +138,16 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_data_dir(spec: dict[str, Any], data_dir: str) -> dict[str, Any]:
-    """Every data file (``data``, ``test_data``) taken from ``data_dir`` instead; synthetic
-    data are kept."""
+    """Every data file (``data``, ``test_data``) taken from ``data_dir`` instead (for
+    ``cifar10:DIR``: ``cifar10:data_dir/<DIR's name>``); synthetic data are kept."""
     moved = copy.deepcopy(spec)
     for problem in problems(moved):
         for key in ("data", "test_data"):
             value = problem["run"].get(key)
-            if value and not value.startswith("synthetic"):
+            if value and value.startswith("cifar10:"):  # a directory of the binary files
+                name = Path(value[len("cifar10:") :]).name
+                problem["run"][key] = "cifar10:" + str(Path(data_dir).resolve() / name)
+            elif value and not value.startswith("synthetic"):
                 problem["run"][key] = str(Path(data_dir).resolve() / Path(value).name)
     return moved
 
