@@ -34,6 +34,9 @@ def rows(log_dir: Path) -> list[dict]:
     for path in sorted(log_dir.rglob("*.h5")):
         run = read_run(path)
         s = run.summary
+        if not s:  # a run still going, or stopped: its numbers are not final
+            print(f"{path}: no result yet ({run.status_text()}); left out", file=sys.stderr)
+            continue
         n = int(run.attrs["data_shape"][0])
         out.append(
             {
