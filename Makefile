@@ -86,7 +86,7 @@ DIGITS := bench/out/digits-cifar10
 bench-resnet20: $(STAMP)
 	test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/resnet20.toml --quick
-	$(BIN)/python bench/resnet20_table.py bench/out/resnet20-quick --out bench/results/resnet20-quick
+	$(BIN)/python bench/resnet20_table.py bench/out/resnet20-quick --out bench/results/resnet20-quick-table
 
 # Issue 11: a ResNet20 round on one rank against bare PyTorch, and micro-batch memory.
 bench-torch: $(STAMP)

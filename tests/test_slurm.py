@@ -138,7 +138,7 @@ def test_resnet20_n8_job(slurm, tmp_path):
         run = read_run(ROOT / r["log"])
         assert run.status == "completed" and run.attrs["n_workers"] == 8
         assert run.attrs["data_note"].startswith("scikit-learn digits stand-in")
-    table = (out / "resnet20-quick.md").read_text()
+    table = (out / "resnet20-quick-table.md").read_text()
     assert "stand-in (not CIFAR-10)" in table and "psgd-small" in table
 
 
