@@ -23,7 +23,8 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory bench-catalyst bench-peers bench-allreduce figures clean
+	bench-theory bench-catalyst bench-peers bench-allreduce bench-resnet20 bench-torch \
+	figures clean
 
 install: $(STAMP)
 
@@ -77,6 +78,19 @@ bench-theory: $(STAMP)
 # completed grid points are kept; bench/results/catalyst.{md,json} and catalyst-*.png).
 bench-catalyst: $(STAMP)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/catalyst.toml
+
+# Issue 11: ResNet20, CR-PSGD vs PSGD (small batch + step decay, large batch) and Local SGD,
+# N = 8 ranks (oversubscribed here), the reduced version on the digits stand-in (not
+# CIFAR-10; bench/resnet20.toml [quick]); the full one: jobs/resnet20_cifar10_n8.sbatch.
+DIGITS := bench/out/digits-cifar10
+bench-resnet20: $(STAMP)
+	test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS)
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/resnet20.toml --quick
+	$(BIN)/python bench/resnet20_table.py bench/out/resnet20-quick --out bench/results/resnet20-quick-table
+
+# Issue 11: a ResNet20 round on one rank against bare PyTorch, and micro-batch memory.
+bench-torch: $(STAMP)
+	$(BIN)/python bench/bench_torch.py --out bench/results/torch.json
 
 # Issue 10: the same PSGD / CR-PSGD written four ways (crpsgd, mpi4py + SciPy, torch.distributed
 # gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch

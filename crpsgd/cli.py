@@ -22,7 +22,7 @@ import os
 import sys
 import traceback
 
-from crpsgd import __version__
+from crpsgd import __version__, cli_torch
 from crpsgd.cli_project import add_project_parser, project
 from crpsgd.cli_tools import TOOLS, add_tool_parsers
 from crpsgd.errors import (
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_tool_parsers(sub)
     add_project_parser(sub)
+    cli_torch.add_parser(sub)  # crpsgd digits-cifar10: the torch problem's stand-in data
     return parser
 
 
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             _run(args, in_process=argv is not None)
         elif args.command == "project":
             project(args)
+        elif args.command == cli_torch.COMMAND:
+            cli_torch.main(args)
         else:
             TOOLS[args.command](args)
         return 0

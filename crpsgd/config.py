@@ -54,6 +54,16 @@ def above_one(v: float) -> str | None:
     return None if v > 1 else "must be > 1"
 
 
+def _fractions_error(text: str) -> str | None:
+    from crpsgd.step_size import parse_fractions
+
+    try:
+        parse_fractions(text)
+    except UsageError as exc:
+        return str(exc).split(": ", 1)[-1]
+    return None
+
+
 #: Parameters of every run, whatever the parts; each part declares its own (crpsgd.parts).
 COMMON_PARAMS: tuple[Param, ...] = (
     Param("problem", str, "logreg", "objective (see the groups below)"),
@@ -128,6 +138,35 @@ COMMON_PARAMS: tuple[Param, ...] = (
         0,
         "every K rounds, check that all ranks hold the same iterate (0: never)",
         check=at_least(0),
+    ),  # the step-size rule (crpsgd.step_size), for every problem and algorithm
+    Param(
+        "lr_schedule",
+        str,
+        "constant",
+        "step size per round: constant, or step (x decay-factor at each decay-at fraction of T)",
+        ("constant", "step"),
+    ),
+    Param(
+        "decay_at",
+        str,
+        "0.5,0.75",
+        "fractions of T (SFO per worker) where --lr-schedule step decays",
+        check=lambda v: _fractions_error(v),
+    ),
+    Param("decay_factor", float, 0.1, "factor of each step decay", check=at_least(0.0)),
+    Param(
+        "warmup",
+        int,
+        0,
+        "linear step-size warm-up over this many SFO per worker (0: none)",
+        check=at_least(0),
+    ),
+    Param(
+        "warmup_start",
+        float,
+        0.1,
+        "warm-up starts at this fraction of the step size",
+        check=lambda v: None if 0.0 <= v <= 1.0 else "must be in [0, 1]",
     ),
 )
 # What ``--resume`` lets the command line change; everything else comes from the checkpoint.

@@ -5,7 +5,9 @@
   synthetic shards); ``smoothness_known`` (False: ``--gamma auto`` and the algorithm's
   ``auto_needs_smoothness`` parameters are refused); ``convex_fstar`` (``--fstar auto``'s
   Newton solve applies: the problem is strongly convex and has ``lam`` and
-  ``local_newton_terms``, as :class:`~crpsgd.problems.logreg.LogisticRegression`).
+  ``local_newton_terms``, as :class:`~crpsgd.problems.logreg.LogisticRegression`);
+  ``make_evaluator`` (the evaluator of the problem, default the full-data
+  :class:`~crpsgd.evaluation.Evaluator`); ``log_attrs(problem)`` (root attributes it adds).
 * :class:`AlgorithmPart`: ``execute(RunContext) -> RunResult``; ``plan(cfg, n_workers)``
   (what depends on the rank count, checked on every rank before anything is written);
   ``gamma_auto(L, cfg)`` (the step size of ``--gamma auto``, default ``1/L``);
@@ -138,6 +140,11 @@ class ProblemPart(_Checked):
     convex_fstar: bool = False
     load_data: Callable[[dict[str, Any], Any], LoadedData] = tabular_data
     check: Check | None = None
+    #: ``(problem, comm, f_star, test_shard) -> evaluator``; None: the full-data
+    #: :class:`~crpsgd.evaluation.Evaluator`.
+    make_evaluator: Callable[..., Any] | None = None
+    #: ``problem -> {name: value}``: root attributes of the run log the problem adds.
+    log_attrs: Callable[[Any], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.logreg",
     "crpsgd.builtin.logreg_nonconvex",
     "crpsgd.builtin.mlp",
+    "crpsgd.builtin.torch_model",
     "crpsgd.builtin.cr_psgd",
     "crpsgd.builtin.psgd",
     "crpsgd.builtin.cr_psgd_catalyst",

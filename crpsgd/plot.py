@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.report import distinguishing_labels
+from crpsgd.report import data_note, distinguishing_labels
 from crpsgd.runlog import RunRecord
 
 AXIS_LABELS = {
@@ -147,8 +147,9 @@ def draw(
             if LOG_Y[metric]:
                 ax.set_yscale("log")
             ax.grid(True, which="major", alpha=0.3)
-    if title:
-        fig.suptitle(title)
+    notes = sorted({n for n in map(data_note, runs) if n})
+    if title or notes:  # a figure on stand-in data says so
+        fig.suptitle("; ".join(filter(None, [title or "", *(f"data: {n}" for n in notes)])))
     fig.tight_layout()
     handles, texts = axes[0][0].get_legend_handles_labels()
     ncol = max(1, min(len(texts), 2 if max(map(len, texts), default=0) > 40 else 3))

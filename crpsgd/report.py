@@ -54,7 +54,17 @@ def _data_name(run: RunRecord) -> str:
         # the canonical spec without the keys at their defaults
         keys = [kv for kv in path.partition(":")[2].split(",") if kv and kv not in _DEFAULTS]
         return "synthetic:" + ",".join(keys)
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    note = data_note(run)
+    return f"{name} [{note}]" if note else name
+
+
+def data_note(run: RunRecord) -> str:
+    """The short form of the log's ``data_note`` (up to its first colon): what the data is
+    when its name does not say it, e.g. "scikit-learn digits stand-in (not CIFAR-10)"; ""
+    for real data."""
+    note = str(run.attrs.get("data_note") or "")
+    return "" if note in ("", "CIFAR-10 binary version") else note.split(":", 1)[0].strip()
 
 
 def _field(run: RunRecord, name: str) -> str:
@@ -268,6 +278,8 @@ def describe(run: RunRecord) -> str:
         "data_path",
         "data_shape",
         "data_sha256",
+        "data_note",
+        "eval_rows",
         "test_data_path",
         "mpi_library",
         "start_time",

@@ -69,7 +69,8 @@ def run_from_cli(
     problem_part, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
     data = agree(comm, problem_part.load_data, cfg, comm)
     agree(comm, check_model_size, cfg, getattr(data.train, "n_features", 0))
-    problem = problem_part.build(parts.ProblemContext(cfg, comm, data))
+    # a model that does not fit the data on any rank: every rank leaves with its message
+    problem = agree(comm, problem_part.build, parts.ProblemContext(cfg, comm, data))
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:
@@ -100,7 +101,9 @@ def run_from_cli(
         run_id,
     )
     log = GuardedLog(log, out)  # a write failure becomes one OutputError naming --out
-    evaluator = Evaluator(problem, comm, f_star, data.test)
+    if problem_part.log_attrs is not None:
+        log.set_attrs(**problem_part.log_attrs(problem))
+    evaluator = (problem_part.make_evaluator or Evaluator)(problem, comm, f_star, data.test)
     ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
     control = RunControl(
         comm,
@@ -185,6 +188,7 @@ def _finish(cfg: dict[str, Any], comm: Communicator, log: Any, result: RunResult
         "grad_norm_sq": result.final.grad_norm_sq,
         "suboptimality": result.final.suboptimality,
         "test_accuracy": result.final.test_accuracy,
+        "test_loss": getattr(result.final, "test_loss", float("nan")),
         "wall_s": result.wall_s,
         "compute_s": result.compute_s,
         "comm_s": result.comm_s,

@@ -96,6 +96,7 @@ def open_log(
         "data_kind": ident["kind"],
         "data_shape": (n_total, d),
         "data_sha256": ident["sha256"],
+        "data_note": ident.get("note", ""),  # what the data is, e.g. a stand-in's warning
         "mpi_library": mpi_library_version(),
         "smoothness_L": smoothness,
         "smoothness_bound": smoothness_bound,

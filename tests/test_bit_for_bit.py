@@ -48,6 +48,9 @@ CASES: dict[str, list[str]] = {
         "--period", "4", "--T", "300", "--gamma", "0.5", "--seed", "11",
     ],
 }  # fmt: skip
+#: Columns added after the fixture was recorded that these runs leave NaN (torch problems
+#: only); the digest leaves them out so that the recorded sequences still compare.
+ADDED_SINCE_FIXTURE = {"eval/test_loss"}
 
 
 def _sha(array: np.ndarray) -> str:
@@ -60,7 +63,9 @@ def digests(path: Path) -> dict[str, str]:
     series = hashlib.sha256()
     for name, table in (("rounds", run.rounds), ("eval", run.eval), ("outer", run.outer)):
         for column in sorted(table):
-            if column not in TIMING:
+            if f"{name}/{column}" in ADDED_SINCE_FIXTURE:  # NaN here: checked, not hashed
+                assert np.isnan(table[column]).all(), f"{name}/{column} of a non-torch run"
+            elif column not in TIMING:
                 series.update(f"{name}/{column}".encode())
                 series.update(np.ascontiguousarray(table[column]).tobytes())
     for attr in ("step_size", "smoothness_L"):

@@ -41,7 +41,7 @@ def slurm():
         pytest.skip(reason)
 
 
-def submit(script, out, launch="srun", timeout=900):
+def submit(script, out, launch="srun", timeout=900, minutes=15):
     out.mkdir(parents=True, exist_ok=True)  # slurmd does not create --output directories
     env = {
         **os.environ,
@@ -58,7 +58,7 @@ def submit(script, out, launch="srun", timeout=900):
             "--parsable",
             f"--chdir={ROOT}",
             f"--output={out}/job.out",
-            "--time=15",
+            f"--time={minutes}",
             str(JOBS / script),
         ],
         capture_output=True,
@@ -123,6 +123,23 @@ def test_catalyst_n8_job(slurm, tmp_path):
             assert len(run.eval["grad_norm_sq"]) >= 2
     table = (out / "catalyst-quick.md").read_text()
     assert "CR-PSGD-Catalyst" in table and "PR-SGD" in table
+
+
+def test_resnet20_n8_job(slurm, tmp_path):
+    """The reduced version on the digits stand-in (about 20 minutes on 2 cores; less on a
+    node with 8 cores)."""
+    pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
+    out = tmp_path / "out"
+    submit("resnet20_cifar10_n8.sbatch", out, timeout=3600, minutes=55)
+    index = json.loads((out / "logs" / "index.json").read_text())
+    runs = index["problems"]["cifar10"]["runs"]
+    assert {r["method"] for r in runs} == {"cr-psgd", "psgd-small", "psgd-large", "local-sgd"}
+    for r in runs:
+        run = read_run(ROOT / r["log"])
+        assert run.status == "completed" and run.attrs["n_workers"] == 8
+        assert run.attrs["data_note"].startswith("scikit-learn digits stand-in")
+    table = (out / "resnet20-quick-table.md").read_text()
+    assert "stand-in (not CIFAR-10)" in table and "psgd-small" in table
 
 
 def test_theory_job(slurm, tmp_path):

@@ -32,7 +32,7 @@ DEFAULT_SELECT = {
 }
 SCORES = ("final", "tail")
 ROWS = ("score", "max_rounds", "settle", "reference")
-UNITS = ("bound", "estimate")
+UNITS = ("bound", "estimate", "absolute")
 
 
 class DefinitionError(ValueError):
@@ -123,6 +123,7 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
         short["seeds"] = [spec["tune_seed"]]
         for problem in short["problem"]:
             problem["run"].update(quick.get("run", {}))
+            problem["title"] = quick.get("title", problem.get("title"))
     else:
         short["run"].update(quick.get("run", {}))
         short["grid"].update(quick.get("grid", {}))
@@ -137,13 +138,16 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_data_dir(spec: dict[str, Any], data_dir: str) -> dict[str, Any]:
-    """Every data file (``data``, ``test_data``) taken from ``data_dir`` instead; synthetic
-    data are kept."""
+    """Every data file (``data``, ``test_data``) taken from ``data_dir`` instead (for
+    ``cifar10:DIR``: ``cifar10:data_dir/<DIR's name>``); synthetic data are kept."""
     moved = copy.deepcopy(spec)
     for problem in problems(moved):
         for key in ("data", "test_data"):
             value = problem["run"].get(key)
-            if value and not value.startswith("synthetic"):
+            if value and value.startswith("cifar10:"):  # a directory of the binary files
+                name = Path(value[len("cifar10:") :]).name
+                problem["run"][key] = "cifar10:" + str(Path(data_dir).resolve() / name)
+            elif value and not value.startswith("synthetic"):
                 problem["run"][key] = str(Path(data_dir).resolve() / Path(value).name)
     return moved
 

@@ -24,7 +24,7 @@ from runner.units import unit_L
 def prepare_data(run: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """LIBSVM text -> HDF5 once, beside the logs (rank 0); returns the changed parameters."""
     data = run.get("data", "")
-    if data.startswith("synthetic") or data.endswith((".h5", ".hdf5")):
+    if data.startswith(("synthetic", "cifar10:")) or data.endswith((".h5", ".hdf5")):
         return {}
     from crpsgd.data.convert import convert_libsvm_to_h5
 

@@ -7,6 +7,8 @@
   the Hessian at the initial point, by power iteration on central finite differences of the
   full gradient, ``H v ~ (grad f(x + e v) - grad f(x - e v)) / (2 e)``. An estimate that only
   places the grid, not a bound.
+* ``absolute``: ``L = 1``, the grid's values are the step sizes themselves (a torch model,
+  whose step sizes are given as in its literature; no probe run).
 """
 
 from __future__ import annotations
@@ -81,9 +83,12 @@ def _problem_from_config(cfg: dict[str, Any], comm):
 
 
 def unit_L(problem_def: dict[str, Any], run: dict[str, Any], comm) -> float:
-    """``L`` of ``problem_def``'s ``unit`` (``bound`` unless it says ``estimate``)."""
-    cfg, bound = probe(run, comm)
+    """``L`` of ``problem_def``'s ``unit`` (``bound`` unless it says ``estimate`` or
+    ``absolute``)."""
     unit = problem_def.get("unit", "bound")
+    if unit == "absolute":
+        return 1.0
+    cfg, bound = probe(run, comm)
     if unit == "estimate":
         problem = _problem_from_config(cfg, comm)
         return hessian_power_estimate(problem, comm, problem.initial_point(cfg["seed"]))

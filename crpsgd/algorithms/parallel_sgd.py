@@ -153,6 +153,7 @@ class LoopRecorder:
             test_accuracy=ev.test_accuracy,
             wall_s=wall,
             eval_s=ev.seconds,
+            test_loss=getattr(ev, "test_loss", float("nan")),  # torch problems
         )
         if self.progress is not None:
             self.progress(self.rounds, self.batch, self.sfo, ev, wall)
@@ -263,9 +264,9 @@ def parallel_sgd(
     schedule = as_schedule(schedule)
     step_size = as_step_size(gamma)
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
     slots = schedule.extra_slots
-    buf = np.empty(x.size + slots, dtype=problem.dtype)  # gradient, then the schedule's slots
+    # the iterate, and the round's buffer: gradient, then the schedule's slots
+    x, buf = problem.loop_arrays(x0 if resume is None else resume.arrays["x"], slots)
     grad, extra = buf[: x.size], buf[x.size :]
     rec.begin(x, resume)
     base_sfo = offset.sfo if offset is not None else 0

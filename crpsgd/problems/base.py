@@ -76,6 +76,13 @@ class Problem(ABC):
         grad *= gamma
         x -= grad
 
+    def loop_arrays(self, x0: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """The loop's iterate (a copy of ``x0``) and its round buffer ``[gradient | slots
+        extra values]``, both of :attr:`dtype`; new arrays unless a problem holds its own
+        (a torch model's flat buffers, which the loop then uses without copies)."""
+        x = np.array(x0, dtype=self.dtype, copy=True)
+        return x, np.empty(x.size + slots, dtype=self.dtype)
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """This rank's state besides the iterate that a checkpoint must keep (e.g. momentum
         buffers); none by default. Checkpoints store the arrays as float64."""

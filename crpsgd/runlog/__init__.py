@@ -10,6 +10,7 @@ from crpsgd.runlog.reader import RunRecord, read_run, writer_state
 from crpsgd.runlog.repair import needs_repair, repair
 from crpsgd.runlog.schema import (
     EVAL_COLUMNS,
+    EVAL_DEFAULTS,
     FORMAT,
     FORMAT_VERSION,
     OUTER_COLUMNS,
@@ -28,6 +29,7 @@ __all__ = [
     "OUTER_COLUMNS",
     "READABLE_VERSIONS",
     "ROUND_COLUMNS",
+    "EVAL_DEFAULTS",
     "ROUND_DEFAULTS",
     "SCHEMA",
     "SERIES",

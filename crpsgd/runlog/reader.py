@@ -27,7 +27,7 @@ import numpy as np
 from crpsgd.errors import UsageError
 from crpsgd.runlog.lock import is_locked
 from crpsgd.runlog.repair import needs_repair, open_for_reading, repair
-from crpsgd.runlog.schema import FORMAT, READABLE_VERSIONS, ROUND_DEFAULTS, SCHEMA
+from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, READABLE_VERSIONS, ROUND_DEFAULTS, SCHEMA
 
 #: A heartbeat older than this (seconds) from another host counts as a dead writer when the
 #: file system cannot tell by its locks.
@@ -139,6 +139,11 @@ def _read(path: Path) -> RunRecord:
             if c not in series["rounds"]:
                 series["rounds"][c] = np.full(n, default, dtype=np.int64)
                 units["rounds"][c] = (SCHEMA["rounds"][c].unit, SCHEMA["rounds"][c].meaning)
+        m = len(series["eval"].get("round", ()))
+        for c, default in EVAL_DEFAULTS.items():  # logs written before the column
+            if c not in series["eval"]:
+                series["eval"][c] = np.full(m, default, dtype=np.float64)
+                units["eval"][c] = (SCHEMA["eval"][c].unit, SCHEMA["eval"][c].meaning)
         result = f.get("result")
         x = result["x"][()] if result is not None and "x" in result else None
         arrays = {k: v[()] for k, v in result.items() if k != "x"} if result is not None else {}

@@ -27,8 +27,9 @@ Schema (``format = "crpsgd-run"``, ``format_version = 2``)::
                            ||grad f||^2; root attributes best_outer (its k, 0 = y_0) and
                            best_grad_norm_sq, plus theta, outer_iterations, inner_budget
     /result attributes     rounds, sfo_per_worker, sfo_total, objective, grad_norm_sq,
-                           suboptimality, test_accuracy, wall_s, compute_s, comm_s, eval_s,
-                           comm_bytes, eval_collectives
+                           suboptimality, test_accuracy, test_loss (NaN but for torch
+                           problems), wall_s, compute_s, comm_s, eval_s, comm_bytes,
+                           eval_collectives
 
 Versions this package reads:
 
@@ -36,7 +37,15 @@ Versions this package reads:
   Catalyst and Local SGD (commit 2bcb736 and earlier) also lack ``/rounds/local_steps``,
   ``/rounds/outer`` and ``/outer``: the reader fills the two columns with their defaults
   (:data:`ROUND_DEFAULTS`) and leaves ``/outer`` empty.
-* 2: this schema.
+* 2: this schema. Columns added within a version are optional for the reader (older
+  files lack them; it fills :data:`EVAL_DEFAULTS`): ``/eval/test_loss`` (issue 11). An added
+  column leaves ``format_version`` alone because every reader of version 2 already keeps
+  columns it does not know; renaming or removing one, or changing a meaning, bumps it.
+
+Root attributes added within version 2: ``data_note`` (what the data is, e.g. "scikit-learn
+digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows`` (size of the
+training subset a torch problem's ``objective`` and ``grad_norm_sq`` are computed on; absent:
+the whole training set).
 """
 
 from __future__ import annotations
@@ -93,6 +102,11 @@ EVAL_SCHEMA: dict[str, Column] = {
     ),
     "wall_s": Column(np.float64, "s", "seconds since the start of the loop (rank 0)"),
     "eval_s": Column(np.float64, "s", "seconds spent in this evaluation"),
+    "test_loss": Column(
+        np.float64,
+        "1",
+        "mean loss over the test set (torch problems; NaN: no test set or not computed)",
+    ),
 }
 OUTER_SCHEMA: dict[str, Column] = {
     "outer": Column(np.int64, "1", "cr-psgd-catalyst outer iteration k, 1-based"),
@@ -121,3 +135,6 @@ SERIES: dict[str, dict[str, type]] = {
 #: Values of round columns a caller may leave out (algorithms without local steps or outer
 #: loop); also what the reader fills in for version 1 logs that lack the columns.
 ROUND_DEFAULTS: dict[str, Any] = {"local_steps": 1, "outer": 0}
+#: Values of eval columns a caller may leave out (problems without them), and what the
+#: reader fills in for logs written before the column was added.
+EVAL_DEFAULTS: dict[str, Any] = {"test_loss": float("nan")}

@@ -37,7 +37,14 @@ import numpy as np
 
 from crpsgd.errors import UsageError
 from crpsgd.runlog.lock import LogLock, is_locked
-from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA, Column
+from crpsgd.runlog.schema import (
+    EVAL_DEFAULTS,
+    FORMAT,
+    FORMAT_VERSION,
+    ROUND_DEFAULTS,
+    SCHEMA,
+    Column,
+)
 
 
 class _Series:
@@ -239,8 +246,9 @@ class RunLog:
             self.flush()
 
     def add_eval(self, **row: Any) -> None:
-        """Append one ``/eval`` row (every column of the schema) and flush everything."""
-        self.evals.add(row)
+        """Append one ``/eval`` row (the columns of the schema; those of
+        :data:`EVAL_DEFAULTS` may be left out) and flush everything."""
+        self.evals.add({**EVAL_DEFAULTS, **row})
         self.flush()
 
     def add_outer(self, **row: Any) -> None:

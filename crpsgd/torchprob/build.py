@@ -17,20 +17,11 @@ from crpsgd.config import Param
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
-from crpsgd.optim import StepSize, make_step_size, parse_fractions
 from crpsgd.torchprob import require_torch
 
 
 def _at_least(low: float):
     return lambda v: None if v >= low else f"must be >= {low}"
-
-
-def _fractions(v: str) -> str | None:
-    try:
-        parse_fractions(v)
-    except ValueError as exc:  # UsageError is a ValueError; the table adds the flag
-        return str(exc).split(": ", 1)[-1]
-    return None
 
 
 TORCH_PARAMS: tuple[Param, ...] = (
@@ -50,35 +41,6 @@ TORCH_PARAMS: tuple[Param, ...] = (
         check=lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)",
     ),
     Param("weight_decay", float, 0.0, "torch: weight decay of the update", check=_at_least(0)),
-    Param(
-        "lr_schedule",
-        str,
-        "constant",
-        "torch: step size per round: constant, or step (x decay-factor at decay-at of T)",
-        ("constant", "step"),
-    ),
-    Param(
-        "decay_at",
-        str,
-        "0.5,0.75",
-        "torch: fractions of T for --lr-schedule step",
-        check=_fractions,
-    ),
-    Param("decay_factor", float, 0.1, "torch: factor of each step decay", check=_at_least(0)),
-    Param(
-        "warmup",
-        int,
-        0,
-        "torch: linear step-size warm-up over this many SFO per worker",
-        check=_at_least(0),
-    ),
-    Param(
-        "warmup_start",
-        float,
-        0.1,
-        "torch: warm-up starts at this fraction of the step size",
-        check=_at_least(0),
-    ),
     Param(
         "augment",
         str,
@@ -150,17 +112,4 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         threads=cfg["threads"],
         device=device,
         model_name=cfg["model"],
-    )
-
-
-def torch_step_size(cfg: dict[str, Any], gamma: float) -> StepSize:
-    """``gamma_t(sfo_before_round)`` of ``--lr-schedule``, ``--decay-at``, ``--warmup``."""
-    return make_step_size(
-        gamma,
-        cfg["T"],
-        cfg["lr_schedule"],
-        cfg["decay_at"],
-        cfg["decay_factor"],
-        cfg["warmup"],
-        cfg["warmup_start"],
     )

@@ -133,6 +133,14 @@ class TorchProblem(Problem):
             value.backward()
         self._store_grad(out)
 
+    def loop_arrays(self, x0: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Without extra slots: :attr:`x` (set to ``x0``) and :attr:`grad`, the views of the
+        flat buffers, so the round copies nothing; with slots, new arrays (copied in/out)."""
+        if slots:
+            return super().loop_arrays(x0, slots)
+        self.x[:] = x0
+        return self.x, self.grad
+
     def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
         """The update of :class:`crpsgd.optim.SgdUpdate` (plain, momentum, weight decay)."""
         self.update(x, grad, gamma)

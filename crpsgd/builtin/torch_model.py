@@ -1,0 +1,51 @@
+"""Problem ``torch``: a ``torch.nn.Module`` (ResNet20 or ``--model pkg.module:build``).
+
+The parameters are :data:`crpsgd.torchprob.build.TORCH_PARAMS`; the data loader reads
+``cifar10:DIR`` or any tabular source (:func:`~crpsgd.torchprob.build.load_torch_data`); the
+evaluator is :class:`~crpsgd.torchprob.evaluate.TorchEvaluator` (test loss, test accuracy,
+training loss and ``||grad f||^2`` on a fixed subset of ``--eval-rows`` rows). No ``L`` is
+known. Nothing here imports torch: without PyTorch, ``crpsgd run --help`` and every other
+problem work, and ``--problem torch`` is one message, exit status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crpsgd.parts import ProblemContext, ProblemPart, register_problem
+from crpsgd.torchprob import require_torch
+from crpsgd.torchprob.build import TORCH_PARAMS, TorchData, build_torch_problem, load_torch_data
+
+
+def load_data(cfg: dict[str, Any], comm: Any) -> TorchData:
+    require_torch()  # before any file is read: the one message of a missing PyTorch
+    return load_torch_data(cfg, comm)
+
+
+def build(ctx: ProblemContext) -> Any:
+    return build_torch_problem(ctx.cfg, ctx.comm, ctx.data)
+
+
+def make_evaluator(problem: Any, comm: Any, f_star: float | None, test: Any) -> Any:
+    from crpsgd.torchprob.evaluate import TorchEvaluator
+
+    return TorchEvaluator(problem, comm, f_star, test)
+
+
+def log_attrs(problem: Any) -> dict[str, Any]:
+    """``eval_rows``: the training subset that ``objective`` and ``grad_norm_sq`` average."""
+    return {"eval_rows": int(problem.n_eval_total)}
+
+
+register_problem(
+    ProblemPart(
+        name="torch",
+        help="a torch.nn.Module (--model resnet20 or pkg.module:build), cross-entropy loss",
+        build=build,
+        params=TORCH_PARAMS,
+        smoothness_known=False,
+        load_data=load_data,
+        make_evaluator=make_evaluator,
+        log_attrs=log_attrs,
+    )
+)
