@@ -23,7 +23,7 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory bench-catalyst bench-peers bench-allreduce figures clean
+	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead figures clean
 
 install: $(STAMP)
 
@@ -95,3 +95,7 @@ figures: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache build *.egg-info
+
+# Issue 10: driver overhead of a PSGD(B) round on a9a, N = 2 (bench/results/overhead.json).
+bench-overhead: $(STAMP)
+	$(BIN)/python bench/bench_overhead.py --out bench/results/overhead.json
