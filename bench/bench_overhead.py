@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-overhead``)::
 
-    python bench/bench_overhead.py [--batches 4,64,1000,4096] [--rounds 4000] [--repeats 3]
+    python bench/bench_overhead.py [--batches 4,64,1000,4096] [--rounds 2000] [--repeats 3]
         [--np 2] [--data ../shared/data/a9a] [--out bench/results/overhead.json]
 
 One ``mpiexec -n NP`` job (one rank per core) does everything, so that the ratios compare
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--batches", default="4,64,1000,4096")
-    parser.add_argument("--rounds", type=int, default=4000)
+    parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--np", type=int, default=2)
     parser.add_argument("--out", default="bench/results/overhead.json")

@@ -12,7 +12,7 @@ import pytest
 from crpsgd.algorithms.control import RunControl
 from crpsgd.errors import OutputError
 from crpsgd.kernels.round_buffer import unpack_mean
-from crpsgd.kernels.sampling import draw_sorted
+from crpsgd.kernels.sampling import draw_sorted, radix_sort
 from crpsgd.outputs import GuardedLog
 from crpsgd.rng import sample_indices, worker_rng
 from crpsgd.runlog.lock import is_locked
@@ -25,7 +25,7 @@ SIZES = [1, 2, 3, 5, 7, 100, 16280, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 
 def test_draw_sorted_is_integers_then_sort_and_leaves_the_same_state(seed):
     ours, reference = worker_rng(seed, 1), worker_rng(seed, 1)
     for n in SIZES:
-        for batch in (0, 1, 2, 3, 4, 63, 64, 1000):
+        for batch in (0, 1, 2, 3, 4, 63, 64, 255, 256, 1000, 4096):
             got = draw_sorted(ours, n, batch)
             want = np.sort(reference.integers(0, n, size=batch, dtype=np.int64))
             assert got.dtype == np.int64 and np.array_equal(got, want), (n, batch)
@@ -41,6 +41,16 @@ def test_sample_indices_keeps_the_stream_across_rounds():
         want.sort()
         assert np.array_equal(sample_indices(ours, 16280, batch), want)
     assert ours.bit_generator.state == reference.bit_generator.state
+
+
+@pytest.mark.parametrize("n", [2, 3, 100, 2048, 2049, 16280, 2**22 + 5, 2**31 - 1, 2**32 - 1])
+def test_radix_sort_is_a_sort(n):
+    rng = np.random.default_rng(n)
+    for size in (1, 2, 5, 256, 1000, 4097):
+        a = rng.integers(0, n, size=size, dtype=np.int64)
+        got = a.copy()
+        radix_sort(got, np.empty_like(got), n)
+        assert np.array_equal(got, np.sort(a)), size
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
