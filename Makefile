@@ -23,8 +23,8 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory bench-catalyst bench-peers bench-allreduce bench-resnet20 bench-torch \
-	figures clean
+	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead bench-resnet20 \
+	bench-torch figures clean
 
 install: $(STAMP)
 
@@ -109,3 +109,7 @@ figures: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache build *.egg-info
+
+# Issue 10: driver overhead of a PSGD(B) round on a9a, N = 2 (bench/results/overhead.json).
+bench-overhead: $(STAMP)
+	$(BIN)/python bench/bench_overhead.py --out bench/results/overhead.json

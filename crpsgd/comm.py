@@ -38,6 +38,7 @@ import numpy as np
 from mpi4py import MPI
 
 from crpsgd.errors import DivergenceError, UsageError
+from crpsgd.kernels.round_buffer import unpack_mean
 
 
 @dataclass
@@ -67,6 +68,7 @@ class Communicator:
         self.stop_requested = False  # set on this rank, e.g. by a signal handler
         self.stop_agreed = False  # after a round: some rank had requested a stop
         self._work = np.empty(0)
+        self._size_as = np.float64(self.size)  # N in the round buffer's dtype
         self.watch_comm = self.comm.Dup()  # failure notices travel apart from the rounds
         global _ACTIVE
         _ACTIVE = self
@@ -89,24 +91,26 @@ class Communicator:
                 f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
                 f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
             )
-        self._maybe_fail("round", self.stats.rounds + 1)
+        stats = self.stats
+        if self._fault is not None or self._stop_at is not None:
+            self._maybe_fail("round", stats.rounds + 1)
         if self._round_delay_s:
             time.sleep(self._round_delay_s)
         n = buf.size
-        if self._work.size != n + 1 or self._work.dtype != buf.dtype:
-            self._work = np.empty(n + 1, dtype=buf.dtype)
         work = self._work
+        if work.size != n + 1 or work.dtype != buf.dtype:
+            work = self._work = np.empty(n + 1, dtype=buf.dtype)
+            self._size_as = buf.dtype.type(self.size)
         t0 = MPI.Wtime()
         work[:n] = buf
         work[n] = 1.0 if self.stop_requested else 0.0
         self.comm.Allreduce(MPI.IN_PLACE, work, op=MPI.SUM)
-        np.divide(work[:n], self.size, out=buf)
-        self.stop_agreed = bool(work[n] > 0.0)
-        self.stats.round_seconds += MPI.Wtime() - t0
-        self.stats.rounds += 1
-        self.stats.round_bytes += work.nbytes
-        if not np.isfinite(buf).all():
-            raise DivergenceError(self.stats.rounds, "the averaged vector is not finite")
+        finite, self.stop_agreed = unpack_mean(work, self._size_as, buf)  # buf <- work[:n] / N
+        stats.round_seconds += MPI.Wtime() - t0
+        stats.rounds += 1
+        stats.round_bytes += work.nbytes
+        if not finite:
+            raise DivergenceError(stats.rounds, "the averaged vector is not finite")
         return buf
 
     def eval_allreduce_sum_(self, buf: np.ndarray) -> np.ndarray:

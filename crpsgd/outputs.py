@@ -55,6 +55,8 @@ class GuardedLog:
         self.failed = False
 
     def __getattr__(self, name: str) -> Any:
+        """The log's attribute; a method comes back guarded, and is guarded once: the wrapper
+        is kept on this object, so the loop's per-round calls do not come through here."""
         attr = getattr(self._log, name)
         if not callable(attr):
             return attr
@@ -68,6 +70,7 @@ class GuardedLog:
                 self.failed = True
                 raise output_error(self._flag, self._path, "run log", exc) from None
 
+        self.__dict__[name] = guarded
         return guarded
 
     def close(self, status: str, *args: Any, **kwargs: Any) -> bool:

@@ -101,6 +101,16 @@ class RunControl:
         self.saved_rounds = start_rounds
         self.checkpoints_written = 0
 
+    def due(self, rounds: int) -> bool:
+        """Whether :meth:`after_round` has anything to do after round ``rounds``: a replica
+        check, a checkpoint or an agreed stop. A loop may skip the call (and gathering its
+        arguments) when not; calling it anyway is the same."""
+        return bool(
+            (self.check_sync and rounds % self.check_sync == 0)
+            or self.comm.stop_agreed
+            or (self.path is not None and self.every and rounds - self.saved_rounds >= self.every)
+        )
+
     def after_round(
         self,
         rounds: int,

@@ -122,6 +122,8 @@ class LoopRecorder:
         self.comm = comm
         self.evaluator = evaluator
         self.log = log if log is not None else NullRunLog()
+        self._add_round = self.log.add_round  # bound once: called every round
+        self._size = comm.size
         self.progress = progress
         self.evals = EvalSchedule(eval_factor)
         if offset.start is None:
@@ -199,13 +201,13 @@ class LoopRecorder:
         self.batch = batch
         self.compute_s += compute_s
         self.comm_s += comm_s
-        self.log.add_round(
+        self._add_round(
             round=self.rounds,
             batch=batch,
             local_steps=local_steps,
             outer=self.outer,
             sfo_per_worker=self.sfo,
-            sfo_total=self.sfo * self.comm.size,
+            sfo_total=self.sfo * self._size,
             step_size=gamma,
             wall_s=now - self.start,
             compute_s=compute_s,
@@ -290,7 +292,7 @@ def parallel_sgd(
         problem.apply_step(x, grad, gamma_t)
         t3 = comm.wtime()
         rec.round_done(x, batch, 1, gamma_t, (t1 - t0) + (t3 - t2), t2 - t1, t3)
-        if control is not None:
+        if control is not None and control.due(rec.rounds):
             state = schedule.state()
             control.after_round(
                 **rec.checkpoint_point(t3),

@@ -48,10 +48,23 @@ from crpsgd.runlog.schema import (
 
 
 class _Series:
-    """Columns of one group, buffered in memory and appended to resizable datasets."""
+    """Columns of one group, buffered in memory and appended to resizable datasets.
 
-    def __init__(self, group: h5py.Group, columns: dict[str, Column], existing: bool) -> None:
+    Pending rows are kept as the dicts they came in (one per row, nothing converted per
+    row); a flush turns them into one array per column. A column missing from a row takes
+    its value from ``defaults``.
+    """
+
+    def __init__(
+        self,
+        group: h5py.Group,
+        columns: dict[str, Column],
+        existing: bool,
+        defaults: dict[str, Any] | None = None,
+    ) -> None:
         self.columns = columns
+        self.defaults = defaults or {}
+        self.group_name = group.name
         self.datasets = {}
         for name, col in columns.items():
             if existing:
@@ -64,21 +77,33 @@ class _Series:
                 ds.attrs["unit"] = col.unit
                 ds.attrs["meaning"] = col.meaning
             self.datasets[name] = ds
-        self.pending: list[tuple] = []
+        self.pending: list[dict[str, Any]] = []
 
     def add(self, row: dict[str, Any]) -> None:
-        self.pending.append(tuple(row[name] for name in self.columns))
+        self.pending.append(row)
 
     def write(self) -> None:
-        if not self.pending:
+        rows = self.pending
+        if not rows:
             return
-        block = list(zip(*self.pending, strict=True))
-        for (name, col), values in zip(self.columns.items(), block, strict=True):
+        blocks = {name: self._column(rows, name, col) for name, col in self.columns.items()}
+        for name, values in blocks.items():
             ds = self.datasets[name]
             n = ds.shape[0]
-            ds.resize((n + len(values),))
-            ds[n:] = np.asarray(values, dtype=col.dtype)
-        self.pending.clear()
+            ds.resize((n + values.size,))
+            ds[n:] = values
+        rows.clear()
+
+    def _column(self, rows: list[dict[str, Any]], name: str, col: Column) -> np.ndarray:
+        try:
+            if name in self.defaults:
+                default = self.defaults[name]
+                values = [row.get(name, default) for row in rows]
+            else:
+                values = [row[name] for row in rows]
+        except KeyError:
+            raise KeyError(f"a row of {self.group_name} has no column {name!r}") from None
+        return np.asarray(values, dtype=col.dtype)
 
 
 def attr_value(value: Any) -> Any:
@@ -213,7 +238,7 @@ class RunLog:
 
     def _start_writing(self, flush_rows: int, flush_seconds: float, existing: bool) -> None:
         """Attach the series to their groups and switch to SWMR mode."""
-        self.rounds = _Series(self.file["rounds"], SCHEMA["rounds"], existing)
+        self.rounds = _Series(self.file["rounds"], SCHEMA["rounds"], existing, ROUND_DEFAULTS)
         self.evals = _Series(self.file["eval"], SCHEMA["eval"], existing)
         self.outer = _Series(self.file["outer"], SCHEMA["outer"], existing)
         self._result_arrays: dict[str, np.ndarray] = {}
@@ -238,9 +263,10 @@ class RunLog:
     def add_round(self, **row: Any) -> None:
         """Append one ``/rounds`` row (the columns of the schema as keywords; those of
         :data:`ROUND_DEFAULTS` may be left out)."""
-        self.rounds.add({**ROUND_DEFAULTS, **row})
+        pending = self.rounds.pending
+        pending.append(row)  # the loop's hot path: the row is converted at the flush
         if (
-            len(self.rounds.pending) >= self.flush_rows
+            len(pending) >= self.flush_rows
             or time.monotonic() - self._last_flush >= self.flush_seconds
         ):
             self.flush()
