@@ -61,6 +61,7 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.local_sgd",
     "crpsgd.builtin.exponential",
     "crpsgd.builtin.constant",
+    "crpsgd.builtin.adaptive",
 )
 PLUGINS_ENV = "CRPSGD_PLUGINS"
 #: ``--schedule``: a parameter of every algorithm that runs the loop with a batch schedule.
@@ -157,6 +158,20 @@ def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
         return None
     name = cfg.get("schedule", "auto")
     return schedule(algo.default_schedule if name == "auto" else name)
+
+
+def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
+    """The run's schedule object (None without one), bound to the rank count and the
+    problem when it asks for them (``bind(n_workers, problem)``, which may refuse the
+    combination with a UsageError)."""
+    part = schedule_of(cfg)
+    if part is None:
+        return None
+    obj = part.build(cfg)
+    bind = getattr(obj, "bind", None)
+    if bind is not None:
+        bind(n_workers, problem)
+    return obj
 
 
 def selected(cfg: dict[str, Any]) -> list[Any]:

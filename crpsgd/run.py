@@ -77,6 +77,7 @@ def run_from_cli(
     gamma = algo.gamma_auto(smoothness, cfg) if cfg["gamma"] == "auto" else cfg["gamma"]
     settings = algo.settings(cfg, smoothness)
     plan = agree(comm, algo.plan, cfg, comm.size)
+    schedule = agree(comm, parts.build_schedule, cfg, comm.size, problem)
     f_star, f_star_note = resolve_f_star(cfg, problem, comm)
 
     if ckpt is not None:  # the values the interrupted run used, bit for bit
@@ -123,7 +124,6 @@ def run_from_cli(
         resume = Resume.from_checkpoint(ckpt)
     else:
         rng, resume = worker_rng(cfg["seed"], comm.rank), None
-    schedule = parts.schedule_of(cfg)
     ctx = parts.RunContext(
         cfg=cfg,
         comm=comm,
@@ -136,7 +136,7 @@ def run_from_cli(
         step_size=step_size_from_config(cfg, gamma),
         plan=plan,
         settings=settings,
-        schedule=schedule.build(cfg) if schedule is not None else None,
+        schedule=schedule,
         control=control,
         resume=resume,
         progress=None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"]),

@@ -1,9 +1,9 @@
 """The run log's schema: groups, columns, their types, units and meanings.
 
-Schema (``format = "crpsgd-run"``, ``format_version = 2``)::
+Schema (``format = "crpsgd-run"``, ``format_version = 3``)::
 
     /                      root attributes
-        format, format_version     "crpsgd-run", 2
+        format, format_version     "crpsgd-run", 3
         crpsgd_version             package version that wrote the file
         algorithm                  "cr-psgd", "psgd", ...
         config                     JSON object: the full merged configuration of the run
@@ -36,7 +36,9 @@ Versions this package reads:
   Catalyst and Local SGD (commit 2bcb736 and earlier) also lack ``/rounds/local_steps``,
   ``/rounds/outer`` and ``/outer``: the reader fills the two columns with their defaults
   (:data:`ROUND_DEFAULTS`) and leaves ``/outer`` empty.
-* 2: this schema.
+* 2: no ``/rounds/noise_var``, ``grad_sq_est``, ``noise_scale``: the reader fills them with
+  NaN (:data:`ROUND_DEFAULTS`).
+* 3: this schema (adds the three noise-estimate columns of ``/rounds``).
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ from typing import Any
 import numpy as np
 
 FORMAT = "crpsgd-run"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,20 @@ ROUND_SCHEMA: dict[str, Column] = {
     ),
     "outer": Column(
         np.int64, "1", "cr-psgd-catalyst: outer iteration k >= 1 of this round; 0 otherwise"
+    ),
+    # [v3] the noise estimates of crpsgd.noise (NaN where undefined: N = 1, Local SGD)
+    "noise_var": Column(
+        np.float64,
+        "grad^2",
+        "this round's estimate of tr(Sigma), the summed variance of one sample's gradient",
+    ),
+    "grad_sq_est": Column(
+        np.float64, "grad^2", "this round's noise-free estimate of ||grad f(x_t)||^2"
+    ),
+    "noise_scale": Column(
+        np.float64,
+        "samples",
+        "B_noise = tr(Sigma)/||grad f||^2 from the moving averages of the two estimates",
     ),
 }
 EVAL_SCHEMA: dict[str, Column] = {
@@ -121,3 +137,6 @@ SERIES: dict[str, dict[str, type]] = {
 #: Values of round columns a caller may leave out (algorithms without local steps or outer
 #: loop); also what the reader fills in for version 1 logs that lack the columns.
 ROUND_DEFAULTS: dict[str, Any] = {"local_steps": 1, "outer": 0}
+#: Round columns version 3 added (float, NaN when left out or absent from an older log).
+ROUND_NAN_COLUMNS = ("noise_var", "grad_sq_est", "noise_scale")
+ROUND_DEFAULTS.update(dict.fromkeys(ROUND_NAN_COLUMNS, float("nan")))
