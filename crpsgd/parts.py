@@ -174,6 +174,15 @@ def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
     return obj
 
 
+def schedule_warning(cfg: dict[str, Any], gamma: float, settings: dict[str, float]) -> str | None:
+    """The selected schedule's warning for this run (None: none, or nothing known of mu)."""
+    sched, prob = schedule_of(cfg), problem(cfg["problem"])
+    if sched is None or sched.warning is None or prob.mu_lower_bound is None:
+        return None
+    mu = algorithm(cfg["algo"]).loop_mu(prob.mu_lower_bound(cfg), settings)
+    return sched.warning(cfg, gamma, mu)
+
+
 def selected(cfg: dict[str, Any]) -> list[Any]:
     """The problem, the algorithm and (if it has one) the schedule of ``cfg``."""
     sched = schedule_of(cfg)

@@ -12,6 +12,7 @@ input has been checked.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,7 @@ def run_from_cli(
         run_id,
     )
     log = GuardedLog(log, out)  # a write failure becomes one OutputError naming --out
+    _warn(comm, log, parts.schedule_warning(cfg, gamma, settings), ckpt is not None)
     evaluator = Evaluator(problem, comm, f_star, data.test)
     ckpt_path = Path(cfg["checkpoint"]) if cfg["checkpoint"] else checkpoint_path_for(out)
     control = RunControl(
@@ -166,6 +168,17 @@ def run_from_cli(
         ckpt_path.unlink()  # the run is complete: nothing is left to resume
     _finish(cfg, comm, log, result, out)
     return result
+
+
+def _warn(comm: Communicator, log: Any, warning: str | None, resumed: bool) -> None:
+    """The schedule's warning: one line on rank 0's stderr, and the root attribute
+    ``schedule_warning`` (a resumed run's log has it already)."""
+    if warning is None:
+        return
+    if comm.is_root:
+        print(f"crpsgd: warning: {warning}", file=sys.stderr, flush=True)
+    if not resumed:
+        log.set_attrs(schedule_warning=warning)
 
 
 def _make_problem(cfg: dict[str, Any], shard: Any, n_total: int) -> Problem:
