@@ -23,9 +23,7 @@ def feed(schedule, t: int, grads: list[np.ndarray]) -> None:
     views = np.zeros((len(grads), schedule.extra_slots))
     for i, g in enumerate(grads):
         schedule.fill_slots(views[i], LocalStats(t, schedule.batch(t), g))
-    stats = RoundStats(
-        t, schedule.batch(t), np.mean(grads, axis=0), views.mean(axis=0), len(grads)
-    )
+    stats = RoundStats(t, schedule.batch(t), np.mean(grads, axis=0), views.mean(axis=0), len(grads))
     schedule.observe(t, stats)
 
 

@@ -38,7 +38,9 @@ def test_adaptive_run_never_shrinks_never_grows_past_max_growth_and_fits_t(tmp_p
 
 
 def test_a_fixed_schedule_logs_the_estimates_and_warns_once(tmp_path):
-    proc, out = _run(tmp_path, "p", ["--algo", "cr-psgd", "--b1", "2", "--rho", "1.2", "--T", "800"])
+    proc, out = _run(
+        tmp_path, "p", ["--algo", "cr-psgd", "--b1", "2", "--rho", "1.2", "--T", "800"]
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("warning: rho >= 1/(1 − gamma lambda)") == 1  # rank 0 only
     run = read_run(out)
