@@ -176,7 +176,7 @@ def _warn(comm: Communicator, log: Any, warning: str | None, resumed: bool) -> N
     if warning is None:
         return
     if comm.is_root:
-        print(f"crpsgd: warning: {warning}", file=sys.stderr, flush=True)
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     if not resumed:
         log.set_attrs(schedule_warning=warning)
 
