@@ -86,8 +86,11 @@ bench-catalyst: $(STAMP)
 bench-adaptive: $(STAMP)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 4 $(BIN)/python bench/experiment.py bench/adaptive_synthetic.toml
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 4 $(BIN)/python bench/experiment.py bench/adaptive_illcond.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python bench/experiment.py bench/adaptive_a9a.toml
 	$(BIN)/python bench/adaptive_target.py bench/results/adaptive_synthetic.json \
-		bench/results/adaptive_illcond.json --out bench/results/adaptive
+		bench/results/adaptive_illcond.json bench/results/adaptive_a9a.json \
+		--out bench/results/adaptive
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python bench/adaptive_theory.py
 
 bench-peers: $(STAMP)
 	$(BIN)/python bench/bench_peers.py --out bench/results/peers.json --md bench/results/peers.md
