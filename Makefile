@@ -23,8 +23,8 @@ export CRPSGD_MPIEXEC := $(MPIEXEC)
 export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
-	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead bench-resnet20 \
-	bench-torch figures clean
+	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead bench-adaptive \
+	bench-resnet20 bench-torch figures clean
 
 install: $(STAMP)
 
@@ -95,6 +95,17 @@ bench-torch: $(STAMP)
 # Issue 10: the same PSGD / CR-PSGD written four ways (crpsgd, mpi4py + SciPy, torch.distributed
 # gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch
 # rows need torch in the venv ($(BIN)/pip install torch); without it they are skipped.
+# Issue 9, reduced (N = 4, one seed, three step sizes): the adaptive schedule against CR-PSGD at
+# every rho and the tuned constant batch; the target check reads the two results files.
+bench-adaptive: $(STAMP)
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 4 $(BIN)/python bench/experiment.py bench/adaptive_synthetic.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 4 $(BIN)/python bench/experiment.py bench/adaptive_illcond.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python bench/experiment.py bench/adaptive_a9a.toml
+	$(BIN)/python bench/adaptive_target.py bench/results/adaptive_synthetic.json \
+		bench/results/adaptive_illcond.json bench/results/adaptive_a9a.json \
+		--out bench/results/adaptive
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python bench/adaptive_theory.py
+
 bench-peers: $(STAMP)
 	$(BIN)/python bench/bench_peers.py --out bench/results/peers.json --md bench/results/peers.md
 

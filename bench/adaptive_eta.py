@@ -44,10 +44,10 @@ def run(problem, comm, schedule, budget: int, gamma: float, seed: int):
         idx = sample_indices(rng, problem.n_local, b)
         problem.stochastic_grad(x, idx, grad)
         if slots:
-            schedule.fill_slots(view, LocalStats(grad, b, x, idx, problem))
+            schedule.fill_slots(view, LocalStats(t, b, grad, x, idx, problem))
         comm.allreduce_mean_(buf)
         if slots:  # before the step overwrites grad
-            schedule.observe(t, RoundStats(grad, b, view, comm.size))
+            schedule.observe(t, RoundStats(t, b, grad, view, comm.size))
         grad *= gamma
         x -= grad
     return x, t, b

@@ -21,25 +21,26 @@ lambda)`` certainly breaks it (:func:`rho_warning`).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from crpsgd.config import Param
 from crpsgd.errors import UsageError
-from crpsgd.noise import NOISE_SOURCES, LocalStats, NoiseEstimate, NoiseEstimator, RoundStats
+from crpsgd.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.problems.base import Problem
-from crpsgd.schedules import BatchSchedule, as_schedule
+from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
-GROWTH = ("fixed", "adaptive")
 DEFAULT_ETA = 8.0  # from the pilot of bench/adaptive_eta.py; see README "Adaptive batch growth"
 DEFAULT_MAX_GROWTH = 2.0
 DEFAULT_NOISE_EMA = 0.9
 
 __all__ = [
-    "GROWTH",
     "DEFAULT_ETA",
     "PARAMS",
     "AdaptiveBatch",
     "ObservedSchedule",
+    "with_noise_estimate",
+    "noise_columns",
     "next_batch",
     "rho_warning",
 ]
@@ -58,14 +59,6 @@ def _ema(v: float) -> str | None:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param(
-        "growth",
-        str,
-        "fixed",
-        "batch growth of cr-psgd: fixed (B_t = floor(rho^(t-1) B_1)) or adaptive (the norm "
-        "test across workers decides B_{t+1} after each round; needs no rho)",
-        GROWTH,
-    ),
     Param(
         "eta",
         float,
@@ -115,19 +108,22 @@ def next_batch(
     return max(batch, math.ceil(want))
 
 
-class AdaptiveBatch:
-    """``--growth adaptive``: ``B_1 = b1``, then :func:`next_batch` after every round.
+class AdaptiveBatch(Schedule):
+    """``--schedule adaptive``: ``B_1 = b1``, then :func:`next_batch` after every round.
 
     Implements the observing schedule interface: ``batch(t)`` (also ``self(t)``) for any
     round already decided (``t <= rounds observed + 1``), ``extra_slots``, ``fill_slots``
     (before the Allreduce), ``observe`` (after it, on every rank, in round order), and
     ``state``/``load_state`` (JSON-ready; a loaded schedule continues bit for bit).
+    ``n_workers`` (and ``problem``, for the within-worker estimate) may be given later with
+    :meth:`bind`, as ``crpsgd run`` does once it knows them; :meth:`restart` begins a new
+    run at ``B_1`` with fresh estimates (each inner run of Catalyst).
     """
 
     def __init__(
         self,
         b1: int,
-        n_workers: int,
+        n_workers: int | None = None,
         eta: float = DEFAULT_ETA,
         max_growth: float = DEFAULT_MAX_GROWTH,
         noise_ema: float = DEFAULT_NOISE_EMA,
@@ -143,21 +139,41 @@ class AdaptiveBatch:
                 raise UsageError(f"--{name.replace('_', '-')} {value!r}: {complaint}")
         if int(b1) < 1:
             raise UsageError(f"--b1 {b1!r}: must be >= 1")
+        if not 0.0 <= noise_ema < 1.0:
+            raise UsageError(f"--noise-ema {noise_ema!r}: must be in [0, 1)")
         self.b1 = int(b1)
-        self.n_workers = int(n_workers)
         self.eta = float(eta)
         self.max_growth = float(max_growth)
-        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
+        self.noise_ema = float(noise_ema)
+        self.noise_source = noise_source
+        self.n_workers = 0
+        self.noise: NoiseEstimator | None = None
+        self._batches = [self.b1]  # B_1 .. B_{observed + 1}
+        if n_workers is not None:
+            self.bind(n_workers, problem)
+
+    def bind(self, n_workers: int, problem: Problem | None = None) -> None:
+        """Set the rank count and the problem; refuses (UsageError) a noise source that
+        cannot work there (``workers`` on one rank; one rank without per-sample norms)."""
+        self.n_workers = int(n_workers)
+        self.noise = NoiseEstimator(n_workers, self.noise_source, self.noise_ema, problem)
         if self.noise.source == "none":
             raise UsageError(
-                f"--growth adaptive on one worker needs the within-worker gradient variance, "
+                f"--schedule adaptive on one worker needs the within-worker gradient variance, "
                 f"which {type(problem).__name__} does not have: run on N >= 2 workers"
             )
-        self._batches = [self.b1]  # B_1 .. B_{observed + 1}
+
+    def restart(self) -> None:
+        """A new run of the loop begins at round 1: ``B_1 = b1``, estimates forgotten."""
+        self._batches = [self.b1]
+        if self.noise is not None:
+            self.noise = NoiseEstimator(
+                self.n_workers, self.noise_source, self.noise_ema, self.noise.problem
+            )
 
     @property
-    def extra_slots(self) -> int:
-        return self.noise.slots
+    def extra_slots(self) -> int:  # type: ignore[override]
+        return NoiseEstimator.slots
 
     @property
     def last(self) -> NoiseEstimate | None:
@@ -174,11 +190,17 @@ class AdaptiveBatch:
 
     __call__ = batch
 
+    def _estimator(self) -> NoiseEstimator:
+        if self.noise is None:
+            raise ValueError("AdaptiveBatch: call bind(n_workers, problem) before the first round")
+        return self.noise
+
     def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
-        self.noise.fill(view, local_stats)
+        self._estimator().fill(view, local_stats)
 
     def observe(self, t: int, round_stats: RoundStats) -> None:
         """Round ``t`` is done: update the estimates and decide ``B_{t+1}``."""
+        self._estimator()
         if t != len(self._batches):
             raise ValueError(f"observed round {t}, expected round {len(self._batches)}")
         est = self.noise.update(round_stats)
@@ -188,24 +210,25 @@ class AdaptiveBatch:
         )
 
     def state(self) -> dict[str, Any]:
-        return {"batches": list(self._batches), "noise": self.noise.state()}
+        return {"batches": list(self._batches), "noise": self._estimator().state()}
 
     def load_state(self, state: dict[str, Any]) -> None:
         batches = [int(b) for b in state["batches"]]
         if not batches or batches[0] != self.b1:
             raise UsageError(f"the checkpoint's adaptive schedule does not start at --b1 {self.b1}")
-        self.noise.load_state(state["noise"])
+        self._estimator().load_state(state["noise"])
         self._batches = batches
 
 
-class ObservedSchedule:
-    """A pure schedule (``--growth fixed``, PSGD) plus the noise estimate for the log: the
-    batches are the schedule's, the estimator only watches (so every run logs
+class ObservedSchedule(Schedule):
+    """Any schedule without its own noise estimate (``exponential``, ``constant``, a plugin's)
+    plus the noise estimate for the log: the batches, slots and state are the schedule's, the
+    estimator only watches, in one more slot after the schedule's own (so every run logs
     ``noise_var``, ``grad_sq_est`` and ``noise_scale``)."""
 
     def __init__(
         self,
-        schedule: BatchSchedule | int,
+        schedule: Schedule | BatchSchedule | int,
         n_workers: int,
         noise_ema: float = DEFAULT_NOISE_EMA,
         noise_source: str = "auto",
@@ -213,8 +236,11 @@ class ObservedSchedule:
     ) -> None:
         self.schedule = as_schedule(schedule)
         self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
+        self._own = int(self.schedule.extra_slots)
 
-    extra_slots = NoiseEstimator.slots
+    @property
+    def extra_slots(self) -> int:  # type: ignore[override]
+        return self._own + NoiseEstimator.slots
 
     @property
     def last(self) -> NoiseEstimate | None:
@@ -225,17 +251,53 @@ class ObservedSchedule:
 
     __call__ = batch
 
+    def restart(self) -> None:
+        getattr(self.schedule, "restart", lambda: None)()
+
     def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
-        self.noise.fill(view, local_stats)
+        if self._own:
+            self.schedule.fill_slots(view[: self._own], local_stats)
+        self.noise.fill(view[self._own :], local_stats)
 
     def observe(self, t: int, round_stats: RoundStats) -> None:
-        self.noise.update(round_stats)
+        own = round_stats.slots[: self._own]
+        self.schedule.observe(t, replace(round_stats, slots=own))
+        self.noise.update(replace(round_stats, slots=round_stats.slots[self._own :]))
 
     def state(self) -> dict[str, Any]:
-        return {"noise": self.noise.state()}
+        inner = self.schedule.state()
+        return {"noise": self.noise.state(), **({"schedule": inner} if inner else {})}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        if "noise" not in state:  # a checkpoint from before the estimate: the schedule's own
+            self.schedule.load_state(state)
+            return
         self.noise.load_state(state["noise"])
+        if "schedule" in state:
+            self.schedule.load_state(state["schedule"])
+
+
+def with_noise_estimate(
+    schedule: Schedule | BatchSchedule | int, n_workers: int, problem: Problem | None
+) -> Schedule:
+    """``schedule`` itself when it estimates the noise (has ``last``, as
+    :class:`AdaptiveBatch`), else wrapped in :class:`ObservedSchedule`. The watching
+    estimate uses the spread across workers (N >= 2) and costs one slot; on one rank the
+    schedule is returned as it is and the columns are NaN (the within-worker estimate costs
+    a pass over the rows: only ``--schedule adaptive`` on one rank pays it)."""
+    schedule = as_schedule(schedule)
+    if hasattr(schedule, "last") or n_workers < 2:
+        return schedule
+    return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "workers", problem)
+
+
+NAN_COLUMNS = {"noise_var": math.nan, "grad_sq_est": math.nan, "noise_scale": math.nan}
+
+
+def noise_columns(schedule: Any) -> dict[str, float]:
+    """The three ``/rounds`` columns of the schedule's last estimate (NaN before any)."""
+    last = getattr(schedule, "last", None)
+    return last.columns() if last is not None else dict(NAN_COLUMNS)
 
 
 def rho_warning(gamma: float, lam: float, rho: float) -> str | None:

@@ -50,6 +50,7 @@ from crpsgd.errors import UsageError
 from crpsgd.kernels import sample_norms
 from crpsgd.problems.base import Problem
 from crpsgd.problems.logreg import LogisticRegression
+from crpsgd.schedules import LocalStats, RoundStats  # re-exported: the one definition
 
 NOISE_SOURCES = ("auto", "workers", "samples")
 
@@ -66,31 +67,6 @@ __all__ = [
     "supports_samples",
     "resolve_source",
 ]
-
-
-@dataclass
-class LocalStats:
-    """What one rank knows before the round's Allreduce: its own minibatch-mean gradient
-    ``grad`` (``g_i``, regulariser included), the batch ``batch``, the point ``x``, the sampled
-    local rows ``idx`` and the problem (for the within-worker variance)."""
-
-    grad: np.ndarray
-    batch: int
-    x: np.ndarray | None = None
-    idx: np.ndarray | None = None
-    problem: Problem | None = None
-
-
-@dataclass
-class RoundStats:
-    """What every rank knows after the Allreduce-mean: the averaged gradient ``gbar``
-    (``grad``), the round's per-worker batch, the reduced extra slots (means over ranks) and
-    the number of workers."""
-
-    grad: np.ndarray
-    batch: int
-    slots: np.ndarray
-    n_workers: int
 
 
 @dataclass(frozen=True)
@@ -223,7 +199,9 @@ class NoiseEstimator:
         if not 0.0 <= smoothing < 1.0:
             raise UsageError(f"--noise-ema {smoothing!r}: must be in [0, 1)")
         self.n_workers = int(n_workers)
-        self.source = resolve_source(source, self.n_workers)
+        self.problem = problem
+        # "none" (internal, not a --noise-source): estimate nothing, NaN columns, slot 0
+        self.source = "none" if source == "none" else resolve_source(source, self.n_workers)
         if self.source == "samples" and problem is not None and not supports_samples(problem):
             if source != "auto":
                 raise UsageError(

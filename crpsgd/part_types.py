@@ -139,6 +139,9 @@ class ProblemPart(_Checked):
     smoothness_known: bool = True
     convex_fstar: bool = False
     load_data: Callable[[dict[str, Any], Any], LoadedData] = tabular_data
+    #: A known lower bound on the strong-convexity constant mu (``lam`` for l2 logistic
+    #: regression), or None: unknown (a schedule's warning needs it).
+    mu_lower_bound: Callable[[dict[str, Any]], float] | None = None
     check: Check | None = None
     #: ``(problem, comm, f_star, test_shard) -> evaluator``; None: the full-data
     #: :class:`~crpsgd.evaluation.Evaluator`.
@@ -160,6 +163,9 @@ class AlgorithmPart(_Checked):
     settings: Callable[[dict[str, Any], float], dict[str, float]] = _no_settings
     #: Parameters besides ``gamma`` whose ``auto`` value needs the smoothness constant.
     auto_needs_smoothness: tuple[str, ...] = ()
+    #: The strong-convexity lower bound of the problem the loop's schedule runs on, from the
+    #: problem's ``mu`` and :attr:`settings` (Catalyst's inner problems: ``mu + theta``).
+    loop_mu: Callable[[float, dict[str, float]], float] = lambda mu, settings: mu
     check: Check | None = None
 
 
@@ -171,6 +177,9 @@ class SchedulePart(_Checked):
     params: tuple[Param, ...] = ()
     #: The parameter holding the first batch ``B_1``: the budget ``T`` must hold it.
     first_batch: str | None = None
+    #: ``warning(cfg, gamma, mu)``: one line when the schedule breaks an assumption of the
+    #: analysis for a problem with strong convexity at least ``mu`` (None: no warning).
+    warning: Callable[[dict[str, Any], float, float], str | None] | None = None
     check: Check | None = None
 
     def check_config(self, cfg: dict[str, Any]) -> None:

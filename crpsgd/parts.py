@@ -62,6 +62,7 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.local_sgd",
     "crpsgd.builtin.exponential",
     "crpsgd.builtin.constant",
+    "crpsgd.builtin.adaptive",
 )
 PLUGINS_ENV = "CRPSGD_PLUGINS"
 #: ``--schedule``: a parameter of every algorithm that runs the loop with a batch schedule.
@@ -158,6 +159,29 @@ def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
         return None
     name = cfg.get("schedule", "auto")
     return schedule(algo.default_schedule if name == "auto" else name)
+
+
+def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
+    """The run's schedule object (None without one), bound to the rank count and the
+    problem when it asks for them (``bind(n_workers, problem)``, which may refuse the
+    combination with a UsageError)."""
+    part = schedule_of(cfg)
+    if part is None:
+        return None
+    obj = part.build(cfg)
+    bind = getattr(obj, "bind", None)
+    if bind is not None:
+        bind(n_workers, problem)
+    return obj
+
+
+def schedule_warning(cfg: dict[str, Any], gamma: float, settings: dict[str, float]) -> str | None:
+    """The selected schedule's warning for this run (None: none, or nothing known of mu)."""
+    sched, prob = schedule_of(cfg), problem(cfg["problem"])
+    if sched is None or sched.warning is None or prob.mu_lower_bound is None:
+        return None
+    mu = algorithm(cfg["algo"]).loop_mu(prob.mu_lower_bound(cfg), settings)
+    return sched.warning(cfg, gamma, mu)
 
 
 def selected(cfg: dict[str, Any]) -> list[Any]:

@@ -12,6 +12,7 @@ input has been checked.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def run_from_cli(
     gamma = algo.gamma_auto(smoothness, cfg) if cfg["gamma"] == "auto" else cfg["gamma"]
     settings = algo.settings(cfg, smoothness)
     plan = agree(comm, algo.plan, cfg, comm.size)
+    schedule = agree(comm, parts.build_schedule, cfg, comm.size, problem)
     f_star, f_star_note = resolve_f_star(cfg, problem, comm)
 
     if ckpt is not None:  # the values the interrupted run used, bit for bit
@@ -101,6 +103,7 @@ def run_from_cli(
         run_id,
     )
     log = GuardedLog(log, out)  # a write failure becomes one OutputError naming --out
+    _warn(comm, log, parts.schedule_warning(cfg, gamma, settings), ckpt is not None)
     if problem_part.log_attrs is not None:
         log.set_attrs(**problem_part.log_attrs(problem))
     evaluator = (problem_part.make_evaluator or Evaluator)(problem, comm, f_star, data.test)
@@ -126,7 +129,6 @@ def run_from_cli(
         resume = Resume.from_checkpoint(ckpt)
     else:
         rng, resume = worker_rng(cfg["seed"], comm.rank), None
-    schedule = parts.schedule_of(cfg)
     ctx = parts.RunContext(
         cfg=cfg,
         comm=comm,
@@ -139,7 +141,7 @@ def run_from_cli(
         step_size=step_size_from_config(cfg, gamma),
         plan=plan,
         settings=settings,
-        schedule=schedule.build(cfg) if schedule is not None else None,
+        schedule=schedule,
         control=control,
         resume=resume,
         progress=None if cfg["quiet"] or not comm.is_root else _progress_printer(cfg["T"]),
@@ -169,6 +171,17 @@ def run_from_cli(
         ckpt_path.unlink()  # the run is complete: nothing is left to resume
     _finish(cfg, comm, log, result, out)
     return result
+
+
+def _warn(comm: Communicator, log: Any, warning: str | None, resumed: bool) -> None:
+    """The schedule's warning: one line on rank 0's stderr, and the root attribute
+    ``schedule_warning`` (a resumed run's log has it already)."""
+    if warning is None:
+        return
+    if comm.is_root:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
+    if not resumed:
+        log.set_attrs(schedule_warning=warning)
 
 
 def _make_problem(cfg: dict[str, Any], shard: Any, n_total: int) -> Problem:

@@ -30,11 +30,16 @@ BatchSchedule = Callable[[int], int]
 @dataclass(frozen=True)
 class LocalStats:
     """What :meth:`Schedule.fill_slots` sees on one rank before the Allreduce of round ``t``:
-    ``grad`` is this rank's own minibatch-mean gradient ``g_i`` of ``batch`` samples."""
+    ``grad`` is this rank's own minibatch-mean gradient ``g_i`` of ``batch`` samples
+    (regulariser included); ``x`` the point, ``idx`` the sampled local rows and ``problem``
+    the problem, for statistics that need the per-sample gradients (None when not given)."""
 
     t: int
     batch: int
     grad: np.ndarray
+    x: np.ndarray | None = None
+    idx: np.ndarray | None = None
+    problem: Any = None
 
 
 @dataclass(frozen=True)

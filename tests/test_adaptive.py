@@ -22,8 +22,8 @@ def feed(schedule, t: int, grads: list[np.ndarray]) -> None:
     """Round ``t`` with the workers' minibatch means ``grads``: fill, Allreduce-mean, observe."""
     views = np.zeros((len(grads), schedule.extra_slots))
     for i, g in enumerate(grads):
-        schedule.fill_slots(views[i], LocalStats(g, schedule.batch(t)))
-    stats = RoundStats(np.mean(grads, axis=0), schedule.batch(t), views.mean(axis=0), len(grads))
+        schedule.fill_slots(views[i], LocalStats(t, schedule.batch(t), g))
+    stats = RoundStats(t, schedule.batch(t), np.mean(grads, axis=0), views.mean(axis=0), len(grads))
     schedule.observe(t, stats)
 
 
@@ -134,7 +134,7 @@ def test_rounds_must_be_observed_in_order():
         s.batch(2)
     g = [np.ones(3), np.zeros(3)]
     with pytest.raises(ValueError, match="expected round 1"):
-        s.observe(2, RoundStats(np.mean(g, axis=0), 4, np.zeros(1), 2))
+        s.observe(2, RoundStats(2, 4, np.mean(g, axis=0), np.zeros(1), 2))
 
 
 @pytest.mark.parametrize(
@@ -167,10 +167,10 @@ def test_observed_schedule_keeps_the_pure_batches_and_logs_the_noise():
 
 def test_params_are_config_records():
     names = [p.name for p in PARAMS]
-    assert names == ["growth", "eta", "max_growth", "noise_ema", "noise_source"]
+    # the growth is chosen by --schedule adaptive (a registered part), not a --growth flag
+    assert names == ["eta", "max_growth", "noise_ema", "noise_source"]
     assert all(isinstance(p, Param) for p in PARAMS)
     by_name = {p.name: p for p in PARAMS}
-    assert by_name["growth"].choices == ("fixed", "adaptive")
     assert by_name["eta"].check(0.0) and by_name["eta"].check(1.0) is None
     assert by_name["max_growth"].check(0.5) and by_name["max_growth"].check(2.0) is None
     assert by_name["noise_ema"].check(1.0) and by_name["noise_ema"].check(0.0) is None

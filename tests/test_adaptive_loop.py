@@ -33,9 +33,9 @@ def rounds(p, comm, schedule, budget, gamma, x, rng, start=1, stop=None):
     for t, b in enumerate(rounds_within_budget(schedule, budget, start=start), start=start):
         idx = sample_indices(rng, p.n_local, b)
         p.stochastic_grad(x, idx, grad)
-        schedule.fill_slots(view, LocalStats(grad, b, x, idx, p))
+        schedule.fill_slots(view, LocalStats(t, b, grad, x, idx, p))
         comm.allreduce_mean_(buf)
-        schedule.observe(t, RoundStats(grad, b, view, comm.size))
+        schedule.observe(t, RoundStats(t, b, grad, view, comm.size))
         grad *= gamma
         x -= grad
         done.append(b)

@@ -51,10 +51,10 @@ def one_round(est: NoiseEstimator, grads: list[np.ndarray], batch: int, locals_=
     n = len(grads)
     views = np.zeros((n, 1))
     for i, g in enumerate(grads):
-        local = LocalStats(g, batch) if locals_ is None else locals_[i]
+        local = LocalStats(1, batch, g) if locals_ is None else locals_[i]
         est.fill(views[i], local)
     gbar = np.mean(grads, axis=0)
-    return est.update(RoundStats(gbar, batch, views.mean(axis=0), n))
+    return est.update(RoundStats(1, batch, gbar, views.mean(axis=0), n))
 
 
 # --------------------------------------------------------------------------- formulas
@@ -122,7 +122,7 @@ def test_samples_need_a_linear_model():
     net.stochastic_grad(x, idx, g)
     est = NoiseEstimator(1, "samples")
     with pytest.raises(UsageError, match="linear-model problem"):
-        est.fill(np.zeros(1), LocalStats(g, 8, x, idx, net))
+        est.fill(np.zeros(1), LocalStats(1, 8, g, x, idx, net))
 
 
 def test_one_worker_without_a_within_worker_estimate():
@@ -134,13 +134,13 @@ def test_one_worker_without_a_within_worker_estimate():
     assert est.source == "none"
     g = np.ones(net.dim)
     view = np.full(1, 7.0)
-    est.fill(view, LocalStats(g, 8))
+    est.fill(view, LocalStats(1, 8, g))
     assert view[0] == 0.0
-    e = est.update(RoundStats(g, 8, view, 1))
+    e = est.update(RoundStats(1, 8, g, view, 1))
     assert math.isnan(e.trace) and math.isnan(e.grad_sq) and math.isnan(e.noise_scale)
     with pytest.raises(UsageError, match="--noise-source samples needs a linear-model"):
         NoiseEstimator(1, "samples", problem=net)
-    with pytest.raises(UsageError, match="--growth adaptive on one worker"):
+    with pytest.raises(UsageError, match="--schedule adaptive on one worker"):
         AdaptiveBatch(4, 1, problem=net)
     assert NoiseEstimator(2, "auto", problem=net).source == "workers"
     assert NoiseEstimator(1, "auto", problem=LogisticRegression(ds, ds.n_rows, 0.1)).source == (
@@ -157,9 +157,9 @@ def test_a_batch_of_one_leaves_the_buffer_finite():
     buf = np.empty(ds.n_features + 1)
     idx = np.array([5], dtype=np.int64)
     problem.stochastic_grad(x, idx, buf[:-1])
-    est.fill(buf[-1:], LocalStats(buf[:-1], 1, x, idx, problem))
+    est.fill(buf[-1:], LocalStats(1, 1, buf[:-1], x, idx, problem))
     comm.allreduce_mean_(buf)  # would raise DivergenceError on a NaN slot
-    assert math.isnan(est.update(RoundStats(buf[:-1], 1, buf[-1:], 1)).trace)
+    assert math.isnan(est.update(RoundStats(1, 1, buf[:-1], buf[-1:], 1)).trace)
 
 
 def test_sources_and_bad_values():
@@ -198,7 +198,7 @@ def test_moving_averages_are_bias_corrected_and_skip_undefined_rounds():
     g = np.empty(ds.n_features)
     idx = np.array([3], dtype=np.int64)
     problem.stochastic_grad(x, idx, g)
-    e = one_round(est, [g], 1, [LocalStats(g, 1, x, idx, problem)])
+    e = one_round(est, [g], 1, [LocalStats(1, 1, g, x, idx, problem)])
     assert math.isnan(e.trace) and math.isnan(e.trace_avg) and math.isnan(e.noise_scale)
 
 
@@ -244,7 +244,7 @@ def test_estimates_are_unbiased_on_a_known_sigma(known_sigma, source):
             g = np.empty(problem.dim)
             problem.stochastic_grad(x, idx, g)
             grads.append(g)
-            locals_.append(LocalStats(g, batch, x, idx, problem))
+            locals_.append(LocalStats(1, batch, g, x, idx, problem))
         e = one_round(est, grads, batch, locals_)
         traces[r], grad_sqs[r] = e.trace, e.grad_sq
     for values, truth in ((traces, trace_true), (grad_sqs, grad_sq_true)):

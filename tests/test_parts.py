@@ -167,11 +167,13 @@ def test_help_groups_flags_by_owner(capsys):
         "--lam": "--problem logreg, logreg-nonconvex, mlp",
         "--alpha": "--problem logreg-nonconvex",
         "--hidden": "--problem mlp",
-        "--b1": "--algo cr-psgd, cr-psgd-catalyst; --schedule exponential",
+        "--b1": "--algo cr-psgd, cr-psgd-catalyst; --schedule exponential, adaptive",
         "--rho": "--algo cr-psgd, cr-psgd-catalyst; --schedule exponential",
         "--batch": "--algo psgd, local-sgd; --schedule constant",
         "--theta": "--algo cr-psgd-catalyst",
         "--period-rule": "--algo local-sgd",
+        "--eta": "--schedule adaptive",
+        "--noise-source": "--schedule adaptive",
     }
     for flag, title in where.items():
         holding = [t for t, text in sections.items() if f"  {flag} " in text]

@@ -48,7 +48,7 @@ def test_schema_roundtrip(tmp_path):
     run = read_run(path)
     assert run.status == "completed"
     assert run.config == {"T": 10}
-    assert run.attrs["data_shape"] == [100, 5] and run.attrs["format_version"] == 2
+    assert run.attrs["data_shape"] == [100, 5] and run.attrs["format_version"] == 3
     assert set(run.rounds) == set(ROUND_COLUMNS) and set(run.eval) == set(EVAL_COLUMNS)
     np.testing.assert_array_equal(run.rounds["round"], np.arange(1, 8))
     np.testing.assert_array_equal(run.rounds["batch"], 2 * np.arange(1, 8))

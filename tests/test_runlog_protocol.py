@@ -88,8 +88,8 @@ def test_logs_of_every_format_version_read(tmp_path, name):
         extra = [str(tmp_path / name)] if command[0] in ("export", "plot") else []
         proc = run_cli([command[0], str(src), *command[1:], *extra])
         assert proc.returncode == 0, proc.stderr
-    # a version 2 log read the same way, and versions this release cannot read are refused
-    assert READABLE_VERSIONS == (1, 2) and FORMAT_VERSION == 2
+    # versions 2 and 3 read the same way, and versions this release cannot read are refused
+    assert READABLE_VERSIONS == (1, 2, 3) and FORMAT_VERSION == 3
     future = tmp_path / "future.h5"
     shutil.copy(src, future)
     with h5py.File(future, "r+") as f:
@@ -98,13 +98,13 @@ def test_logs_of_every_format_version_read(tmp_path, name):
         read_run(future)
 
 
-def test_version_2_datasets_carry_unit_and_meaning(tmp_path):
+def test_version_3_datasets_carry_unit_and_meaning(tmp_path):
     path = tmp_path / "run.h5"
     log = RunLog(path, {"algorithm": "psgd", "config": "{}"})
     log.add_round(**_round(1))
     log.close("completed")
     with h5py.File(path, "r") as f:
-        assert f.attrs["format_version"] == 2
+        assert f.attrs["format_version"] == 3
         for group, columns in SCHEMA.items():
             for name, col in columns.items():
                 assert f[group][name].attrs["unit"] == col.unit
@@ -204,6 +204,7 @@ def test_resume_of_an_early_version_1_log_fills_the_missing_columns(tmp_path):
     log.add_round(**_round(5))
     log.close("completed")
     run = read_run(path)
-    assert run.format_version == 2
+    assert run.format_version == 3  # rewritten in the current format
     assert run.rounds["round"].tolist() == [1, 2, 3, 4, 5]
+    assert np.isnan(run.rounds["noise_var"]).all()  # columns v1 lacked, NaN (float) ones too
     assert run.rounds["local_steps"].tolist() == [1] * 5 and run.rounds["outer"].tolist() == [0] * 5

@@ -120,6 +120,7 @@ def catalyst(
         raise ValueError(f"theta={theta} must be > 0")
     log = log if log is not None else NullRunLog()
     schedule = as_schedule(schedule)
+    restart = getattr(schedule, "restart", lambda: None)
     prox = ProximalProblem(problem, theta, y0)
     outer_rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, None)
     y = np.array(y0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
@@ -138,6 +139,7 @@ def catalyst(
             schedule.load_state(resume.state["schedule"])
     for k in range(k_done + 1, plan.outer + 1):
         prox.set_center(y)
+        restart()  # an observing schedule (adaptive) starts each inner run at B_1, afresh
         before = outer_rec.rounds
         inner = parallel_sgd(
             prox,

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from crpsgd.adaptive import noise_columns, with_noise_estimate
 from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluation, Evaluator
@@ -43,7 +44,6 @@ from crpsgd.schedules import (
     LocalStats,
     RoundStats,
     Schedule,
-    as_schedule,
     rounds_within_budget,
 )
 from crpsgd.step_size import StepSize, as_step_size
@@ -193,9 +193,11 @@ class LoopRecorder:
         compute_s: float,
         comm_s: float,
         now: float,
+        extra: dict[str, float] | None = None,
     ) -> None:
         """Count one round of ``local_steps`` minibatches of ``batch`` rows per worker, log its
-        row, and evaluate ``x`` (the iterate after the round) if an evaluation point is due."""
+        row (with the ``extra`` columns, e.g. the noise estimates), and evaluate ``x`` (the
+        iterate after the round) if an evaluation point is due."""
         self.rounds += 1
         self.sfo += batch * local_steps
         self.batch = batch
@@ -212,6 +214,7 @@ class LoopRecorder:
             wall_s=now - self.start,
             compute_s=compute_s,
             comm_s=comm_s,
+            **(extra or {}),
         )
         if self.evaluator is not None and self.evals.due(self.sfo):
             self.evaluate(x)
@@ -263,7 +266,8 @@ def parallel_sgd(
     :meth:`~crpsgd.schedules.Schedule.fill_slots` fills; after the Allreduce
     :meth:`~crpsgd.schedules.Schedule.observe` sees the averages, before the step.
     """
-    schedule = as_schedule(schedule)
+    # every run logs the noise estimates: one more slot unless the schedule has its own
+    schedule = with_noise_estimate(schedule, comm.size, problem)
     step_size = as_step_size(gamma)
     rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
     slots = schedule.extra_slots
@@ -284,14 +288,15 @@ def parallel_sgd(
         idx = problem.sample_batch(rng, batch)
         problem.stochastic_grad(x, idx, grad)
         if slots:
-            schedule.fill_slots(extra, LocalStats(t, batch, grad))
+            schedule.fill_slots(extra, LocalStats(t, batch, grad, x, idx, problem))
         t1 = comm.wtime()
         comm.allreduce_mean_(buf)
         t2 = comm.wtime()
         schedule.observe(t, RoundStats(t, batch, grad, extra, comm.size))
         problem.apply_step(x, grad, gamma_t)
         t3 = comm.wtime()
-        rec.round_done(x, batch, 1, gamma_t, (t1 - t0) + (t3 - t2), t2 - t1, t3)
+        seconds = (t1 - t0) + (t3 - t2), t2 - t1, t3
+        rec.round_done(x, batch, 1, gamma_t, *seconds, noise_columns(schedule))
         if control is not None and control.due(rec.rounds):
             state = schedule.state()
             control.after_round(

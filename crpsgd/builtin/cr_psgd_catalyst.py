@@ -73,5 +73,6 @@ register_algorithm(
         gamma_auto=lambda smoothness, cfg: 1.0 / (smoothness + theta_of(cfg, smoothness)),
         settings=lambda cfg, smoothness: {"theta": theta_of(cfg, smoothness)},
         auto_needs_smoothness=("theta",),
+        loop_mu=lambda mu, settings: mu + settings["theta"],
     )
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crpsgd.adaptive import rho_warning
 from crpsgd.config import Param, above_one, at_least
 from crpsgd.parts import SchedulePart, register_schedule
 from crpsgd.schedules import ExponentialBatch
@@ -25,5 +26,6 @@ register_schedule(
         build=build,
         params=(B1, RHO),
         first_batch="b1",
+        warning=lambda cfg, gamma, mu: rho_warning(gamma, mu, cfg["rho"]),
     )
 )

@@ -21,5 +21,6 @@ register_problem(
         build=build,
         params=(LAM,),
         convex_fstar=True,
+        mu_lower_bound=lambda cfg: cfg["lam"],  # f = loss + lam/2 ||x||^2, the loss convex
     )
 )

@@ -135,9 +135,10 @@ def _read(path: Path) -> RunRecord:
                     _plain(a["meaning"]) if "meaning" in a else (known.meaning if known else ""),
                 )
         n = len(series["rounds"].get("round", ()))
-        for c, default in ROUND_DEFAULTS.items():  # early version 1 logs
+        for c, default in ROUND_DEFAULTS.items():  # columns older versions lack
             if c not in series["rounds"]:
-                series["rounds"][c] = np.full(n, default, dtype=np.int64)
+                dtype = SCHEMA["rounds"][c].dtype  # int for v1's, float (NaN) for v2's
+                series["rounds"][c] = np.full(n, default, dtype=dtype)
                 units["rounds"][c] = (SCHEMA["rounds"][c].unit, SCHEMA["rounds"][c].meaning)
         m = len(series["eval"].get("round", ()))
         for c, default in EVAL_DEFAULTS.items():  # logs written before the column

@@ -1,9 +1,9 @@
 """The run log's schema: groups, columns, their types, units and meanings.
 
-Schema (``format = "crpsgd-run"``, ``format_version = 2``)::
+Schema (``format = "crpsgd-run"``, ``format_version = 3``)::
 
     /                      root attributes
-        format, format_version     "crpsgd-run", 2
+        format, format_version     "crpsgd-run", 3
         crpsgd_version             package version that wrote the file
         algorithm                  "cr-psgd", "psgd", ...
         config                     JSON object: the full merged configuration of the run
@@ -37,15 +37,19 @@ Versions this package reads:
   Catalyst and Local SGD (commit 2bcb736 and earlier) also lack ``/rounds/local_steps``,
   ``/rounds/outer`` and ``/outer``: the reader fills the two columns with their defaults
   (:data:`ROUND_DEFAULTS`) and leaves ``/outer`` empty.
-* 2: this schema. Columns added within a version are optional for the reader (older
-  files lack them; it fills :data:`EVAL_DEFAULTS`): ``/eval/test_loss`` (issue 11). An added
-  column leaves ``format_version`` alone because every reader of version 2 already keeps
-  columns it does not know; renaming or removing one, or changing a meaning, bumps it.
+* 2: the first schema with a ``unit`` and ``meaning`` on every dataset and the writer's
+  host, PID and heartbeat. Its files have no ``/rounds/noise_var``, ``grad_sq_est``,
+  ``noise_scale``: the reader fills them with NaN (:data:`ROUND_DEFAULTS`).
+* 3: this schema (adds the three noise-estimate columns of ``/rounds``).
 
-Root attributes added within version 2: ``data_note`` (what the data is, e.g. "scikit-learn
-digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows`` (size of the
-training subset a torch problem's ``objective`` and ``grad_norm_sq`` are computed on; absent:
-the whole training set).
+Columns added within a version are optional for the reader (older files lack them; it fills
+:data:`EVAL_DEFAULTS` / :data:`ROUND_DEFAULTS`): ``/eval/test_loss`` (torch problems). An
+added optional column leaves ``format_version`` alone because every reader already keeps
+columns it does not know; a column every run writes, a rename, a removal or a changed
+meaning bumps it. Root attributes added without a bump: ``data_note`` (what the data is, e.g.
+"scikit-learn digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows``
+(size of the training subset a torch problem's ``objective`` and ``grad_norm_sq`` are
+computed on; absent: the whole training set), ``schedule_warning``.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ from typing import Any
 import numpy as np
 
 FORMAT = "crpsgd-run"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,20 @@ ROUND_SCHEMA: dict[str, Column] = {
     ),
     "outer": Column(
         np.int64, "1", "cr-psgd-catalyst: outer iteration k >= 1 of this round; 0 otherwise"
+    ),
+    # [v3] the noise estimates of crpsgd.noise (NaN where undefined: N = 1, Local SGD)
+    "noise_var": Column(
+        np.float64,
+        "grad^2",
+        "this round's estimate of tr(Sigma), the summed variance of one sample's gradient",
+    ),
+    "grad_sq_est": Column(
+        np.float64, "grad^2", "this round's noise-free estimate of ||grad f(x_t)||^2"
+    ),
+    "noise_scale": Column(
+        np.float64,
+        "samples",
+        "B_noise = tr(Sigma)/||grad f||^2 from the moving averages of the two estimates",
     ),
 }
 EVAL_SCHEMA: dict[str, Column] = {
@@ -138,3 +156,6 @@ ROUND_DEFAULTS: dict[str, Any] = {"local_steps": 1, "outer": 0}
 #: Values of eval columns a caller may leave out (problems without them), and what the
 #: reader fills in for logs written before the column was added.
 EVAL_DEFAULTS: dict[str, Any] = {"test_loss": float("nan")}
+#: Round columns version 3 added (float, NaN when left out or absent from an older log).
+ROUND_NAN_COLUMNS = ("noise_var", "grad_sq_est", "noise_scale")
+ROUND_DEFAULTS.update(dict.fromkeys(ROUND_NAN_COLUMNS, float("nan")))

@@ -32,9 +32,9 @@ def one_round(comm, problem, est, x, batch, seed):
     grad, slots = buf[: problem.dim], buf[problem.dim :]
     problem.stochastic_grad(x, idx, grad)
     g_i = grad.copy()
-    est.fill(slots, LocalStats(grad, batch, x, idx, problem))
+    est.fill(slots, LocalStats(1, batch, grad, x, idx, problem))
     comm.allreduce_mean_(buf)
-    return g_i, idx, est.update(RoundStats(grad, batch, slots, comm.size))
+    return g_i, idx, est.update(RoundStats(1, batch, grad, slots, comm.size))
 
 
 def test_across_workers_matches_numpy_on_the_gathered_gradients(comm):

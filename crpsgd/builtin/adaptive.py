@@ -1,0 +1,34 @@
+"""Schedule ``adaptive``: the batch grows by the distributed norm test, no ``rho`` needed
+(:mod:`crpsgd.adaptive`): ``--b1``, ``--eta``, ``--max-growth``, ``--noise-ema``,
+``--noise-source``. Select it with ``--schedule adaptive`` (``cr-psgd``, ``psgd`` or
+``cr-psgd-catalyst``, whose every inner run starts again at ``B_1`` with fresh estimates)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crpsgd.adaptive import PARAMS, AdaptiveBatch
+from crpsgd.builtin.exponential import B1
+from crpsgd.parts import SchedulePart, register_schedule
+
+
+def build(cfg: dict[str, Any]) -> AdaptiveBatch:
+    """Unbound: ``crpsgd run`` binds it to the rank count and the problem."""
+    return AdaptiveBatch(
+        cfg["b1"],
+        eta=cfg["eta"],
+        max_growth=cfg["max_growth"],
+        noise_ema=cfg["noise_ema"],
+        noise_source=cfg["noise_source"],
+    )
+
+
+register_schedule(
+    SchedulePart(
+        name="adaptive",
+        help="B_1 = b1, then the norm test across workers picks B_{t+1} in [B_t, max_growth B_t]",
+        build=build,
+        params=(B1, *PARAMS),
+        first_batch="b1",
+    )
+)
