@@ -43,11 +43,16 @@ import numpy as np
 import scipy
 import scipy.sparse
 from benchinfo import cpu_model, machine_basics, write_result
-from scipy.special import expit
+from kernel_refs import (
+    numpy_grad,
+    numpy_grad_repeats_once,
+    read_rows,
+    read_sampled_rows,
+    read_sampled_rows_prefetched,
+)
+from kernel_rows import print_csr_row, print_dense_row
 
 from crpsgd.kernels.logistic import (
-    PREFETCH_AHEAD,
-    _prefetch_dense_row,
     logistic_minibatch_grad_csr,
     logistic_minibatch_grad_dense,
 )
@@ -56,71 +61,6 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
 LAM = 1e-4
 TARGETS = {"dense_over_read_seq": 0.70, "dense_over_numpy": 5.0, "csr_over_scipy": 2.0}
-
-
-# --------------------------------------------------------------------------- references
-
-
-def numpy_grad(X, y: np.ndarray, x: np.ndarray, idx: np.ndarray, lam: float) -> np.ndarray:
-    """Vectorised NumPy (or, for a SciPy CSR ``X``, SciPy) minibatch gradient: the same formula."""
-    A = X[idx]
-    yb = y[idx]
-    coef = -yb * expit(-yb * (A @ x))
-    return A.T @ coef / idx.shape[0] + lam * x
-
-
-def numpy_grad_repeats_once(
-    X, y: np.ndarray, x: np.ndarray, idx: np.ndarray, lam: float
-) -> np.ndarray:
-    """:func:`numpy_grad` computing each distinct row once, weighted by how often it was drawn."""
-    rows, counts = np.unique(idx, return_counts=True)
-    A = X[rows]
-    yb = y[rows]
-    coef = -yb * expit(-yb * (A @ x)) * counts
-    return A.T @ coef / idx.shape[0] + lam * x
-
-
-@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
-def read_rows(X, lo, hi):
-    """Sum of the contiguous rows ``lo:hi``: a sequential read of ``(hi - lo) * d * 8`` bytes."""
-    s = 0.0
-    for i in range(lo, hi):
-        for j in range(X.shape[1]):
-            s += X[i, j]
-    return s
-
-
-@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
-def read_sampled_rows(X, idx):
-    """Sum of the rows ``idx`` (a plain loop): reading exactly the bytes the kernel reads."""
-    s = 0.0
-    for k in range(idx.shape[0]):
-        i = idx[k]
-        for j in range(X.shape[1]):
-            s += X[i, j]
-    return s
-
-
-@numba.njit(fastmath={"reassoc", "contract"}, nogil=True)
-def read_sampled_rows_prefetched(X, idx):
-    """Sum of the distinct rows of sorted ``idx``, prefetched ``PREFETCH_AHEAD`` samples ahead
-    as the kernel does: the fastest read of the rows the kernel must read."""
-    d = X.shape[1]
-    b = idx.shape[0]
-    flat = X.reshape(-1)
-    s = 0.0
-    for k in range(b):
-        if k + PREFETCH_AHEAD < b and idx[k + PREFETCH_AHEAD] != idx[k + PREFETCH_AHEAD - 1]:
-            _prefetch_dense_row(flat, idx[k + PREFETCH_AHEAD], d)
-        if k > 0 and idx[k] == idx[k - 1]:
-            continue
-        i = idx[k]
-        for j in range(d):
-            s += X[i, j]
-    return s
-
-
-# --------------------------------------------------------------------------- timing
 
 
 def measure(methods: dict[str, tuple], repeats: int, batch: int) -> dict[str, dict]:
@@ -307,40 +247,6 @@ def machine_info() -> dict:
     except ImportError:
         info["threadpools"] = "threadpoolctl not installed"
     return info
-
-
-def _m(entry: dict) -> str:
-    return f"{entry['median_samples_per_s'] / 1e6:7.2f}"
-
-
-def _gb(entry: dict) -> str:
-    return f"{entry['median_bytes_per_s'] / 1e9:5.1f}"
-
-
-def print_dense_row(row: dict) -> None:
-    r = row
-    print(
-        f"dense d={r['d']:3d} B={r['batch']:6d} | Msamples/s numba {_m(r['numba'])}"
-        f" numpy {_m(r['numpy'])} (repeats once {_m(r['numpy_repeats_once'])})"
-        f" | GB/s numba {_gb(r['numba'])} seq-read {_gb(r['read_seq'])}"
-        f" sampled-read {_gb(r['read_sampled'])} prefetched {_gb(r['read_sampled_prefetched'])}"
-        f" | numba/numpy {r['numba_over_numpy']:4.1f}x"
-        f" (/repeats once {r['numba_over_numpy_repeats_once']:4.1f}x)"
-        f" /seq-read {r['numba_over_read_seq']:4.2f}"
-        f" /sampled-read {r['numba_over_read_sampled']:4.2f}"
-        f" /prefetched {r['numba_over_read_sampled_prefetched']:4.2f}",
-        flush=True,
-    )
-
-
-def print_csr_row(row: dict) -> None:
-    print(
-        f"csr a9a    B={row['batch']:6d} | Msamples/s numba {_m(row['numba'])}"
-        f" scipy {_m(row['scipy'])} (repeats once {_m(row['scipy_repeats_once'])})"
-        f" | numba/scipy {row['numba_over_scipy']:4.1f}x"
-        f" (/repeats once {row['numba_over_scipy_repeats_once']:4.1f}x)",
-        flush=True,
-    )
 
 
 def check_targets(dense: list[dict], csr: dict) -> dict:

@@ -25,7 +25,8 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from crpsgd.config import COMMON_PARAMS, Param
+from crpsgd.common_params import COMMON_PARAMS
+from crpsgd.config import Param
 from crpsgd.errors import UsageError
 from crpsgd.part_types import (
     AlgorithmPart,

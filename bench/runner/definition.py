@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,19 @@ def load(path: Path, quick: bool = False, data_dir: str | None = None) -> dict[s
         spec = quick_version(spec)
     if data_dir:
         spec = with_data_dir(spec, data_dir)
+    capped_budget(spec)
     spec["method_defs"] = spec["method"]
     return spec
+
+
+def capped_budget(spec: dict[str, Any]) -> None:
+    """``CRPSGD_TEST_MAX_T=<T>``, a hook for tests only (as ``crpsgd run`` has): every
+    problem's per-worker budget ``T`` is at most ``T``, so a job-script test stays short."""
+    cap = os.environ.get("CRPSGD_TEST_MAX_T")
+    if not cap:
+        return
+    for problem in problems(spec):
+        problem["run"]["T"] = min(int(problem["run"].get("T", cap)), int(cap))
 
 
 def tune_seeds(spec: dict[str, Any]) -> list[int]:

@@ -6,6 +6,7 @@ version, live or dead writer), :mod:`~crpsgd.runlog.repair` (a log whose writer 
 made readable by any HDF5 tool) and :mod:`~crpsgd.runlog.lock` (the writer's lock).
 """
 
+from crpsgd.runlog.lock import refuse_if_live
 from crpsgd.runlog.reader import RunRecord, read_run, writer_state
 from crpsgd.runlog.repair import needs_repair, repair
 from crpsgd.runlog.schema import (
@@ -20,7 +21,7 @@ from crpsgd.runlog.schema import (
     SCHEMA,
     SERIES,
 )
-from crpsgd.runlog.writer import NullRunLog, RunLog, refuse_if_live
+from crpsgd.runlog.writer import NullRunLog, RunLog
 
 __all__ = [
     "EVAL_COLUMNS",

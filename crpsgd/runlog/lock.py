@@ -20,8 +20,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 import struct
+import time
 from pathlib import Path
+from typing import Any
+
+import h5py
+
+from crpsgd.errors import UsageError
 
 _NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 _BUSY = {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK}
@@ -94,3 +101,42 @@ def is_locked(path: Path) -> bool | None:
         return None
     finally:
         os.close(fd)
+
+
+def writer_attrs() -> dict[str, Any]:
+    """The writer's identity and first heartbeat, as root attributes."""
+    return {
+        "writer_host": socket.gethostname(),
+        "writer_pid": os.getpid(),
+        "heartbeat": time.time(),
+    }
+
+
+def take_lock(path: Path, name: str | None = None, advice: str = "") -> LogLock:
+    """The writer's lock on ``path``, or :class:`UsageError` naming the live writer
+    (``name`` defaults to ``--out=PATH``)."""
+    lock = LogLock.acquire(path)
+    if lock is None:
+        advice = advice or "wait for it to end or choose another --out"
+        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
+    return lock
+
+
+def refuse_if_live(path: str | Path, name: str | None = None) -> None:
+    """:class:`UsageError` when a live process is writing the log ``path`` (a cheap check
+    before any work; :class:`RunLog` itself takes the lock atomically)."""
+    path = Path(path)
+    if path.is_file() and is_locked(path):
+        advice = "wait for it to end or choose another --out"
+        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
+
+
+def live_writer_text(path: Path) -> str:
+    """``being written by a live run (pid P on host H)``, as far as the log says."""
+    who = ""
+    try:
+        with h5py.File(path, "r", swmr=True, locking=False) as f:
+            who = f" (pid {f.attrs['writer_pid']} on host {f.attrs['writer_host']})"
+    except (OSError, KeyError):
+        pass
+    return f"being written by a live run{who}"

@@ -111,7 +111,7 @@ def repair(path: str | Path) -> bool:
         except OSError as exc:
             raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
         return False
-    from crpsgd.runlog.writer import take_lock
+    from crpsgd.runlog.lock import take_lock
 
     try:
         old = take_lock(path, f"{path}", "nothing to repair while it runs")

@@ -26,7 +26,6 @@ SWMR reader can follow a live run.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -36,74 +35,9 @@ import h5py
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.runlog.lock import LogLock, is_locked
-from crpsgd.runlog.schema import (
-    EVAL_DEFAULTS,
-    FORMAT,
-    FORMAT_VERSION,
-    ROUND_DEFAULTS,
-    SCHEMA,
-    Column,
-)
-
-
-class _Series:
-    """Columns of one group, buffered in memory and appended to resizable datasets.
-
-    Pending rows are kept as the dicts they came in (one per row, nothing converted per
-    row); a flush turns them into one array per column. A column missing from a row takes
-    its value from ``defaults``.
-    """
-
-    def __init__(
-        self,
-        group: h5py.Group,
-        columns: dict[str, Column],
-        existing: bool,
-        defaults: dict[str, Any] | None = None,
-    ) -> None:
-        self.columns = columns
-        self.defaults = defaults or {}
-        self.group_name = group.name
-        self.datasets = {}
-        for name, col in columns.items():
-            if existing:
-                ds = group[name]
-            else:
-                ds = group.create_dataset(
-                    name, shape=(0,), maxshape=(None,), dtype=col.dtype, chunks=(1024,)
-                )
-            if "unit" not in ds.attrs:
-                ds.attrs["unit"] = col.unit
-                ds.attrs["meaning"] = col.meaning
-            self.datasets[name] = ds
-        self.pending: list[dict[str, Any]] = []
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.pending.append(row)
-
-    def write(self) -> None:
-        rows = self.pending
-        if not rows:
-            return
-        blocks = {name: self._column(rows, name, col) for name, col in self.columns.items()}
-        for name, values in blocks.items():
-            ds = self.datasets[name]
-            n = ds.shape[0]
-            ds.resize((n + values.size,))
-            ds[n:] = values
-        rows.clear()
-
-    def _column(self, rows: list[dict[str, Any]], name: str, col: Column) -> np.ndarray:
-        try:
-            if name in self.defaults:
-                default = self.defaults[name]
-                values = [row.get(name, default) for row in rows]
-            else:
-                values = [row[name] for row in rows]
-        except KeyError:
-            raise KeyError(f"a row of {self.group_name} has no column {name!r}") from None
-        return np.asarray(values, dtype=col.dtype)
+from crpsgd.runlog.lock import LogLock, live_writer_text, take_lock, writer_attrs
+from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
+from crpsgd.runlog.series import Series
 
 
 def attr_value(value: Any) -> Any:
@@ -113,45 +47,6 @@ def attr_value(value: Any) -> Any:
     if isinstance(value, (tuple, list)):
         return np.asarray(value)
     return value
-
-
-def writer_attrs() -> dict[str, Any]:
-    """The writer's identity and first heartbeat, as root attributes."""
-    return {
-        "writer_host": socket.gethostname(),
-        "writer_pid": os.getpid(),
-        "heartbeat": time.time(),
-    }
-
-
-def take_lock(path: Path, name: str | None = None, advice: str = "") -> LogLock:
-    """The writer's lock on ``path``, or :class:`UsageError` naming the live writer
-    (``name`` defaults to ``--out=PATH``)."""
-    lock = LogLock.acquire(path)
-    if lock is None:
-        advice = advice or "wait for it to end or choose another --out"
-        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
-    return lock
-
-
-def refuse_if_live(path: str | Path, name: str | None = None) -> None:
-    """:class:`UsageError` when a live process is writing the log ``path`` (a cheap check
-    before any work; :class:`RunLog` itself takes the lock atomically)."""
-    path = Path(path)
-    if path.is_file() and is_locked(path):
-        advice = "wait for it to end or choose another --out"
-        raise UsageError(f"{name or f'--out={path}'}: {live_writer_text(path)}; {advice}")
-
-
-def live_writer_text(path: Path) -> str:
-    """``being written by a live run (pid P on host H)``, as far as the log says."""
-    who = ""
-    try:
-        with h5py.File(path, "r", swmr=True, locking=False) as f:
-            who = f" (pid {f.attrs['writer_pid']} on host {f.attrs['writer_host']})"
-    except (OSError, KeyError):
-        pass
-    return f"being written by a live run{who}"
 
 
 class RunLog:
@@ -238,9 +133,9 @@ class RunLog:
 
     def _start_writing(self, flush_rows: int, flush_seconds: float, existing: bool) -> None:
         """Attach the series to their groups and switch to SWMR mode."""
-        self.rounds = _Series(self.file["rounds"], SCHEMA["rounds"], existing, ROUND_DEFAULTS)
-        self.evals = _Series(self.file["eval"], SCHEMA["eval"], existing)
-        self.outer = _Series(self.file["outer"], SCHEMA["outer"], existing)
+        self.rounds = Series(self.file["rounds"], SCHEMA["rounds"], existing, ROUND_DEFAULTS)
+        self.evals = Series(self.file["eval"], SCHEMA["eval"], existing)
+        self.outer = Series(self.file["outer"], SCHEMA["outer"], existing)
         self._result_arrays: dict[str, np.ndarray] = {}
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
