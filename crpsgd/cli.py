@@ -103,10 +103,15 @@ def _rank() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crpsgd`` command; returns the exit status."""
+    previous = None
     try:
+        if (sys.argv[1:] if argv is None else argv)[:1] == ["run"]:
+            # before the parser: building the run's flags imports the parts, and with them
+            # mpi4py (MPI_Init), which must start under the signal handlers and the guard
+            previous = _start_run()
         args = build_parser().parse_args(argv)
         if args.command == "run":
-            _run(args, in_process=argv is not None)
+            _run(args)
         elif args.command == "project":
             project(args)
         elif args.command == cli_torch.COMMAND:
@@ -134,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except Exception as exc:  # one message naming the rank, then the whole job ends
         return _fail_alone(describe_failure(exc), EXIT_FAILURE)
+    finally:
+        if previous is not None and argv is not None:  # a caller in Python: its own handlers
+            from crpsgd import lifecycle
+
+            lifecycle.restore_signal_handlers(previous)
 
 
 def _with_resume_hint(exc: AllRanksError) -> str:
@@ -189,32 +199,34 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
-def _run(args: argparse.Namespace, in_process: bool = False) -> None:
-    """``crpsgd run``: signal handlers first, then MPI (guarded), then the run, in which
-    numpy's floating-point warnings are off (non-finite values are checked and reported
-    once, as divergence). ``in_process``: called from Python (``main(argv)``), whose own
-    signal handlers come back afterwards."""
+def _start_run() -> dict:
+    """``crpsgd run``'s start: signal handlers first, then MPI (guarded: a rank whose MPI
+    never starts is ended); returns the handlers replaced (see :func:`main`)."""
     from crpsgd import lifecycle
     from crpsgd.launch import throttle_if_oversubscribed
 
     previous = lifecycle.install_signal_handlers()
-    try:
-        throttle_if_oversubscribed()  # before MPI starts: MPICH reads it in MPI_Init
-        _cap_budget_for_tests(args)
-        lifecycle.test_hook("before-mpi", _rank())
-        lifecycle.guarded_mpi_start(_rank())
-        lifecycle.install_signal_handlers()  # again: MPI_Init may take some (UCX: SIGHUP)
-        lifecycle.test_hook("setup", _rank())
-        import numpy as np
+    throttle_if_oversubscribed()  # before MPI starts: MPICH reads it in MPI_Init
+    lifecycle.test_hook("before-mpi", _rank())
+    lifecycle.guarded_mpi_start(_rank())
+    lifecycle.install_signal_handlers()  # again: MPI_Init may take some (UCX: SIGHUP)
+    return previous
 
-        from crpsgd.run import run_from_cli
 
-        with np.errstate(all="ignore"):
-            cli = {k: v for k, v in vars(args).items() if k != "command"}
-            run_from_cli(cli, command_line=True)
-    finally:
-        if in_process:
-            lifecycle.restore_signal_handlers(previous)
+def _run(args: argparse.Namespace) -> None:
+    """The run, after :func:`_start_run`; numpy's floating-point warnings are off
+    (non-finite values are checked and reported once, as divergence)."""
+    from crpsgd import lifecycle
+
+    _cap_budget_for_tests(args)
+    lifecycle.test_hook("setup", _rank())
+    import numpy as np
+
+    from crpsgd.run import run_from_cli
+
+    with np.errstate(all="ignore"):
+        cli = {k: v for k, v in vars(args).items() if k != "command"}
+        run_from_cli(cli, command_line=True)
 
 
 def _cap_budget_for_tests(args: argparse.Namespace) -> None:
