@@ -5,6 +5,7 @@ ended without a status and makes the log readable by plain HDF5 readers. Two job
 
 import os
 import signal
+import time
 
 import h5py
 import numpy as np
@@ -44,6 +45,11 @@ def test_kill_9_of_the_whole_job_leaves_a_readable_log(tmp_path, wait_rows):
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(timeout=30)
 
+    # mpiexec is reaped at once; the ranks (children of its proxy) may take a moment more to
+    # die and so release the writer's lock: wait for that, up to 10 s
+    deadline = time.monotonic() + 10
+    while read_run(out).state != "dead" and time.monotonic() < deadline:
+        time.sleep(0.1)
     run = read_run(out)
     assert run.status == "running"  # it never completed, and the log says so
     n = len(run.rounds["round"])
