@@ -207,6 +207,9 @@ def test_convert_small(tmp_path):
     assert info["layout"] == "dense" and info["nnz"] == 6
     assert_same(read_libsvm(src, dense=True), read_h5_rows(dst, 0, 2))
     assert [p.name for p in tmp_path.iterdir() if "tmp" in p.name] == []
+    nested = tmp_path / "new" / "dir" / "s.h5"
+    convert_libsvm_to_h5(src, nested, n_features=4)
+    assert_same(read_libsvm(src, n_features=4), read_h5_rows(nested, 0, 2))
 
 
 def test_convert_errors_leave_no_file(tmp_path):

@@ -91,5 +91,14 @@ def test_reader_errors_name_the_file(tmp_path):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = 1
-    with pytest.raises(UsageError, match="not a crpsgd run log"):
+    with pytest.raises(UsageError, match="not a crpsgd run log .format attribute missing"):
         read_run(other)
+    for fmt, says in [
+        ("crpsgd-data", "it is a crpsgd data file"),
+        ("crpsgd-checkpoint", "it is a crpsgd checkpoint"),
+        ("netcdf", "format attribute is 'netcdf'"),
+    ]:
+        with h5py.File(other, "w") as f:
+            f.attrs["format"] = fmt
+        with pytest.raises(UsageError, match=f"other.h5: not a crpsgd run log .{says}"):
+            read_run(other)

@@ -29,7 +29,8 @@ def convert_libsvm_to_h5(
     ``n_features`` and ``dense`` are as in :func:`~crpsgd.data.libsvm.read_libsvm` (dense
     stores ``X``, otherwise CSR). The file is written under a temporary name next to ``dst``
     and renamed when complete, so a failure never leaves a partial ``dst``. The root
-    attributes ``source`` / ``source_sha256`` record ``src`` and the sha256 of its bytes.
+    attributes ``source`` / ``source_sha256`` record ``src`` and the sha256 of its bytes. Missing
+    parent directories of ``dst`` are created, as ``crpsgd run --out`` does.
 
     Returns ``{"rows", "features", "layout", "nnz", "path", "source_sha256"}`` (``nnz`` counts
     stored values: ``rows * features`` when dense).
@@ -52,6 +53,7 @@ def convert_libsvm_to_h5(
         f".{os.path.basename(dst_name)}.tmp{os.getpid()}",
     )
     try:
+        os.makedirs(os.path.dirname(tmp), exist_ok=True)
         write_h5_dataset(ds, tmp, source=src_name, source_sha256=digest)
         os.replace(tmp, dst_name)
     except OSError as e:

@@ -106,6 +106,21 @@ def read_run(path: str | Path, repair_dead: bool = False) -> RunRecord:
     return record
 
 
+_OTHER_FORMATS = {
+    "crpsgd-data": "it is a crpsgd data file, as `crpsgd convert` writes",
+    "crpsgd-checkpoint": "it is a crpsgd checkpoint; its log is the run's --out file",
+}
+
+
+def _what_it_is(fmt: object) -> str:
+    """Why a file with ``format`` attribute ``fmt`` is not a run log, for the error message."""
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode(errors="replace")
+    if fmt is None:
+        return "format attribute missing"
+    return _OTHER_FORMATS.get(str(fmt), f"format attribute is {fmt!r}, not {FORMAT!r}")
+
+
 def _read(path: Path) -> RunRecord:
     try:
         f = open_for_reading(path)
@@ -113,7 +128,7 @@ def _read(path: Path) -> RunRecord:
         raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
     with f:
         if f.attrs.get("format") != FORMAT:
-            raise UsageError(f"{path}: not a crpsgd run log (format attribute missing)")
+            raise UsageError(f"{path}: not a crpsgd run log ({_what_it_is(f.attrs.get('format'))})")
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
         version = attrs.get("format_version")
         if version not in READABLE_VERSIONS:
