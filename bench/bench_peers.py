@@ -4,7 +4,7 @@ Run from the repository root (``make bench-peers``; a quiet machine, nothing els
 
     python bench/bench_peers.py [--T 500000] [--gamma-factor 4] [--seeds 0,1,2] [--np 2]
         [--configs psgd:4,psgd:64,psgd:4096,cr-psgd:4:1.05] [--target 1e-3]
-        [--impls crpsgd,mpi-scipy,torch,ddp,horovod]
+        [--impls crpsgd,mpi-scipy,torch,ddp,horovod] [--resnet-batches 32,128]
         [--out bench/results/peers.json] [--md bench/results/peers.md]
 
 The problem is l2 logistic regression on a9a (``lam = 1e-4``), on ``--np`` ranks (one per
@@ -36,6 +36,10 @@ against crpsgd in the same run. Before the measured runs each implementation run
 unmeasured, with at most ``WARM_T`` SFO (Numba's cache, torch's start-up). Every
 implementation runs every seed in turn, so that a change of the machine's load hits all of
 them alike.
+
+With torch installed, the ResNet20 round follows (``bench/peers/resnet.py``): crpsgd's torch
+path against ``DistributedDataParallel`` with gloo, the same per-rank batch (each of
+``--resnet-batches``; an empty value skips it), seconds per round.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench" / "peers"))
+import resnet  # noqa: E402
 from results import NAMES, aggregate, crpsgd_metrics, markdown, summarise  # noqa: E402, F401
 
 #: SFO per worker of the unmeasured warm-up run of each implementation (caches, start-up).
@@ -151,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
         help="step size for every implementation: this factor times crpsgd's --gamma auto (1/L)",
     )
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument(
+        "--resnet-batches",
+        dest="resnet_batches",
+        default="32,128",
+        help="per-rank batches of the ResNet20 round (crpsgd against DDP); empty: skip it",
+    )
     parser.add_argument("--out", default="bench/results/peers.json")
     parser.add_argument("--md", default="bench/results/peers.md")
     args = parser.parse_args(argv)
@@ -208,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
             report_configs.append(
                 {**cfg, "rows": aggregate(per_seed, len(seeds)), "per_seed": per_seed}
             )
+        resnet_rows = None
+        if args.resnet_batches and importlib.util.find_spec("torch") is not None:
+            batches = [int(b) for b in args.resnet_batches.split(",")]
+            resnet_rows = resnet.measure(
+                _launcher(args.np), _env(args.np), work, batches, _free_port
+            )
+        elif args.resnet_batches:
+            notes.append("torch is not installed: the ResNet20 round is skipped")
     notes.append(
         "µs/round: median over rounds of a round's duration (sampling to update), median over "
         "seeds; compute and comm: the medians of those parts (DDP's all-reduce runs inside "
@@ -231,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         "gamma_factor": args.gamma_factor,
         "f_star": fstar,
         "configs": report_configs,
+        "resnet20": resnet_rows,
         "notes": notes,
         "machine": {
             "cores": os.cpu_count(),
@@ -242,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
-    Path(args.md).write_text(markdown(report))
-    print(markdown(report))
+    text = markdown(report) + (resnet.markdown(resnet_rows) if resnet_rows else "")
+    Path(args.md).write_text(text)
+    print(text)
     print(f"wrote {args.out} and {args.md}")
     return 0
 

@@ -116,3 +116,44 @@ def test_peers_follow_crpsgds_trajectory(tmp_path, capsys):
             assert a["f_minus_fstar"] == pytest.approx(b["f_minus_fstar"], rel=1e-9, abs=1e-12)
         summary = bench.summarise(theirs, target=1e9)
         assert summary["time_to_target_s"] == theirs["evals"][0]["loop_s"] == 0.0
+
+
+def test_ddp_peer_augmentation_is_a_padded_crop_or_its_mirror():
+    torch = pytest.importorskip("torch")
+    sys.path.insert(0, str(ROOT / "bench" / "peers"))
+    ddp = _module_at(ROOT / "bench" / "peers" / "resnet_ddp.py", "resnet_ddp")
+    x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
+    out = ddp.augment(x, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for k in range(16):
+        windows = [padded[k, :, oy : oy + 32, ox : ox + 32] for oy in range(9) for ox in range(9)]
+        assert any(torch.equal(out[k], w) or torch.equal(out[k], w.flip(-1)) for w in windows)
+
+
+def _module_at(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_resnet_round_rows_from_both_sides(tmp_path):
+    """The ResNet20 round of bench-peers: crpsgd's log and the DDP script under ``mpiexec
+    -n 2``, two rounds each; every figure is a measured positive time."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    bench = _module("bench_peers")
+    resnet = sys.modules["resnet"]
+    got = resnet.measure(
+        bench._launcher(2), bench._env(2), tmp_path, [2], bench._free_port, 1, 2, 1
+    )
+    (row,) = got["rows"]
+    assert row["batch"] == 2 and row["measured_rounds"] == 2
+    for key in ("crpsgd_round_s", "crpsgd_compute_s", "ddp_round_s"):
+        assert 0 < row[key] < 60
+    assert row["crpsgd_compute_s"] <= row["crpsgd_round_s"]
+    assert row["ddp_over_crpsgd"] == pytest.approx(row["ddp_round_s"] / row["crpsgd_round_s"])
+    assert "| 2 |" in resnet.markdown(got) and "not CIFAR-10" in resnet.markdown(got)
