@@ -16,7 +16,13 @@ numbers of the same job. Per batch size ``B`` and repeat it
 2. times the kernel alone: ``problem.stochastic_grad`` on freshly sampled sorted rows of
    the same problem, per call;
 3. times a bare ``MPI.Allreduce`` (``IN_PLACE``, SUM) of a float64 buffer of the round's
-   size (the gradient and the control slot), per call, after a barrier.
+   size (the gradient and the control slot), per call, after a barrier;
+4. times the *floor* of a round driven from Python: a loop of only the calls every such
+   round must make (draw the sorted rows, the kernel, the Allreduce, the division by N and
+   the step), with no schedule, noise estimate, checks or log. ``round - floor`` is what
+   crpsgd's driver adds; ``floor / Allreduce`` bounds any Python-driven round;
+5. times the sampling alone (``sample_indices`` of ``B`` rows), part of the floor and of the
+   rest: the sampling rule's own cost, whatever drives the round.
 
 Reported per ``B``, as medians over the repeats of per-repeat medians (rank 0): the round,
 the kernel, the bare Allreduce, the rest (round - kernel - Allreduce), and the ratios
@@ -113,6 +119,20 @@ def time_kernel(problem, batch: int, calls: int) -> float:
     return float(np.median(times))
 
 
+def time_sampling(problem, batch: int, calls: int) -> float:
+    """Median seconds of drawing one round's ``batch`` sorted row numbers (the loop's rule)."""
+    from crpsgd.rng import sample_indices, worker_rng
+
+    rng = worker_rng(7, 0)
+    times = np.empty(calls)
+    clock = time.perf_counter
+    for k in range(calls):
+        t0 = clock()
+        sample_indices(rng, problem.n_local, batch)
+        times[k] = clock() - t0
+    return float(np.median(times))
+
+
 def time_allreduce(mpi_comm, size: int, calls: int) -> float:
     """Median seconds of one bare ``Allreduce`` (IN_PLACE, SUM) of ``size`` doubles."""
     from mpi4py import MPI
@@ -123,6 +143,30 @@ def time_allreduce(mpi_comm, size: int, calls: int) -> float:
     for k in range(calls):
         t0 = MPI.Wtime()
         mpi_comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        times[k] = MPI.Wtime() - t0
+    return float(np.median(times))
+
+
+def time_floor(problem, mpi_comm, batch: int, calls: int) -> float:
+    """Median seconds of the minimal Python-driven round (item 4 of the module docstring)."""
+    from mpi4py import MPI
+
+    from crpsgd.rng import sample_indices, worker_rng
+
+    rng = worker_rng(99, mpi_comm.rank)
+    x = np.zeros(problem.dim, dtype=problem.dtype)
+    buf = np.zeros(problem.dim + 1, dtype=problem.dtype)
+    grad = buf[: problem.dim]
+    inv = 1.0 / mpi_comm.size
+    times = np.empty(calls)
+    mpi_comm.Barrier()
+    for k in range(calls):
+        t0 = MPI.Wtime()
+        idx = sample_indices(rng, problem.n_local, batch)
+        problem.stochastic_grad(x, idx, grad)
+        mpi_comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        buf *= inv
+        problem.apply_step(x, grad, 1e-3)
         times[k] = MPI.Wtime() - t0
     return float(np.median(times))
 
@@ -163,12 +207,17 @@ def worker(args: argparse.Namespace) -> int:
                 return 1
             kernel = time_kernel(problem, batch, CALLS)
             allreduce = time_allreduce(world, problem.dim + 1, CALLS)
+            floor = time_floor(problem, world, batch, CALLS)
+            sampling = time_sampling(problem, batch, CALLS)
             if world.rank == 0:
                 rec = log_rounds(out)
-                rec.update(kernel_s=kernel, allreduce_s=allreduce)
+                rec.update(kernel_s=kernel, allreduce_s=allreduce, floor_s=floor)
+                rec["sampling_s"] = sampling
                 rec["rest_s"] = rec["round_s"] - kernel - allreduce
                 rec["round_over_allreduce"] = rec["round_s"] / allreduce
                 rec["rest_fraction"] = rec["rest_s"] / rec["round_s"]
+                rec["floor_over_allreduce"] = floor / allreduce
+                rec["driver_s"] = rec["round_s"] - floor
                 reps.append(rec)
                 out.unlink()
         if world.rank == 0:
@@ -180,7 +229,7 @@ def worker(args: argparse.Namespace) -> int:
                 f"B={batch:5d}  round {row['round_s'] * 1e6:8.2f} us  kernel "
                 f"{row['kernel_s'] * 1e6:8.2f}  allreduce {row['allreduce_s'] * 1e6:6.2f}  rest "
                 f"{row['rest_s'] * 1e6:8.2f}  round/allreduce {row['round_over_allreduce']:6.2f}"
-                f"  rest/round {row['rest_fraction']:.3f}",
+                f"  rest/round {row['rest_fraction']:.3f}  floor {row['floor_s'] * 1e6:8.2f}",
                 flush=True,
             )
     if world.rank == 0:
@@ -192,14 +241,16 @@ def markdown(result: dict) -> str:
     """The README table."""
     lines = [
         "| B | round (µs) | kernel (µs) | Allreduce (µs) | rest (µs) | round / Allreduce "
-        "| rest / round | mean round (µs) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rest / round | sampling (µs) | floor (µs) | floor / Allreduce | mean round (µs) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["rows"]:
         lines.append(
             f"| {r['batch']} | {r['round_s'] * 1e6:.1f} | {r['kernel_s'] * 1e6:.1f} | "
             f"{r['allreduce_s'] * 1e6:.1f} | {r['rest_s'] * 1e6:.1f} | "
             f"{r['round_over_allreduce']:.2f} | {r['rest_fraction']:.3f} | "
+            f"{r.get('sampling_s', float('nan')) * 1e6:.1f} | "
+            f"{r['floor_s'] * 1e6:.1f} | {r['floor_over_allreduce']:.2f} | "
             f"{r['round_mean_s'] * 1e6:.1f} |"
         )
     return "\n".join(lines)
@@ -235,9 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--batches", args.batches, "--rounds", str(args.rounds)]
         cmd += ["--repeats", str(args.repeats)]
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-        # a shared machine: a rank waiting in MPI sleeps instead of spinning (see the Makefile)
-        env.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "1")
-        env.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT", "1")
+        if args.np > (os.cpu_count() or 1):  # oversubscribed: waiting ranks sleep (Makefile)
+            env.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE", "1")
+            env.setdefault("MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT", "1")
         subprocess.run(cmd, check=True, cwd=REPO, env=env)
         rows = json.loads(rows_path.read_text())
     result = {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +21,7 @@ from crpsgd.outputs import GuardedLog
 from crpsgd.rng import sample_indices, worker_rng
 from crpsgd.runlog.lock import is_locked
 from crpsgd.runlog.writer import RunLog
+from tests.conftest import ROOT, SHARED_DATA, mpiexec
 
 SIZES = [1, 2, 3, 5, 7, 100, 16280, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**32 + 1, 3 * 10**9]
 
@@ -128,3 +133,28 @@ def test_round_rows_fill_defaults_and_name_a_missing_column(tmp_path):
     with pytest.raises(KeyError):  # the file is still closed and the lock released
         log.close("completed")
     assert not is_locked(tmp_path / "s.h5")
+
+
+@pytest.mark.slow
+@pytest.mark.mpi
+def test_bench_overhead_reports_every_part_of_a_round(tmp_path):
+    """``bench/bench_overhead.py`` end to end on 2 ranks, tiny: every row has the round, the
+    kernel, the bare Allreduce and the Python floor, and the ratios are those numbers'."""
+    if mpiexec() is None:
+        pytest.skip("no MPI launcher (mpiexec) found")
+    if not (SHARED_DATA / "a9a").is_file():
+        pytest.skip(f"real data not found: {SHARED_DATA / 'a9a'}")
+    out = tmp_path / "o.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_overhead.py"), "--batches", "4,64"]
+    cmd += ["--rounds", "200", "--repeats", "1", "--np", "2", "--out", str(out)]
+    env = dict(os.environ, MPIR_CVAR_CH4_PROGRESS_THROTTLE="1")
+    env["MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT"] = "1"
+    subprocess.run(cmd, check=True, cwd=ROOT, env=env, timeout=600, capture_output=True)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["batch"] for r in rows] == [4, 64]
+    for r in rows:
+        for key in ("round_s", "kernel_s", "allreduce_s", "floor_s"):
+            assert 0 < r[key] < 1, key
+        assert r["round_over_allreduce"] == pytest.approx(r["round_s"] / r["allreduce_s"])
+        assert 0 < r["sampling_s"] < 1
+        assert r["driver_s"] == pytest.approx(r["round_s"] - r["floor_s"])
