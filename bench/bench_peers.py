@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python bench/bench_peers.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "np": args.np,
+        "launcher": " ".join(_launcher(args.np)),
         "T": args.T,
         "seeds": seeds,
         "target": args.target,

@@ -128,7 +128,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"`{report['command']}`: N = {report['np']} ranks, T = {report['T']} SFO per worker, "
         f"seeds {report['seeds']}, target f - f* <= {report['target']:g}, "
-        f"step size {report['step_size']:.4g} for all.",
+        f"step size {report['step_size']:.4g} for all; every implementation started by "
+        f"`{report.get('launcher', 'mpiexec')}`.",
         "",
         "| configuration | implementation | rounds | µs/round | compute µs | comm µs "
         "| x crpsgd | s to target | x crpsgd | final f - f* | same trajectory |",
