@@ -7,11 +7,13 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 import tomllib
 
 import numpy as np
 import pytest
 
+from crpsgd.adaptive import DEFAULT_ETA
 from crpsgd.config import merge
 from tests.conftest import ROOT, bench_module
 
@@ -60,10 +62,12 @@ def test_adaptive_definitions_have_the_default_eta_row_the_sweep_and_a_rho_grid(
     default = methods["adaptive"]
     assert default["schedule"] == "adaptive" and "eta" not in default
     b1 = default["b1"]
-    for eta in ETAS:
-        row = methods[f"eta-{eta}"]
-        assert (row["schedule"], row["eta"], row["b1"]) == ("adaptive", eta, b1)
-        assert f"eta = {eta}" in row["label"]
+    swept = {m["eta"] for name, m in methods.items() if name.startswith("eta-")}
+    assert swept | {DEFAULT_ETA} >= set(ETAS)  # the default-eta row is its eta's sweep row
+    for eta in swept:
+        row = methods[f"eta-{eta:g}"]
+        assert (row["schedule"], row["b1"]) == ("adaptive", b1)
+        assert f"eta = {eta:g}" in row["label"]
     rhos = [m for name, m in methods.items() if name.startswith("rho-")]
     assert len(rhos) >= 3
     for m in rhos:
@@ -275,8 +279,6 @@ def test_the_committed_target_tables_are_what_the_script_prints():
     """bench/results/adaptive.md is adaptive_target.py's output on the committed results of the
     problems it names (a stale table, e.g. after a change of the default eta, fails here: rerun
     the last two commands of make bench-adaptive)."""
-    from crpsgd.adaptive import DEFAULT_ETA
-
     results_dir = ROOT / "bench" / "results"
     table = (results_dir / "adaptive.md").read_text()
     head = table[: table.index("\n\n")].splitlines()[2:]
@@ -288,3 +290,19 @@ def test_the_committed_target_tables_are_what_the_script_prints():
     )
     saved = json.loads((results_dir / "adaptive.json").read_text())
     assert [c["problem"] for c in saved["target"]] == names
+
+
+@pytest.mark.parametrize("path", ADAPTIVE, ids=lambda p: p.name)
+def test_analyse_only_without_logs_or_results_names_make_bench_adaptive(path, tmp_path):
+    results = ROOT / "bench" / "results" / f"{path.stem}.json"
+    cmd = [sys.executable, str(ROOT / "bench" / "experiment.py"), str(path), "--analyse-only"]
+    cmd += ["--out-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "results")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "run `make bench-adaptive` first" in done.stderr
+    if results.exists():  # committed results stand in for the logs
+        (tmp_path / "results").mkdir()
+        shutil.copy2(results, tmp_path / "results" / results.name)
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "tables redrawn from the committed" in done.stderr
