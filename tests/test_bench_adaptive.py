@@ -5,6 +5,7 @@ and bench/adaptive_target.py's target, per-eta and minimax tables on hand-made r
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -116,11 +117,11 @@ def test_a_single_definition_unit_is_checked_and_carried(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("unit", ["absolute", "estimate"])
 def test_single_shape_with_a_unit_and_the_tail_score(tmp_path, unit):
-    """The network (no smoothness bound) in the single shape, on one rank in this process: the
-    step size of the log is the grid value itself (absolute) or over the Hessian estimate, and
-    the chosen row's tail score is the median ``||grad f||^2`` of the second half of T."""
-    execute = bench_module("runner.execute")
-    analyse = bench_module("runner.analyse")
+    """The network (no smoothness bound) in the single shape, on one rank: the step size of
+    the log is the grid value itself (absolute) or over the Hessian estimate, and the chosen
+    row's tail score is the median ``||grad f||^2`` of the second half of T. In a process of its
+    own with its own Numba cache: kernels compiled in another order than a fresh run's differ
+    in the last bit (a cached callee is linked, not inlined), which test_bit_for_bit would see."""
     launch = bench_module("runner.launch")
     from crpsgd.runlog import read_run
 
@@ -132,10 +133,12 @@ def test_single_shape_with_a_unit_and_the_tail_score(tmp_path, unit):
     spec["method"] = [{"name": "psgd-tuned", "algo": "psgd", "batch": [4, 16]}]
     path = tmp_path / "tinynet.toml"
     path.write_text(launch.toml_text(spec))
-    spec = definition.load(path)
-    out = tmp_path / "out"
-    execute.run_all(spec, out, force=False, only=None)
-    report = analyse.analyse(spec, out, tmp_path / "results")
+    cmd = [sys.executable, str(ROOT / "bench" / "experiment.py"), str(path)]
+    cmd += ["--out-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "results")]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "results" / "tinynet.json").read_text())
     L = report["L"]
     assert (L == 1.0) if unit == "absolute" else (math.isfinite(L) and L > 0)
     assert report.get("unit") == unit and report["score"] == "tail"
