@@ -112,15 +112,15 @@ ADAPTIVE_RUN = $(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n $(1) $(BIN)/python bench/e
 	bench/$(2).toml $(if $(QUICK),--quick --results-dir $(ADAPTIVE_RESULTS))
 ADAPTIVE_THEORY_T := 1000,3000
 bench-adaptive: $(STAMP)
-	$(call ADAPTIVE_RUN,4,adaptive_synthetic)
-	$(call ADAPTIVE_RUN,4,adaptive_illcond)
-	$(call ADAPTIVE_RUN,10,adaptive_a9a)
 	$(call ADAPTIVE_RUN,4,adaptive_nonconvex_a9a)
 	$(call ADAPTIVE_RUN,4,adaptive_mlp)
 	if $(BIN)/python -c "import torch" 2>/dev/null; then \
 	  test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS); \
 	  $(call ADAPTIVE_RUN,4,adaptive_resnet20); \
 	else echo "bench-adaptive: ResNet20 skipped, no PyTorch (make install EXTRAS=mpich,test,torch)"; fi
+	$(call ADAPTIVE_RUN,4,adaptive_synthetic)
+	$(call ADAPTIVE_RUN,4,adaptive_illcond)
+	$(call ADAPTIVE_RUN,10,adaptive_a9a)
 	$(BIN)/python bench/adaptive_target.py --out $(ADAPTIVE_RESULTS)/adaptive \
 		$$(for f in $(ADAPTIVE_JSON); do test -f $$f && echo $$f; done)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python bench/adaptive_theory.py \
