@@ -1,13 +1,9 @@
 """The fast path of :func:`~crpsgd.algorithms.parallel_sgd.parallel_sgd`: rounds in
 compiled blocks (:func:`crpsgd.algorithms.round_block.run_rounds`), Python between blocks.
 
-It applies when nothing inside a round needs Python (:func:`fast_plan`): the problem exposes
-its compiled gradient (:meth:`~crpsgd.problems.base.Problem.round_kernel`), the schedule is
-pure (its batches known ahead) with at most the observing noise estimate across workers,
-the step-size rule is one of :mod:`crpsgd.step_size`'s (a function of the SFO count), no
-test hook of the :class:`~crpsgd.comm.Communicator` is set, the MPI functions and NumPy's
-``ddot`` can be called from compiled code (:mod:`crpsgd.comm_native`), and the environment
-does not say ``CRPSGD_FAST_ROUNDS=0``. Otherwise the Python loop runs, as always.
+It applies when nothing inside a round needs Python (:func:`crpsgd.algorithms.fast_plan.
+fast_plan` says when: logistic regression, a pure schedule, a step-size rule of SFO, no test
+hook, ``CRPSGD_FAST_ROUNDS`` not ``0``). Otherwise the Python loop runs, as always.
 
 A block holds at most :data:`MAX_ROUNDS` rounds, runs at most about :data:`MAX_SECONDS`
 seconds, and ends with the round after which an evaluation or a ``RunControl`` action
@@ -21,94 +17,23 @@ same rounds of the Python loop, bit for bit except the timings.
 from __future__ import annotations
 
 import ctypes
-import os
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from crpsgd.adaptive import ObservedSchedule
+from crpsgd.algorithms.fast_plan import ENV, FastPlan, fast_plan
 from crpsgd.comm import Communicator
-from crpsgd.comm_native import native_mpi, numpy_ddot
 from crpsgd.errors import DivergenceError
-from crpsgd.noise import NoiseEstimate, NoiseEstimator
+from crpsgd.noise import NoiseEstimate
 from crpsgd.problems.base import Problem
 from crpsgd.schedules import ConstantBatch, Schedule
-from crpsgd.step_size import ConstantStep, LinearWarmup, StepDecay
+from crpsgd.step_size import ConstantStep
 
-ENV = "CRPSGD_FAST_ROUNDS"  # "0": every round on the Python path
+__all__ = ["ENV", "FastPlan", "fast_plan", "run_fast_loop"]
+
 MAX_ROUNDS = 2048
 MAX_SECONDS = 0.05
 _COLUMNS = ("noise_var", "grad_sq_est", "noise_scale", "compute_s", "comm_s")
-
-
-@dataclass
-class FastPlan:
-    """What the compiled block needs besides the loop's arrays."""
-
-    kernel: tuple
-    lam: float
-    schedule: Schedule  # the pure schedule that gives the batches
-    observer: NoiseEstimator | None  # the observing estimate (N >= 2), or none
-    mpi: np.ndarray
-    handles: tuple
-    ddot: tuple[int, bool]
-
-
-def _pure(schedule: Any) -> bool:
-    """A schedule whose batches are a function of the round alone: no slots, no observing."""
-    cls = type(schedule)
-    return (
-        isinstance(schedule, Schedule)
-        and not hasattr(schedule, "last")
-        and int(schedule.extra_slots) == 0
-        and cls.observe is Schedule.observe
-        and cls.fill_slots is Schedule.fill_slots
-    )
-
-
-def _known_rule(rule: Any) -> bool:
-    if isinstance(rule, LinearWarmup):
-        return _known_rule(rule.base)
-    return type(rule) in (ConstantStep, StepDecay)
-
-
-def fast_plan(
-    problem: Problem, comm: Communicator, schedule: Schedule, step_size: Any, buf: np.ndarray
-) -> FastPlan | None:
-    """The plan of the compiled block for this loop, or None: use the Python loop."""
-    if os.environ.get(ENV, "1").strip() == "0":
-        return None
-    if comm._fault is not None or comm._stop_at is not None or comm._round_delay_s:
-        return None
-    kernel = problem.round_kernel()
-    if kernel is None or buf.dtype != np.float64 or not _known_rule(step_size):
-        return None
-    observer = None
-    if isinstance(schedule, ObservedSchedule):
-        if schedule._own or not _pure(schedule.schedule) or schedule.noise.source != "workers":
-            return None
-        observer, inner = schedule.noise, schedule.schedule
-    elif _pure(schedule):
-        inner = schedule
-    else:
-        return None
-    if buf.size != problem.dim + (1 if observer is not None else 0):
-        return None
-    if not 2 <= problem.n_local <= 0xFFFFFFFF:  # draw_sorted's compiled range
-        return None
-    native = native_mpi()
-    ddot = numpy_ddot()
-    if native is None or ddot is None:
-        return None
-    handles = (
-        native.comm_handle(comm.comm),
-        native.handle(native.double),
-        native.handle(native.op_sum),
-    )
-    mpi = np.array([native.allreduce, native.wtime, native.in_place], dtype=np.uint64)
-    *arrays, lam = kernel
-    return FastPlan(tuple(arrays), float(lam), inner, observer, mpi, handles, ddot)
 
 
 class BlockBuffers:

@@ -17,6 +17,10 @@ rank's own random stream and sorted (the average does not change; memory access 
 sequential): :meth:`Problem.sample_batch`. The step ``x <- x - gamma_t g`` is
 :meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule (:mod:`crpsgd.step_size`).
 
+Where nothing in a round needs Python (logistic regression, a pure schedule, a step-size
+rule of SFO, no test hook) the rounds run in compiled blocks instead, with the same results
+bit for bit (:mod:`crpsgd.algorithms.fast_rounds`; ``CRPSGD_FAST_ROUNDS=0`` turns it off).
+
 Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
 outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
 counters, the wall clock and the ``outer`` column continue over the calls; Local SGD

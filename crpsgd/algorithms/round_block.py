@@ -21,7 +21,9 @@ Per round it stores ``compute_s = (t1 - t0) + (t3 - t2)``, ``comm_s = t2 - t1`` 
 end time ``t3`` (``MPI_Wtime`` seconds) and the three noise columns. The block returns
 early after a round whose control slot says some rank asked to stop, after the first round
 that ends ``max_seconds`` or more after the block began, and before the step of a round
-whose average is not finite (that round is not done; the Python loop raises).
+whose average is not finite (that round is not done; the Python loop raises). It runs
+without the GIL, so that the failure watch (:class:`crpsgd.comm.FailureWatch`, a thread on
+rank 0) can record another rank's failure while this rank waits in the Allreduce.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from crpsgd.kernels.sampling import _RADIX_MIN, _draw, radix_sort
 
 DONE, STOPPED, DIVERGED, MPI_FAILED = 0, 1, 2, 3
 
-_JIT = {"cache": True}
+_JIT = {"cache": True, "nogil": True}  # no GIL: the failure watch thread runs meanwhile
 
 
 @numba.njit(**_JIT)
