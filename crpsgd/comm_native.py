@@ -80,14 +80,12 @@ def _find_mpi() -> NativeMPI | None:
     allreduce, wtime = _address(lib, "MPI_Allreduce"), _address(lib, "MPI_Wtime")
     if not allreduce or not wtime:
         return None
-    return NativeMPI(
-        allreduce=allreduce,
-        wtime=wtime,
-        in_place=int(MPI.IN_PLACE) & _U64,
-        double=MPI._handleof(MPI.DOUBLE),
-        op_sum=MPI._handleof(MPI.SUM),
-        handle_bytes=handle_bytes,
-    )
+    try:  # an mpi4py without these: the rounds stay in Python
+        in_place = int(MPI.IN_PLACE) & _U64
+        double, op_sum = MPI._handleof(MPI.DOUBLE), MPI._handleof(MPI.SUM)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return NativeMPI(allreduce, wtime, in_place, double, op_sum, handle_bytes)
 
 
 # NumPy's BLAS: ILP64 builds (NumPy 2 wheels) first, then the plain LP64 name

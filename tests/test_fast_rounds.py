@@ -199,3 +199,53 @@ def test_next_due_is_the_first_round_due_says(tmp_path):
             first = next(r for r in range(rounds + 1, 200) if control.due(r))
             assert control.next_due(rounds) == first
     assert RunControl(comm, None, every=5).next_due(3) is None
+
+
+# ---------------------------------------------------------------- the run log's bulk append
+
+
+def _row(t: int) -> dict:
+    return dict(
+        round=t, batch=2 * t, sfo_per_worker=t * t, sfo_total=4 * t * t, step_size=0.1 * t,
+        wall_s=0.01 * t, compute_s=0.001, comm_s=0.002, noise_var=0.5 * t,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("flush_rows", [2, 1024])
+def test_add_rounds_is_add_round_row_by_row(tmp_path, flush_rows):
+    from crpsgd.runlog import RunLog
+
+    one, bulk = tmp_path / "one.h5", tmp_path / "bulk.h5"
+    log = RunLog(one, {"algorithm": "psgd"}, flush_rows=flush_rows)
+    for t in range(1, 12):
+        log.add_round(**_row(t))
+    log.finish(np.zeros(2), {})
+    log = RunLog(bulk, {"algorithm": "psgd"}, flush_rows=flush_rows)
+    log.add_round(**_row(1))  # rows and blocks interleaved keep their order
+    rows = [_row(t) for t in range(2, 7)]
+    log.add_rounds({k: np.array([r[k] for r in rows]) for k in rows[0]}, len(rows))
+    log.add_round(**_row(7))
+    rows = [_row(t) for t in range(8, 12)]
+    block = {k: np.array([r[k] for r in rows]) for k in rows[0] if k != "compute_s"}
+    log.add_rounds({**block, "compute_s": 0.001}, len(rows))  # a scalar: every row
+    log.add_rounds({}, 0)
+    log.finish(np.zeros(2), {})
+    a, b = read_run(one).rounds, read_run(bulk).rounds
+    assert sorted(a) == sorted(b)
+    for column in a:
+        assert a[column].dtype == b[column].dtype
+        np.testing.assert_array_equal(a[column], b[column], err_msg=column)
+    np.testing.assert_array_equal(b["round"], np.arange(1, 12))
+    assert np.isnan(b["grad_sq_est"]).all() and (b["local_steps"] == 1).all()
+
+
+def test_add_rounds_copies_its_arrays(tmp_path):
+    from crpsgd.runlog import RunLog
+
+    log = RunLog(tmp_path / "r.h5", {"algorithm": "psgd"})
+    rows = [_row(t) for t in (1, 2)]
+    block = {k: np.array([r[k] for r in rows]) for k in rows[0]}
+    log.add_rounds(block, 2)
+    block["batch"][:] = -1  # the loop reuses its arrays for the next block
+    log.finish(np.zeros(2), {})
+    np.testing.assert_array_equal(read_run(tmp_path / "r.h5").rounds["batch"], [2, 4])
