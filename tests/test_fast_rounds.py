@@ -167,7 +167,9 @@ def test_plan_for_logistic_regression_and_pure_schedules(sparse, monkeypatch):
     rules = [ConstantStep(0.1), StepDecay(0.1, 100), LinearWarmup(ConstantStep(0.1), 50)]
     for rule in rules:
         plan = fast_plan(problem, comm, schedule, rule, _buf(problem, schedule))
-        assert plan is not None and plan.observer is None and plan.kernel[0] is sparse
+        assert (
+            plan is not None and plan.observer is None and len(plan.kernel) == (4 if sparse else 2)
+        )
     observed = ObservedSchedule(7, 2, problem=problem, noise_source="workers")
     plan = fast_plan(problem, comm, observed, rules[0], _buf(problem, observed))
     assert plan is not None and plan.observer is observed.noise

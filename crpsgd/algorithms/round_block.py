@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba.extending import overload
 
 from crpsgd.comm_native import call_allreduce, call_ddot, call_wtime
 from crpsgd.kernels.logistic_minibatch import (
@@ -42,6 +43,28 @@ from crpsgd.kernels.sampling import _RADIX_MIN, _draw, radix_sort
 DONE, STOPPED, DIVERGED, MPI_FAILED = 0, 1, 2, 3
 
 _JIT = {"cache": True, "nogil": True}  # no GIL: the failure watch thread runs meanwhile
+
+
+def minibatch_grad(arrays, x, rows, lam, out):
+    """The problem's minibatch gradient into ``out``: ``arrays`` is ``(indptr, indices, data,
+    y)`` (CSR) or ``(dense, y)``; chosen when compiled, so each layout compiles one kernel."""
+    raise NotImplementedError("compiled code only")
+
+
+@overload(minibatch_grad)
+def _minibatch_grad(arrays, x, rows, lam, out):
+    if len(arrays) == 4:
+
+        def csr(arrays, x, rows, lam, out):
+            indptr, indices, data, y = arrays
+            logistic_minibatch_grad_csr(indptr, indices, data, y, x, rows, lam, out)
+
+        return csr
+
+    def dense(arrays, x, rows, lam, out):
+        logistic_minibatch_grad_dense(arrays[0], arrays[1], x, rows, lam, out)
+
+    return dense
 
 
 @numba.njit(**_JIT)
@@ -84,14 +107,13 @@ def run_rounds(
 ):
     """Run rounds ``0 .. count - 1`` of the block; see the module docstring.
 
-    ``data_arrays`` is ``(sparse, indptr, indices, data, dense, y)`` (the unused layout as
-    empty arrays); ``mpi`` holds the addresses ``[MPI_Allreduce, MPI_Wtime, MPI_IN_PLACE]``
-    and ``comm, dtype, op`` the handles; ``ddot = (address, ilp64)``. ``columns`` (6 rows,
-    ``count`` columns at least) receives ``noise_var, grad_sq_est, noise_scale, compute_s,
-    comm_s, t_end``. Returns ``(rounds done, status, seconds inside the Allreduce-means,
-    MPI error code)``, status one of ``DONE, STOPPED, DIVERGED, MPI_FAILED``.
+    ``data_arrays`` is ``(indptr, indices, data, y)`` or ``(dense, y)``; ``mpi`` holds the
+    addresses ``[MPI_Allreduce, MPI_Wtime, MPI_IN_PLACE]`` and ``comm, dtype, op`` the
+    handles; ``ddot = (address, ilp64)``. ``columns`` (6 rows, ``count`` columns at least)
+    receives ``noise_var, grad_sq_est, noise_scale, compute_s, comm_s, t_end``. Returns
+    ``(rounds done, status, seconds inside the Allreduce-means, MPI error code)``, status
+    one of ``DONE, STOPPED, DIVERGED, MPI_FAILED``.
     """
-    sparse, indptr, indices, data, dense, y = data_arrays
     allreduce, wtime, in_place = mpi[0], mpi[1], mpi[2]
     ddot_fn, ilp64 = ddot
     d = x.size
@@ -109,10 +131,7 @@ def run_rounds(
             radix_sort(rows, scratch[:b], n_local)
         else:
             rows.sort()
-        if sparse:
-            logistic_minibatch_grad_csr(indptr, indices, data, y, x, rows, lam, grad)
-        else:
-            logistic_minibatch_grad_dense(dense, y, x, rows, lam, grad)
+        minibatch_grad(data_arrays, x, rows, lam, grad)
         if observe:
             buf[d] = sq_norm(ddot_fn, ilp64, grad)
         t1 = call_wtime(wtime)

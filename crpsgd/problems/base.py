@@ -86,8 +86,8 @@ class Problem(ABC):
     def round_kernel(self) -> tuple | None:
         """The arrays of a compiled minibatch gradient that the compiled block of rounds
         (:mod:`crpsgd.algorithms.fast_rounds`) can call instead of :meth:`stochastic_grad`,
-        :meth:`sample_batch` and :meth:`apply_step`: ``(sparse, indptr, indices, data,
-        dense, y, lam)`` of a logistic loss; None (the default): rounds stay in Python."""
+        :meth:`sample_batch` and :meth:`apply_step`: ``(indptr, indices, data, y, lam)`` (CSR)
+        or ``(dense, y, lam)`` of a logistic loss; None (the default): rounds stay in Python."""
         return None
 
     def state_arrays(self) -> dict[str, np.ndarray]:

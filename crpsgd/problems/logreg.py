@@ -36,8 +36,8 @@ class LogisticRegression(Problem):
             kernels.logistic_minibatch_grad_dense(s.dense, s.y, x, idx, self.lam, out)
 
     def round_kernel(self) -> tuple | None:
-        """The shard's arrays for the compiled block of rounds (the unused layout as empty
-        arrays), or None when a subclass changes the gradient, sampling, step or buffers."""
+        """The shard's arrays and ``lam`` for the compiled block of rounds, or None when a
+        subclass changes the gradient, sampling, step or buffers."""
         cls = type(self)
         if (
             cls.stochastic_grad is not LogisticRegression.stochastic_grad
@@ -48,11 +48,9 @@ class LogisticRegression(Problem):
         ):
             return None
         s = self.shard
-        empty_i, empty_f = np.zeros(1, dtype=np.int64), np.zeros(0)
         if s.is_sparse:
-            dense = np.zeros((0, self.dim))
-            return (True, s.indptr, s.indices, s.data, dense, s.y, self.lam)
-        return (False, empty_i, empty_i, empty_f, s.dense, s.y, self.lam)
+            return (s.indptr, s.indices, s.data, s.y, self.lam)
+        return (s.dense, s.y, self.lam)
 
     def local_sums(self, x: np.ndarray, grad_out: np.ndarray) -> float:
         s = self.shard
