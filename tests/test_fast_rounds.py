@@ -187,6 +187,10 @@ def test_no_plan_where_a_round_needs_python(monkeypatch):
     pure = with_noise_estimate(4, 1, prox)
     assert fast_plan(prox, comm, pure, rule, _buf(prox, pure)) is None
     assert fast_plan(problem, comm, pure, lambda s: 0.1, _buf(problem, pure)) is None
+    monkeypatch.setattr(comm, "allreduce_mean_", lambda buf: buf)  # a replaced round
+    assert fast_plan(problem, comm, pure, rule, _buf(problem, pure)) is None
+    monkeypatch.undo()
+    assert fast_plan(problem, comm, pure, rule, _buf(problem, pure)) is not None
     monkeypatch.setattr(comm, "_round_delay_s", 0.01)
     assert fast_plan(problem, comm, pure, rule, _buf(problem, pure)) is None
 

@@ -67,6 +67,10 @@ def fast_plan(
     """The plan of the compiled block for this loop, or None: use the Python loop."""
     if os.environ.get(ENV, "1").strip() == "0":
         return None
+    if not isinstance(comm, Communicator) or "allreduce_mean_" in vars(comm):
+        return None  # not the plain round (a test's stand-in or a replaced method)
+    if type(comm).allreduce_mean_ is not Communicator.allreduce_mean_:
+        return None
     if comm._fault is not None or comm._stop_at is not None or comm._round_delay_s:
         return None
     kernel = problem.round_kernel()
