@@ -17,6 +17,10 @@ rank's own random stream and sorted (the average does not change; memory access 
 sequential): :meth:`Problem.sample_batch`. The step ``x <- x - gamma_t g`` is
 :meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule (:mod:`crpsgd.step_size`).
 
+Where nothing in a round needs Python (logistic regression, a pure schedule, a step-size
+rule of SFO, no test hook) the rounds run in compiled blocks instead, with the same results
+bit for bit (:mod:`crpsgd.algorithms.fast_rounds`; ``CRPSGD_FAST_ROUNDS=0`` turns it off).
+
 Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
 outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
 counters, the wall clock and the ``outer`` column continue over the calls; Local SGD
@@ -34,6 +38,7 @@ import numpy as np
 
 from crpsgd.adaptive import noise_columns, with_noise_estimate
 from crpsgd.algorithms.control import Resume, RunControl
+from crpsgd.algorithms.fast_rounds import fast_plan, run_fast_loop
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluation, Evaluator
 from crpsgd.problems.base import Problem
@@ -281,6 +286,11 @@ def parallel_sgd(
         if "schedule" in resume.state:
             schedule.load_state(resume.state["schedule"])
     first_round = rec.rounds - (offset.rounds if offset is not None else 0) + 1
+    fast = fast_plan(problem, comm, schedule, step_size, buf)
+    if fast is not None:  # the same rounds in compiled blocks (crpsgd.algorithms.fast_rounds)
+        args = (budget, step_size, x, buf, rng, control, first_round, base_sfo)
+        run_fast_loop(fast, rec, problem, comm, schedule, *args)
+        return rec.result(x)
     rounds = rounds_within_budget(schedule, budget, first_round, rec.sfo - base_sfo)
     for t, batch in enumerate(rounds, start=first_round):
         t0 = comm.wtime()
