@@ -21,8 +21,10 @@ and the chunks are independent, so ``E ||g_c||^2 = ||mu||^2 + tr(Sigma) / m_c`` 
 (``k = B`` chunks of one sample give the per-sample variance of the linear models). It has
 about ``k - 1`` degrees of freedom: with two chunks one round's value is very noisy, which the
 estimator's moving average smooths. With BatchNorm the samples of one chunk are not
-independent (they share its statistics); the estimate is then ``m`` times the spread of the
-equal-size chunk gradients, the noise of the gradient the loop actually averages.
+independent (they share its statistics), but ``k`` chunks of equal size ``m`` still are, with
+some covariance ``C`` of ``g_c``: the expectation is then ``m tr(C)``, and the estimate over
+``B`` is ``tr(C) / k``, the variance of the batch gradient ``g`` itself, which is what the
+norm test uses.
 
 **I.i.d. chunks.** Chunks cut from a batch sorted over all ``B`` rows would hold the lowest
 and the highest row numbers; with data stored in some order (by class, say) their means
@@ -78,6 +80,7 @@ class ChunkVariance:
         acc.begin(B)
         for each chunk of m rows: acc.before_chunk(grads); backward; acc.after_chunk(grads, m)
         trace = acc.finish(grads)     # tr(Sigma) estimate, NaN for fewer than 2 chunks
+        acc.trace_of(B)               # the same, later (checks that it was this batch's)
     """
 
     def __init__(self, grads: torch.Tensor) -> None:
@@ -85,6 +88,7 @@ class ChunkVariance:
         self._batch = 0
         self._chunks = 0
         self._weighted_sq = 0.0
+        self._last = (0, math.nan)  # rows and estimate of the last finished batch
 
     def begin(self, batch: int) -> None:
         self._batch = int(batch)
@@ -103,7 +107,18 @@ class ChunkVariance:
 
     def finish(self, grads: torch.Tensor) -> float:
         """The round's ``tr(Sigma)`` estimate from its chunks (NaN for fewer than 2)."""
-        if self._chunks < 2:
-            return math.nan
-        mean_sq = float(torch.dot(grads, grads))
-        return chunk_trace(self._weighted_sq, mean_sq, self._batch, self._chunks)
+        trace = math.nan
+        if self._chunks >= 2:
+            mean_sq = float(torch.dot(grads, grads))
+            trace = chunk_trace(self._weighted_sq, mean_sq, self._batch, self._chunks)
+        self._last = (self._batch, trace)
+        return trace
+
+    def trace_of(self, rows: int) -> float:
+        """The last :meth:`finish`'s estimate; ValueError unless that batch had ``rows`` rows."""
+        last_rows, trace = self._last
+        if last_rows != rows:
+            raise ValueError(
+                f"the last stochastic_grad took {last_rows} rows, not this round's {rows}"
+            )
+        return trace

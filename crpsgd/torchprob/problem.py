@@ -118,7 +118,6 @@ class TorchProblem(Problem):
         self.pipeline = BatchPipeline(shard, self.generator, self.device)
         self._saved_grad = torch.empty_like(self.flat.grads)
         self._chunk_variance: ChunkVariance | None = None  # on: enable_chunk_variance()
-        self._chunk_trace = (0, math.nan)  # rows and tr(Sigma) estimate of the last round
         self.update = SgdUpdate(self.dim, np.dtype(np.float32), momentum, weight_decay)
         if self.device == "cpu":
             self.x = numpy_view(self.flat.params)
@@ -131,7 +130,8 @@ class TorchProblem(Problem):
 
     # ------------------------------------------------------------------ the round
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
-        """``out <- (1/|idx|) sum_{i in idx} grad F(x; i)``, in chunks of ``micro_batch``."""
+        """``out <- (1/|idx|) sum_{i in idx} grad F(x; i)``, in chunks of ``micro_batch``
+        (at least two with the chunk estimate on, whose ``tr(Sigma)`` it then records)."""
         self._load(x)
         self.flat.zero_grads()
         self.model.train()
@@ -147,7 +147,7 @@ class TorchProblem(Problem):
             if acc is not None:
                 acc.after_chunk(grads, chunk.size)
         if acc is not None:
-            self._chunk_trace = (total, acc.finish(grads))
+            acc.finish(grads)
         self._store_grad(out)
 
     def enable_chunk_variance(self) -> None:
@@ -163,12 +163,7 @@ class TorchProblem(Problem):
         rows (NaN for one row); raises ValueError if that call did not estimate it."""
         if self._chunk_variance is None:
             raise ValueError("the chunk estimate needs enable_chunk_variance() before the round")
-        last_rows, trace = self._chunk_trace
-        if last_rows != rows:
-            raise ValueError(
-                f"the last stochastic_grad took {last_rows} rows, not this round's {rows}"
-            )
-        return trace
+        return self._chunk_variance.trace_of(rows)
 
     def loop_arrays(self, x0: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
         """Without extra slots: :attr:`x` (set to ``x0``) and :attr:`grad`, the views of the
@@ -188,7 +183,7 @@ class TorchProblem(Problem):
         only within each chunk of the round, so that every chunk is a set of i.i.d. draws."""
         idx = rng.integers(0, self.n_local, size=batch, dtype=np.int64)
         if self._chunk_variance is not None:
-            return order_within_chunks(idx, self._chunk_count(batch))
+            return order_within_chunks(idx, self._chunk_count(batch, True))
         idx.sort()
         return idx
 
@@ -288,7 +283,7 @@ class TorchProblem(Problem):
         two chunks for ``|idx| >= 2``."""
         yield from np.array_split(idx, self._chunk_count(idx.size, training))
 
-    def _chunk_count(self, rows: int, training: bool = True) -> int:
+    def _chunk_count(self, rows: int, training: bool) -> int:
         return chunk_count(rows, self.micro_batch, training and self._chunk_variance is not None)
 
     def _load(self, x: np.ndarray) -> None:
