@@ -40,8 +40,10 @@ backward, ``scratch <- grads - scratch = (m_c / B) g_c`` and
 ``m_c ||g_c||^2 = (B^2 / m_c) ||scratch||^2``. Memory: one more vector of the model's size
 (float32, ``4 d`` bytes: 1.1 MB for ResNet20). Time: per chunk one copy, one subtraction and
 one dot product over ``d`` floats, per round one more dot product for ``||g||^2``: a few
-passes over the gradient buffer, small beside a chunk's forward and backward pass except for
-tiny models; plus, when ``B <= M``, the second (half-size) forward and backward pass.
+passes over the gradient buffer (measured once, on a loaded CPU: 0.3 ms per chunk at
+ResNet20's 269,722 parameters, against 0.7 s to 1 s for a 128-sample chunk's forward and
+backward), small except for tiny models; plus, when ``B <= M``, the second (half-size)
+forward and backward pass.
 """
 
 from __future__ import annotations
