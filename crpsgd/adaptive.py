@@ -30,7 +30,7 @@ from crpsgd.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.problems.base import Problem
 from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
-DEFAULT_ETA = 8.0  # from the pilot of bench/adaptive_eta.py; see README "Adaptive batch growth"
+DEFAULT_ETA = 8.0  # from a pilot, README "Adaptive batch growth"; make bench-adaptive sweeps eta
 DEFAULT_MAX_GROWTH = 2.0
 DEFAULT_NOISE_EMA = 0.9
 
@@ -87,8 +87,9 @@ PARAMS: tuple[Param, ...] = (
         str,
         "auto",
         "noise estimate: workers (spread of the N workers' minibatch means, N >= 2), samples "
-        "(per-sample variance within each worker; linear-model problems), auto (workers if "
-        "N >= 2, else samples)",
+        "(variance within each worker: per sample for the linear models; for torch over the "
+        "batch's micro-batch chunks, at least 2, so B <= micro_batch runs as two halves and "
+        "BatchNorm sees ghost batches of B/2), auto (workers if N >= 2, else samples)",
         NOISE_SOURCES,
     ),
 )
@@ -154,7 +155,8 @@ class AdaptiveBatch(Schedule):
 
     def bind(self, n_workers: int, problem: Problem | None = None) -> None:
         """Set the rank count and the problem; refuses (UsageError) a noise source that
-        cannot work there (``workers`` on one rank; one rank without per-sample norms)."""
+        cannot work there (``workers`` on one rank; one rank without a within-worker
+        estimate, i.e. neither per-sample norms nor micro-batch chunks)."""
         self.n_workers = int(n_workers)
         self.noise = NoiseEstimator(n_workers, self.noise_source, self.noise_ema, problem)
         if self.noise.source == "none":

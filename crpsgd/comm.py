@@ -1,4 +1,5 @@
-"""Collectives: the only module that imports mpi4py.
+"""Collectives: the only module that imports mpi4py (with :mod:`crpsgd.comm_native`, which
+binds the same library's C functions for the compiled block of rounds).
 
 :class:`Communicator` wraps an MPI communicator (``COMM_WORLD`` unless one is passed in) and
 keeps two sets of counters:

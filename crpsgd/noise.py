@@ -28,7 +28,11 @@ per-sample gradients (the deterministic regulariser does not change the variance
 of ``gbar``: ``Var(gbar) = (1/N^2) sum_i tr(Sigma_i)/B``. Then
 ``||grad f||^2 ~ ||gbar||^2 - tr(Sigma)/(N B)``. For the linear-model problems (logistic
 loss) ``||h_j||^2 = c_j^2 ||a_j||^2`` (see :mod:`crpsgd.kernels.sample_norms`): one pass over
-the sampled rows, no per-sample gradient formed.
+the sampled rows, no per-sample gradient formed. For the torch problems the units are the
+round's ``k >= 2`` micro-batch chunks instead of its samples: with chunk means ``g_c`` of
+``m_c`` samples and ``g`` the batch mean, ``tr(Sigma_i) ~ (sum_c m_c ||g_c||^2 - B ||g||^2) /
+(k - 1)`` (:func:`chunk_trace`; derivation, chunking and cost in
+:mod:`crpsgd.torchprob.chunks`), computed while the chunks' gradients accumulate.
 
 **Smoothing.** One round's estimates are noisy (the second can be negative). As McCandlish
 et al. (2018, "An empirical model of large-batch training", appendix A) and AdaptDL's
@@ -62,6 +66,7 @@ __all__ = [
     "NoiseEstimator",
     "cross_worker_estimate",
     "within_worker_trace",
+    "chunk_trace",
     "sample_sq_norm_sum",
     "sample_trace",
     "supports_samples",
@@ -122,6 +127,27 @@ def within_worker_trace(sq_norm_sum: float, mean_sq: float, batch: int) -> float
     return (sq_norm_sum - batch * mean_sq) / (batch - 1)
 
 
+def chunk_trace(weighted_sq_sum: float, mean_sq: float, batch: int, chunks: int) -> float:
+    """Unbiased ``tr(Sigma)`` from ``k = chunks`` chunk means ``g_c`` of ``m_c`` i.i.d. samples
+    each (``sum_c m_c = B = batch``): ``(sum_c m_c ||g_c||^2 - B ||g||^2) / (k - 1)`` with
+    ``weighted_sq_sum = sum_c m_c ||g_c||^2`` and ``mean_sq = ||g||^2`` of the batch mean
+    ``g = sum_c (m_c / B) g_c`` (see :mod:`crpsgd.torchprob.chunks` for the derivation);
+    NaN for ``k < 2``. ``k = B`` chunks of one sample give :func:`within_worker_trace`."""
+    if chunks < 2:
+        return math.nan
+    return (weighted_sq_sum - batch * mean_sq) / (chunks - 1)
+
+
+def _chunked_base(problem: Problem) -> Any:
+    """The problem (or the base inside a proximal wrapper) that estimates its variance from
+    its micro-batch chunks (has ``enable_chunk_variance``: the torch problems), or None."""
+    while not hasattr(problem, "enable_chunk_variance"):
+        problem = getattr(problem, "base", None)
+        if problem is None:
+            return None
+    return problem
+
+
 def _logistic_base(problem: Problem) -> LogisticRegression | None:
     while not isinstance(problem, LogisticRegression):
         problem = getattr(problem, "base", None)  # ProximalProblem wraps its base
@@ -131,8 +157,9 @@ def _logistic_base(problem: Problem) -> LogisticRegression | None:
 
 
 def supports_samples(problem: Problem) -> bool:
-    """Whether :func:`sample_trace` can compute the within-worker variance of ``problem``."""
-    return _logistic_base(problem) is not None
+    """Whether :func:`sample_trace` can compute the within-worker variance of ``problem``:
+    the linear models (per-sample norms) and the torch problems (micro-batch chunks)."""
+    return _logistic_base(problem) is not None or _chunked_base(problem) is not None
 
 
 def sample_sq_norm_sum(problem: Problem, x: np.ndarray, idx: np.ndarray) -> float:
@@ -142,7 +169,8 @@ def sample_sq_norm_sum(problem: Problem, x: np.ndarray, idx: np.ndarray) -> floa
     if base is None:
         raise UsageError(
             f"the within-worker gradient variance (--noise-source samples) needs a linear-model "
-            f"problem; {type(problem).__name__} has none (use N >= 2 with --noise-source workers)"
+            f"problem (or a torch problem); {type(problem).__name__} has none (use N >= 2 with "
+            f"--noise-source workers)"
         )
     s = base.shard
     if s.is_sparse:
@@ -155,7 +183,12 @@ def sample_trace(
 ) -> float:
     """``tr(Sigma_i)``: the sample variance of this rank's per-sample gradients at ``x`` over
     the rows ``idx``, given their mean ``grad`` (from ``problem.stochastic_grad``).
-    ``scratch`` (length ``dim``) is overwritten with the mean data gradient ``grad - grad r(x)``."""
+    ``scratch`` (length ``dim``) is overwritten with the mean data gradient ``grad - grad r(x)``.
+    A torch problem computed it from its chunks during ``stochastic_grad`` over ``idx``
+    (after ``enable_chunk_variance()``); ``scratch`` is then not used."""
+    chunked = _chunked_base(problem)
+    if chunked is not None:
+        return chunked.chunk_trace_of(int(idx.shape[0]))
     scratch[:] = 0.0
     problem.regulariser(x, scratch)
     np.subtract(grad, scratch, out=scratch)
@@ -183,8 +216,11 @@ class NoiseEstimator:
     (0: no smoothing). Rounds whose estimates are not finite (``B = 1`` within workers) leave
     the averages as they were. Given the ``problem``, ``source = "auto"`` on one worker with a
     problem that has no within-worker estimate becomes ``"none"`` (every estimate NaN, the
-    slot 0), and an explicit ``"samples"`` is refused at once. The slot never holds a
-    non-finite value of its own making (the round's Allreduce would report divergence).
+    slot 0), and an explicit ``"samples"`` is refused at once. With ``"samples"`` a problem
+    that estimates from micro-batch chunks (torch) is switched to it here
+    (``enable_chunk_variance()``: from then on a batch of ``B >= 2`` runs in at least two
+    chunks). The slot never holds a non-finite value of its own making (the round's
+    Allreduce would report divergence).
     """
 
     slots = 1
@@ -205,10 +241,14 @@ class NoiseEstimator:
         if self.source == "samples" and problem is not None and not supports_samples(problem):
             if source != "auto":
                 raise UsageError(
-                    f"--noise-source samples needs a linear-model problem; "
+                    f"--noise-source samples needs a linear-model problem or a torch problem; "
                     f"{type(problem).__name__} has no per-sample gradient norms"
                 )
             self.source = "none"  # N = 1 and no within-worker estimate: NaN columns
+        if self.source == "samples" and problem is not None:
+            chunked = _chunked_base(problem)
+            if chunked is not None:
+                chunked.enable_chunk_variance()
         self.smoothing = float(smoothing)
         self._trace_m = 0.0  # moving averages before bias correction
         self._grad_sq_m = 0.0

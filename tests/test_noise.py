@@ -22,6 +22,7 @@ from crpsgd.noise import (
     LocalStats,
     NoiseEstimator,
     RoundStats,
+    chunk_trace,
     cross_worker_estimate,
     resolve_source,
     sample_trace,
@@ -81,6 +82,23 @@ def test_within_worker_trace_is_the_sample_variance():
     got = within_worker_trace(float((H * H).sum()), float(hbar @ hbar), 9)
     assert got == pytest.approx(H.var(axis=0, ddof=1).sum(), rel=1e-12)
     assert math.isnan(within_worker_trace(1.0, 1.0, 1))
+
+
+def test_chunk_trace_is_the_weighted_spread_of_the_chunk_means():
+    """(1/(k-1)) sum_c m_c ||g_c - g||^2 from the per-sample rows of unequal chunks; chunks of
+    one sample give the sample variance."""
+    rng = np.random.default_rng(2)
+    H = rng.normal(size=(10, 4))
+    chunks = np.split(H, [4, 7, 9])  # sizes 4, 3, 2, 1
+    m = np.array([c.shape[0] for c in chunks], dtype=float)
+    means = np.array([c.mean(axis=0) for c in chunks])
+    g = H.mean(axis=0)
+    want = (m * ((means - g) ** 2).sum(axis=1)).sum() / (len(chunks) - 1)
+    got = chunk_trace(float((m * (means**2).sum(axis=1)).sum()), float(g @ g), 10, len(chunks))
+    assert got == pytest.approx(want, rel=1e-12)
+    singles = chunk_trace(float((H * H).sum()), float(g @ g), 10, 10)
+    assert singles == pytest.approx(H.var(axis=0, ddof=1).sum(), rel=1e-12)
+    assert math.isnan(chunk_trace(1.0, 1.0, 4, 1))
 
 
 @pytest.mark.parametrize("sparse", [False, True])

@@ -5,7 +5,8 @@ A definition has one of two shapes:
 
 * **single problem** (``bench/logreg_*.toml``): ``[run]`` holds the ``crpsgd run`` flags,
   ``[grid]`` the step-size factors ``gamma`` (units of ``1/L``, the same list for every method)
-  and the seeds; a grid point carries its factor as ``gamma_factor``.
+  and the seeds; a grid point carries its factor as ``gamma_factor``. A top-level ``unit``
+  (``bound`` unless given, see :mod:`runner.units`) says what ``L`` is.
 * **problems** (``bench/catalyst.toml``): one ``[[problem]]`` table per problem, each with its
   ``run`` flags, ``target`` and step-size unit; each method gives its own ``gamma`` axis (units
   of ``1/L``, for Catalyst of ``1/(L + theta)``) and ``theta`` in units of ``L``.
@@ -56,6 +57,8 @@ def load(path: Path, quick: bool = False, data_dir: str | None = None) -> dict[s
     if shape(spec) == "single":
         spec.setdefault("run", {})
         spec.setdefault("grid", {})
+        if spec.get("unit", "bound") not in UNITS:
+            raise DefinitionError(f"{path}: unit = {spec['unit']!r}: not in {UNITS}")
     else:
         for key in ("tune_seed", "seeds"):
             if key not in spec:
@@ -120,7 +123,7 @@ def problems(spec: dict[str, Any]) -> list[dict[str, Any]]:
     ``run`` is the definition's own ``[run]`` table (the same object)."""
     if shape(spec) == "problems":
         return spec["problem"]
-    return [{"name": None, "run": spec["run"], "unit": "bound", "target": None}]
+    return [{"name": None, "run": spec["run"], "unit": spec.get("unit", "bound"), "target": None}]
 
 
 def quick_version(spec: dict[str, Any]) -> dict[str, Any]:

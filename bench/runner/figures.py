@@ -30,17 +30,18 @@ def _plot(rows: list[dict[str, Any]], labels: list[str], stem: Path, **options) 
     return 1
 
 
-def _short(point: dict[str, Any]) -> str:
-    keys = {"b1": "B1", "rho": "rho", "batch": "B", "period": "H"}
+def _short(point: dict[str, Any], per_l: str = "/L") -> str:
+    keys = {"b1": "B1", "rho": "rho", "batch": "B", "period": "H", "eta": "eta"}
     parts = [f"{keys[k]}={v}" for k, v in point.items() if k in keys and v != "auto"]
-    parts.append(f"gamma={point['gamma_factor']:g}/L")
+    parts.append(f"gamma={point['gamma_factor']:g}{per_l}")
     return ",".join(parts)
 
 
 def draw_final(result: dict[str, Any], results: Path, out_dir: Path) -> int:
     """``<results>/<name>.png`` and ``<out_dir>/<name>.pdf``: every method's chosen points."""
     rows = result["methods"]
-    labels = [f"{m['label']}: " + _short(m["point"]) for m in rows]
+    per_l = "" if result.get("unit") == "absolute" else "/L"  # absolute step sizes
+    labels = [f"{m['label']}: " + _short(m["point"], per_l) for m in rows]
     title = result["title"]
     drawn = _plot(rows, labels, results / result["name"], title=title, formats=("png",))
     if drawn:

@@ -27,27 +27,28 @@ def method_rows(spec, method, rows) -> list[dict[str, Any]]:
     for name, key, limit_used in final_picks(method, scored, spec["select"]):
         runs = by_point[key]
         subs = [r["suboptimality"] for r in runs]
-        out.append(
-            {
-                "method": method["name"],
-                "label": name,
-                "point": json.loads(key),
-                "select_max_rounds": limit_used,
-                "median_suboptimality": median_finite(subs),
-                "min_suboptimality": min(subs),
-                "max_suboptimality": max(subs),
-                "rounds": _median_of(runs, "rounds", math.inf),
-                "sfo_per_worker": _median_of(runs, "sfo_per_worker", 0),
-                "median_test_accuracy": _median_of(runs, "test_accuracy", math.nan),
-                "median_wall_s": statistics.median(r["wall_s"] or math.nan for r in runs),
-                "seeds": [r["seed"] for r in runs],
-                "logs": [r["log"] for r in runs],
-                "grid_points": len(by_point),
-                "all_points": [
-                    {"point": json.loads(k), "tune_score": sc, "rounds": rd} for sc, rd, k in scored
-                ],
-            }
-        )
+        row = {
+            "method": method["name"],
+            "label": name,
+            "point": json.loads(key),
+            "select_max_rounds": limit_used,
+            "median_suboptimality": median_finite(subs),
+            "min_suboptimality": min(subs),
+            "max_suboptimality": max(subs),
+            "rounds": _median_of(runs, "rounds", math.inf),
+            "sfo_per_worker": _median_of(runs, "sfo_per_worker", 0),
+            "median_test_accuracy": _median_of(runs, "test_accuracy", math.nan),
+            "median_wall_s": statistics.median(r["wall_s"] or math.nan for r in runs),
+            "seeds": [r["seed"] for r in runs],
+            "logs": [r["log"] for r in runs],
+            "grid_points": len(by_point),
+            "all_points": [
+                {"point": json.loads(k), "tune_score": sc, "rounds": rd} for sc, rd, k in scored
+            ],
+        }
+        if spec["select"]["score"] == "tail":  # the median over seeds of the runs' tail scores
+            row["median_score"] = median_finite([r["score"] for r in runs])
+        out.append(row)
     return out
 
 
@@ -65,6 +66,8 @@ def build(spec, index: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
         "grid": spec["grid"],
         "L": index["problems"][""]["L"],
         "metric": spec.get("metric", "suboptimality"),
+        **({"score": "tail"} if spec["select"]["score"] == "tail" else {}),
+        **({"unit": spec["unit"]} if spec.get("unit", "bound") != "bound" else {}),
         "n_workers": index["n_workers"],
         "methods": methods,
         "skipped": index["skipped"],
@@ -77,21 +80,29 @@ def to_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=1, default=str).replace("Infinity", '"inf"') + "\n"
 
 
+#: How the tables name a definition's ``metric``.
+METRIC_NAMES = {"suboptimality": "f - f*", "grad_norm_sq": "‖grad f‖²", "objective": "loss"}
+
+
 def markdown(result: dict[str, Any]) -> str:
     crs = [m for m in result["methods"] if m["method"] == "cr-psgd"]
     ref = next((m for m in crs if m.get("select_max_rounds")), crs[0] if crs else None)
-    metric = {"suboptimality": "f - f*", "grad_norm_sq": "‖grad f‖²"}.get(
-        result.get("metric", "suboptimality"), result.get("metric")
-    )
+    metric = METRIC_NAMES.get(result.get("metric", "suboptimality"), result.get("metric"))
+    tail = result.get("score") == "tail"
+    unit = result.get("unit", "bound")
+    per_l = "" if unit == "absolute" else "/L"
     lines = [
         f"{result['title']} -- N = {result['n_workers']}, T = {result['run'].get('T')} SFO per "
-        f"worker, medians over seeds {result['grid'].get('seeds')}, L = {result['L']:.4g}",
+        f"worker, medians over seeds {result['grid'].get('seeds')}, "
+        + ("absolute step sizes" if unit == "absolute" else f"L = {result['L']:.4g}")
+        + (" (a Hessian estimate)" if unit == "estimate" else ""),
         "",
         f"Command: `{result['command']}`" if result["command"] else "",
         "",
-        f"| method | chosen parameters | rounds | SFO/worker | {metric} (median) | "
-        f"{metric} (min..max) | rounds / CR-PSGD's | test acc |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| method | chosen parameters | rounds | SFO/worker | "
+        + (f"{metric}, 2nd-half median | " if tail else "")
+        + f"{metric} (median) | {metric} (min..max) | rounds / CR-PSGD's | test acc |",
+        "|---|---|---:|---:|" + ("---:|" if tail else "") + "---:|---:|---:|---:|",
     ]
     for m in result["methods"]:
         params = ", ".join(
@@ -99,12 +110,13 @@ def markdown(result: dict[str, Any]) -> str:
             for k, v in m["point"].items()
             if k not in ("algo", *NOT_FLAGS) and v != "auto"
         )
-        params = re.sub(r"gamma_factor=([0-9.]+)", r"gamma=\1/L", params)
+        params = re.sub(r"gamma_factor=([0-9.]+)", rf"gamma=\1{per_l}", params)
         ratio = f"{m['rounds'] / ref['rounds']:.3g}x" if ref and ref["rounds"] else "-"
         acc = m["median_test_accuracy"]
         lines.append(
             f"| {m['label']} | {params} | {m['rounds']:.0f} | {m['sfo_per_worker']:.0f} | "
-            f"{m['median_suboptimality']:.3e} | {m['min_suboptimality']:.2e}..."
+            + (f"{m['median_score']:.3e} | " if tail else "")
+            + f"{m['median_suboptimality']:.3e} | {m['min_suboptimality']:.2e}..."
             f"{m['max_suboptimality']:.2e} | {ratio} | "
             + ("-" if acc is None or acc != acc else f"{acc:.4f}")
             + " |"
@@ -116,10 +128,18 @@ def markdown(result: dict[str, Any]) -> str:
         axes.append(f"{d['name']}: {', '.join(lists) if lists else 'fixed'}")
     lines += [
         "",
-        f"Grid, the same step sizes for every method: gamma in {grid.get('gamma')} x 1/L; "
+        f"Grid, the same step sizes for every method: gamma in {grid.get('gamma')}"
+        + ("" if unit == "absolute" else " x 1/L")
+        + "; "
         + "; ".join(axes)
         + f". Every grid point runs on seeds {grid.get('tune_seeds', grid.get('seeds'))} and is "
-        "scored by its median final f - f*; the best point of each method (and, where a row "
+        + (
+            f"scored by the median over the seeds of its runs' median {metric} over the "
+            "evaluations in the second half of T"
+            if tail
+            else f"scored by its median final {metric}"
+        )
+        + "; the best point of each method (and, where a row "
         "says so, the best within a round limit) then runs on all seeds "
         f"{grid.get('seeds')}, and the row gives medians over them.",
     ]
@@ -128,12 +148,13 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [
             "",
             "PSGD with a constant batch B, each B at its best step size of the grid "
-            f"(tuning seed, {metric}); compare the CR-PSGD rows above:",
+            f"(tuning seed, {metric}{', 2nd-half median' if tail else ''}); compare the "
+            "CR-PSGD rows above:",
             "",
             "| B | gamma | rounds | " + metric + " |",
             "|---:|---:|---:|---:|",
         ]
-        lines += [f"| {b} | {g:g}/L | {r} | {v:.3e} |" for b, g, r, v in sweep]
+        lines += [f"| {b} | {g:g}{per_l} | {r} | {v:.3e} |" for b, g, r, v in sweep]
     for s in result["skipped"]:
         lines.append(f"Not run: {s['method']} ({s['reason']}).")
     return "\n".join(lines)
@@ -147,7 +168,7 @@ def constant_batch_sweep(result: dict[str, Any]) -> list[tuple[int, float, int, 
     for r in result["runs"]:
         if r["point"].get("algo") != "psgd" or r["seed"] not in tune or r["rounds"] is None:
             continue
-        b, value = int(r["point"]["batch"]), r["suboptimality"]
+        b, value = int(r["point"]["batch"]), r.get("score", r["suboptimality"])
         if b not in best or value < best[b][0]:
             best[b] = (value, r["point"]["gamma_factor"], r["rounds"])
     return [(b, g, rd, v) for b, (v, g, rd) in sorted(best.items())]

@@ -111,6 +111,17 @@ class RunControl:
             or (self.path is not None and self.every and rounds - self.saved_rounds >= self.every)
         )
 
+    def next_due(self, rounds: int) -> int | None:
+        """The first round after ``rounds`` after which :meth:`due` is true by the policy
+        alone (a replica check or a periodic checkpoint; a stop is agreed in a round), or
+        None when the policy has nothing planned."""
+        planned = []
+        if self.check_sync:
+            planned.append((rounds // self.check_sync + 1) * self.check_sync)
+        if self.path is not None and self.every:
+            planned.append(max(rounds + 1, self.saved_rounds + self.every))
+        return min(planned) if planned else None
+
     def after_round(
         self,
         rounds: int,

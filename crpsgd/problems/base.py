@@ -83,6 +83,13 @@ class Problem(ABC):
         x = np.array(x0, dtype=self.dtype, copy=True)
         return x, np.empty(x.size + slots, dtype=self.dtype)
 
+    def round_kernel(self) -> tuple | None:
+        """The arrays of a compiled minibatch gradient that the compiled block of rounds
+        (:mod:`crpsgd.algorithms.fast_rounds`) can call instead of :meth:`stochastic_grad`,
+        :meth:`sample_batch` and :meth:`apply_step`: ``(indptr, indices, data, y, lam)`` (CSR)
+        or ``(dense, y, lam)`` of a logistic loss; None (the default): rounds stay in Python."""
+        return None
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """This rank's state besides the iterate that a checkpoint must keep (e.g. momentum
         buffers); none by default. Checkpoints store the arrays as float64."""

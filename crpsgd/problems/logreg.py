@@ -35,6 +35,23 @@ class LogisticRegression(Problem):
         else:
             kernels.logistic_minibatch_grad_dense(s.dense, s.y, x, idx, self.lam, out)
 
+    def round_kernel(self) -> tuple | None:
+        """The shard's arrays and ``lam`` for the compiled block of rounds, or None when a
+        subclass changes the gradient, sampling, step or buffers."""
+        cls = type(self)
+        if (
+            cls.stochastic_grad is not LogisticRegression.stochastic_grad
+            or cls.sample_batch is not Problem.sample_batch
+            or cls.apply_step is not Problem.apply_step
+            or cls.loop_arrays is not Problem.loop_arrays
+            or np.dtype(self.dtype) != np.float64
+        ):
+            return None
+        s = self.shard
+        if s.is_sparse:
+            return (s.indptr, s.indices, s.data, s.y, self.lam)
+        return (s.dense, s.y, self.lam)
+
     def local_sums(self, x: np.ndarray, grad_out: np.ndarray) -> float:
         s = self.shard
         if s.is_sparse:

@@ -161,7 +161,18 @@ class RunLog:
         pending = self.rounds.pending
         pending.append(row)  # the loop's hot path: the row is converted at the flush
         if (
-            len(pending) >= self.flush_rows
+            len(pending) + self.rounds.block_rows >= self.flush_rows
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
+            self.flush()
+
+    def add_rounds(self, columns: dict[str, Any], rows: int) -> None:
+        """Append ``rows`` ``/rounds`` rows at once: one array of ``rows`` values (or one
+        value for all) per column, as :meth:`add_round` takes them one by one; the same
+        flush policy counts every row."""
+        self.rounds.add_block(columns, rows)
+        if (
+            len(self.rounds.pending) + self.rounds.block_rows >= self.flush_rows
             or time.monotonic() - self._last_flush >= self.flush_seconds
         ):
             self.flush()
@@ -239,6 +250,7 @@ class NullRunLog:
 
     def set_attrs(self, **attrs: Any) -> None: ...
     def add_round(self, **row: Any) -> None: ...
+    def add_rounds(self, columns: dict[str, Any], rows: int) -> None: ...
     def add_eval(self, **row: Any) -> None: ...
     def add_outer(self, **row: Any) -> None: ...
     def set_result_array(self, name: str, value: np.ndarray) -> None: ...

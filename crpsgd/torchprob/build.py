@@ -30,7 +30,8 @@ TORCH_PARAMS: tuple[Param, ...] = (
         "micro_batch",
         int,
         128,
-        "torch: largest chunk of a minibatch in one forward/backward (gradients accumulate)",
+        "torch: largest chunk of a minibatch in one forward/backward (gradients accumulate; "
+        "BatchNorm's ghost batch); with --noise-source samples at least 2 chunks per batch",
         check=_at_least(1),
     ),
     Param(

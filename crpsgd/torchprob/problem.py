@@ -16,6 +16,12 @@ batch size, as in ghost batch normalisation) and update their running statistics
 before every evaluation :meth:`TorchProblem.before_evaluation` averages the running mean and
 variance over ranks (one evaluation collective, not a round).
 
+Within-worker noise estimate: after :meth:`TorchProblem.enable_chunk_variance` (the noise
+estimator calls it for ``--noise-source samples``) a batch of ``B >= 2`` runs in at least two
+chunks, its draws are sorted within each chunk only, and each round records the unbiased
+``tr(Sigma)`` estimate from its chunks (:mod:`crpsgd.torchprob.chunks`: the maths and the
+cost, one scratch vector of the model's size).
+
 Evaluation runs the model in eval mode (running statistics, no augmentation) on a fixed
 training subset of ``eval_rows`` samples in all: rank ``r`` takes the first
 ``shard_bounds(eval_rows, r, N)``-many rows of its own shard. :attr:`n_eval_total` is the
@@ -37,6 +43,7 @@ from crpsgd.data.shard import shard_bounds
 from crpsgd.errors import UsageError
 from crpsgd.optim import SgdUpdate
 from crpsgd.problems.base import Problem
+from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
 from crpsgd.torchprob.flat import FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
 from crpsgd.torchprob.pipeline import BatchPipeline
@@ -110,6 +117,7 @@ class TorchProblem(Problem):
         self.generator = augmentation_generator(seed, rank)
         self.pipeline = BatchPipeline(shard, self.generator, self.device)
         self._saved_grad = torch.empty_like(self.flat.grads)
+        self._chunk_variance: ChunkVariance | None = None  # on: enable_chunk_variance()
         self.update = SgdUpdate(self.dim, np.dtype(np.float32), momentum, weight_decay)
         if self.device == "cpu":
             self.x = numpy_view(self.flat.params)
@@ -122,16 +130,40 @@ class TorchProblem(Problem):
 
     # ------------------------------------------------------------------ the round
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
-        """``out <- (1/|idx|) sum_{i in idx} grad F(x; i)``, in chunks of ``micro_batch``."""
+        """``out <- (1/|idx|) sum_{i in idx} grad F(x; i)``, in chunks of ``micro_batch``
+        (at least two with the chunk estimate on, whose ``tr(Sigma)`` it then records)."""
         self._load(x)
         self.flat.zero_grads()
         self.model.train()
-        total = idx.size
-        for chunk in self._chunks(idx):
+        total, acc, grads = idx.size, self._chunk_variance, self.flat.grads
+        if acc is not None:
+            acc.begin(total)
+        for chunk in self._chunks(idx, training=True):
             inputs, targets = self.pipeline.batch(chunk, self.augment)
+            if acc is not None:
+                acc.before_chunk(grads)
             value = self.loss(self.model(inputs), targets) * (chunk.size / total)
             value.backward()
+            if acc is not None:
+                acc.after_chunk(grads, chunk.size)
+        if acc is not None:
+            acc.finish(grads)
         self._store_grad(out)
+
+    def enable_chunk_variance(self) -> None:
+        """From now on: at least two chunks for ``B >= 2`` (halves when ``B <= M``), draws
+        sorted within each chunk (:meth:`sample_batch`), and each round's ``tr(Sigma)``
+        estimate from its chunks kept for :meth:`chunk_trace_of`. Costs one scratch vector
+        of the model's size; idempotent."""
+        if self._chunk_variance is None:
+            self._chunk_variance = ChunkVariance(self.flat.grads)
+
+    def chunk_trace_of(self, rows: int) -> float:
+        """The ``tr(Sigma)`` estimate of the last :meth:`stochastic_grad`, which took ``rows``
+        rows (NaN for one row); raises ValueError if that call did not estimate it."""
+        if self._chunk_variance is None:
+            raise ValueError("the chunk estimate needs enable_chunk_variance() before the round")
+        return self._chunk_variance.trace_of(rows)
 
     def loop_arrays(self, x0: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
         """Without extra slots: :attr:`x` (set to ``x0``) and :attr:`grad`, the views of the
@@ -147,8 +179,11 @@ class TorchProblem(Problem):
 
     def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """``batch`` local rows i.i.d. with replacement, sorted: the draws of the loop's
-        ``sample_indices`` (the same stream, bit for bit)."""
+        ``sample_indices`` (the same stream, bit for bit). With the chunk estimate on, sorted
+        only within each chunk of the round, so that every chunk is a set of i.i.d. draws."""
         idx = rng.integers(0, self.n_local, size=batch, dtype=np.int64)
+        if self._chunk_variance is not None:
+            return order_within_chunks(idx, self._chunk_count(batch, True))
         idx.sort()
         return idx
 
@@ -241,12 +276,15 @@ class TorchProblem(Problem):
             self.update.velocity[:] = arrays["momentum"]
 
     # ------------------------------------------------------------------ helpers
-    def _chunks(self, idx: np.ndarray) -> Iterator[np.ndarray]:
+    def _chunks(self, idx: np.ndarray, training: bool = False) -> Iterator[np.ndarray]:
         """``idx`` in ``ceil(|idx| / micro_batch)`` consecutive chunks of nearly equal size
         (at most ``micro_batch``): no tiny last chunk, whose BatchNorm statistics would be
-        those of one or two samples."""
-        parts = -(-idx.size // self.micro_batch)
-        yield from np.array_split(idx, parts)
+        those of one or two samples. A training batch with the chunk estimate on: at least
+        two chunks for ``|idx| >= 2``."""
+        yield from np.array_split(idx, self._chunk_count(idx.size, training))
+
+    def _chunk_count(self, rows: int, training: bool) -> int:
+        return chunk_count(rows, self.micro_batch, training and self._chunk_variance is not None)
 
     def _load(self, x: np.ndarray) -> None:
         """Make the model's parameters equal ``x`` (nothing to do when ``x`` is the view)."""
