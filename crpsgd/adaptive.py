@@ -30,7 +30,7 @@ from crpsgd.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.problems.base import Problem
 from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
-DEFAULT_ETA = 8.0  # from a pilot, README "Adaptive batch growth"; make bench-adaptive sweeps eta
+DEFAULT_ETA = 1.0  # the minimax eta of make bench-adaptive's sweep (README "Choosing eta")
 DEFAULT_MAX_GROWTH = 2.0
 DEFAULT_NOISE_EMA = 0.9
 
