@@ -124,15 +124,17 @@ def test_signal_during_a_long_fast_run_checkpoints_and_exits_75(tmp_path, sig, r
     args += ["--data", "synthetic:n=3000,d=20,density=0.5", "--gamma", "0.5", "--out", str(out)]
     job, marker = start_job(2, args)
     pids = rank_pids(marker, 2)
-    deadline = time.monotonic() + 90
+    # well into the compiled rounds (past the first blocks; the first compile of the block
+    # can take tens of seconds on a loaded machine, hence the generous deadline)
+    deadline = time.monotonic() + 300
     rows = 0
-    while rows < 20000 and time.monotonic() < deadline:  # well into the rounds
+    while rows < 4000 and time.monotonic() < deadline:
         time.sleep(0.2)
         try:
             rows = len(read_run(out).rounds["round"])
         except Exception:
             rows = 0
-    assert rows >= 20000
+    assert rows >= 4000
     sent = time.monotonic()
     os.kill(pids[rank], sig)
     code, err, _ = finish(job, 60)
