@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.fast_plan import ENV, FastPlan, fast_plan
+from crpsgd.algorithms.loop_recorder import checkpoint_after_round
 from crpsgd.comm import Communicator
 from crpsgd.errors import DivergenceError
 from crpsgd.noise import NoiseEstimate
@@ -243,11 +244,5 @@ def run_fast_loop(
         if rec.evaluator is not None and rec.evals.due(rec.sfo):
             rec.evaluate(x)
         if control is not None and control.due(rec.rounds):
-            state = schedule.state()
-            control.after_round(
-                **rec.checkpoint_point(float(bufs.columns[5, done - 1])),
-                x=x,
-                rng=rng,
-                state={"schedule": state} if state else None,
-                rank_arrays=problem.state_arrays,
-            )
+            now = float(bufs.columns[5, done - 1])
+            checkpoint_after_round(control, rec, schedule, x, rng, problem, now)

@@ -204,3 +204,25 @@ class LoopRecorder:
             eval_s=self.eval_s,
             last_batch=self.batch,
         )
+
+
+def checkpoint_after_round(
+    control: Any,
+    rec: LoopRecorder,
+    schedule: Any,
+    x: np.ndarray,
+    rng: Any,
+    problem: Any,
+    now: float,
+) -> None:
+    """The run control's work after a round that :meth:`RunControl.due` names (replica check,
+    checkpoint, agreed stop): the loop's counters at wall-clock ``now``, the iterate, the
+    streams, the schedule's state and the problem's per-rank arrays."""
+    state = schedule.state()
+    control.after_round(
+        **rec.checkpoint_point(now),
+        x=x,
+        rng=rng,
+        state={"schedule": state} if state else None,
+        rank_arrays=problem.state_arrays,
+    )

@@ -41,6 +41,7 @@ from crpsgd.algorithms.loop_recorder import (  # noqa: F401  (re-exported)
     LoopRecorder,
     ProgressHook,
     RunResult,
+    checkpoint_after_round,
 )
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluator
@@ -124,12 +125,5 @@ def parallel_sgd(
         seconds = (t1 - t0) + (t3 - t2), t2 - t1, t3
         rec.round_done(x, batch, 1, gamma_t, *seconds, noise_columns(schedule))
         if control is not None and control.due(rec.rounds):
-            state = schedule.state()
-            control.after_round(
-                **rec.checkpoint_point(t3),
-                x=x,
-                rng=rng,
-                state={"schedule": state} if state else None,
-                rank_arrays=problem.state_arrays,
-            )
+            checkpoint_after_round(control, rec, schedule, x, rng, problem, t3)
     return rec.result(x)
