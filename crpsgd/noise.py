@@ -67,6 +67,7 @@ __all__ = [
     "cross_worker_estimate",
     "within_worker_trace",
     "chunk_trace",
+    "smoothed",
     "sample_sq_norm_sum",
     "sample_trace",
     "supports_samples",
@@ -117,6 +118,21 @@ def cross_worker_estimate(
     n = float(n_workers)
     var_of_mean = n / (n - 1.0) * (local_sq_mean - grad_mean_sq)  # tr(Sigma) / B
     return batch * var_of_mean, grad_mean_sq - var_of_mean / n
+
+
+def smoothed(
+    trace_m: float, grad_sq_m: float, weight: float, beta: float, trace: float, grad_sq: float
+) -> tuple[float, float, float]:
+    """One step of the bias-corrected moving averages: ``m <- beta m + (1 - beta) v`` for
+    ``tr(Sigma)`` and ``||grad f||^2`` and ``w <- beta w + (1 - beta)`` for their weight (the
+    averages are ``m / w``); unchanged unless both new values are finite."""
+    if math.isfinite(trace) and math.isfinite(grad_sq):
+        return (
+            beta * trace_m + (1.0 - beta) * trace,
+            beta * grad_sq_m + (1.0 - beta) * grad_sq,
+            beta * weight + (1.0 - beta),
+        )
+    return trace_m, grad_sq_m, weight
 
 
 def within_worker_trace(sq_norm_sum: float, mean_sq: float, batch: int) -> float:
@@ -282,11 +298,9 @@ class NoiseEstimator:
         else:
             trace = slot
             grad_sq = gbar_sq - trace / (stats.n_workers * stats.batch)
-        if math.isfinite(trace) and math.isfinite(grad_sq):
-            beta = self.smoothing
-            self._trace_m = beta * self._trace_m + (1.0 - beta) * trace
-            self._grad_sq_m = beta * self._grad_sq_m + (1.0 - beta) * grad_sq
-            self._weight = beta * self._weight + (1.0 - beta)
+        self._trace_m, self._grad_sq_m, self._weight = smoothed(
+            self._trace_m, self._grad_sq_m, self._weight, self.smoothing, trace, grad_sq
+        )
         if self._weight > 0.0:
             avg = (self._trace_m / self._weight, self._grad_sq_m / self._weight)
         else:

@@ -91,15 +91,6 @@ def plan_block(
     return count
 
 
-def due_within(sfo_after: np.ndarray, evals: Any, has_evaluator: bool) -> int:
-    """How many of the planned rounds to run so the block ends with the first round after
-    which an evaluation is due (all of them when none is)."""
-    if not has_evaluator:
-        return sfo_after.size
-    hits = np.flatnonzero(sfo_after >= evals.factor * evals.last_sfo)
-    return int(hits[0]) + 1 if hits.size else sfo_after.size
-
-
 def finish_block(
     plan: FastPlan,
     bufs: BlockBuffers,
@@ -200,8 +191,8 @@ def run_fast_loop(
         count = plan_block(plan, bufs, t, used, budget, rec.sfo, step_size, limit)
         if count == 0:
             return
-        sfo_after = rec.sfo + np.cumsum(bufs.batches[:count])
-        count = due_within(sfo_after, rec.evals, rec.evaluator is not None)
+        if rec.evaluator is not None:  # the block ends with the round an evaluation follows
+            count = rec.evals.rounds_until_due(rec.sfo + np.cumsum(bufs.batches[:count]))
         bufs.grow(int(bufs.batches[:count].max()))
         if observer is not None:
             state = observer.state()

@@ -71,6 +71,13 @@ class EvalSchedule:
             return True
         return False
 
+    def rounds_until_due(self, sfo_after: np.ndarray) -> int:
+        """Of rounds that end at per-worker SFO ``sfo_after`` (increasing), how many run up to
+        and including the first after which :meth:`due` would say yes (all when none);
+        changes nothing."""
+        hits = np.flatnonzero(sfo_after >= self.factor * self.last_sfo)
+        return int(hits[0]) + 1 if hits.size else int(sfo_after.size)
+
 
 class LoopRecorder:
     """Counters, ``/rounds`` and ``/eval`` rows and evaluation points of one loop (all ranks).

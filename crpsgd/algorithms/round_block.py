@@ -39,10 +39,15 @@ from crpsgd.kernels.logistic_minibatch import (
 )
 from crpsgd.kernels.round_buffer import unpack_mean
 from crpsgd.kernels.sampling import _RADIX_MIN, _draw, radix_sort
+from crpsgd.noise import cross_worker_estimate, smoothed
 
 DONE, STOPPED, DIVERGED, MPI_FAILED = 0, 1, 2, 3
 
 _JIT = {"cache": True, "nogil": True}  # no GIL: the failure watch thread runs meanwhile
+
+# the estimator's own formulas, compiled: the same operations as the Python path's
+_cross_worker_estimate = numba.njit(**_JIT)(cross_worker_estimate)
+_smoothed = numba.njit(**_JIT)(smoothed)
 
 
 def minibatch_grad(arrays, x, rows, lam, out):
@@ -118,7 +123,6 @@ def run_rounds(
     ddot_fn, ilp64 = ddot
     d = x.size
     n = buf.size
-    nf = float(n_workers)
     grad = buf[:d]
     reduce_s = 0.0
     t_begin = call_wtime(wtime)
@@ -149,13 +153,8 @@ def run_rounds(
         t2 = call_wtime(wtime)
         if observe:
             gbar_sq = sq_norm(ddot_fn, ilp64, grad)
-            var_of_mean = nf / (nf - 1.0) * (buf[d] - gbar_sq)
-            trace = b * var_of_mean
-            grad_sq = gbar_sq - var_of_mean / nf
-            if np.isfinite(trace) and np.isfinite(grad_sq):
-                est[0] = beta * est[0] + (1.0 - beta) * trace
-                est[1] = beta * est[1] + (1.0 - beta) * grad_sq
-                est[2] = beta * est[2] + (1.0 - beta)
+            trace, grad_sq = _cross_worker_estimate(gbar_sq, buf[d], n_workers, b)
+            est[0], est[1], est[2] = _smoothed(est[0], est[1], est[2], beta, trace, grad_sq)
             scale = np.nan
             if est[2] > 0.0:
                 trace_avg, grad_sq_avg = est[0] / est[2], est[1] / est[2]
