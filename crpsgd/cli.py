@@ -183,6 +183,9 @@ def _fail_alone(what: str, code: int) -> int:
                         abort_job(code)
     except BaseException:  # a second failure on the way out; the first one is reported
         if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
+            from crpsgd.lifecycle import drain_standard_streams
+
+            drain_standard_streams()
             sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
     return code
 

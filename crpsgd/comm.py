@@ -29,7 +29,6 @@ so that a test which signals a running job does not depend on how fast the machi
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -302,11 +301,9 @@ def _report_failure(message: str, timeout: float) -> None:
 def abort_job(code: int) -> None:
     """End every rank of the job at once (used after an error on one rank); never returns
     normally while MPI runs, whatever state the standard streams are in."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except BaseException:  # a closed pipe must not stop the abort
-            pass
+    from crpsgd.lifecycle import drain_standard_streams
+
+    drain_standard_streams()
     MPI.COMM_WORLD.Abort(code)
 
 

@@ -153,3 +153,30 @@ def test_checkpoint_write_failure_is_one_output_error(tmp_path):
     with pytest.raises(OutputError, match="--checkpoint=.*cannot write the checkpoint"):
         write_checkpoint(tmp_path / "file" / "c.h5", ckpt)
     assert not list(tmp_path.glob("**/*.tmp"))
+
+
+def test_drain_waits_for_the_reader_of_a_piped_stderr(monkeypatch):
+    """Before MPI_Abort the message must have left the pipe: the drain returns only once the
+    reader (the launcher's proxy) has taken every byte, or after its timeout."""
+    import threading
+
+    read_end, write_end = os.pipe()
+    stream = os.fdopen(write_end, "w")
+    monkeypatch.setattr(lifecycle.sys, "stderr", stream)
+    stream.write("crpsgd: rank 0: the one line\n")
+
+    start = time.monotonic()
+    lifecycle.drain_standard_streams(timeout=0.3)  # nobody reads: gives up after the timeout
+    assert 0.25 <= time.monotonic() - start < 2
+
+    taken = []
+    reader = threading.Timer(0.2, lambda: taken.append(os.read(read_end, 4096)))
+    reader.start()
+    start = time.monotonic()
+    lifecycle.drain_standard_streams(timeout=10)
+    waited = time.monotonic() - start
+    reader.join()
+    assert taken == [b"crpsgd: rank 0: the one line\n"]
+    assert 0.15 <= waited < 5
+    stream.close()
+    os.close(read_end)
