@@ -43,6 +43,33 @@ def test_allreduce_fit_keeps_alpha_and_beta_nonnegative():
     assert beta == 0.0 and alpha == pytest.approx(2.0)
 
 
+def test_allreduce_fit_weighs_every_size_alike():
+    """Over a sweep of six decades with 10% noise, alpha comes from the small sizes and beta
+    from the large ones (a fit in absolute seconds would give alpha to the 8 MB buffer)."""
+    bench = _module("bench_allreduce")
+    truth = Network("t", alpha=20e-6, beta=4e-10, gamma=4e-11)
+    sizes = [8, 64, 256, 992, 2048, 8192, 32768, 131072, 524288, 2160000, 8388608]
+    rows = [
+        {"bytes": n, "median_s": allreduce_seconds(2, n, truth, "ring") * (1.1, 0.9)[i % 2]}
+        for i, n in enumerate(sizes)
+    ]
+    fit = bench.fit(2, rows, "ring", truth.gamma)
+    assert fit["alpha"] == pytest.approx(20e-6, rel=0.15)
+    assert fit["beta"] == pytest.approx(4e-10, rel=0.15)
+    assert fit["max_relative_error"] < 0.25
+
+
+def test_allreduce_jobs_throttle_only_when_oversubscribed():
+    bench = _module("bench_allreduce")
+    caller = {"PATH": "/bin", **bench.THROTTLE, "MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM": "ring"}
+    quiet = bench.job_environment(2, "mpich", caller, cores=2)
+    assert quiet == {"PATH": "/bin"}
+    forced = bench.job_environment(8, "rabenseifner", caller, cores=2)
+    assert forced["MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM"] == "reduce_scatter_allgather"
+    assert forced["MPIR_CVAR_DEVICE_COLLECTIVES"] == "none"
+    assert all(forced[k] == v for k, v in bench.THROTTLE.items())
+
+
 def test_aggregate_ratios_and_trajectory_check():
     bench = _module("bench_peers")
 

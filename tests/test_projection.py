@@ -315,7 +315,7 @@ def test_projection_with_fitted_alpha_beta_matches_measured_runs(tmp_path, capsy
     for n in (2, 4):
         job = jobs[n]
         f = job["fits"]["recursive-doubling"]  # the 88-byte buffer is below 2048 bytes
-        net = Network("here", f["alpha"], f["beta"], job["gamma_small_s_per_byte"])
+        net = Network("here", f["alpha"], f["beta"], job["gamma_large_s_per_byte"])
         out = tmp_path / f"psgd{n}.h5"
         args = ["-m", "crpsgd", "run", "--data", "synthetic:n=4000,d=10,seed=3", "--T", "2000"]
         args += ["--algo", "psgd", "--batch", "4", "--quiet", "--out", str(out)]
