@@ -98,6 +98,32 @@ def test_aggregate_ratios_and_trajectory_check():
     assert rows["torch"]["target_ratio"] is None and not rows["torch"]["same_trajectory"]
 
 
+def test_a_configuration_may_name_its_own_budget():
+    bench = _module("bench_peers")
+    assert bench.parse_config("psgd:4@500000") == {
+        "algo": "psgd",
+        "batch": 4,
+        "label": "PSGD(B=4)",
+        "T": 500000,
+    }
+    assert "T" not in bench.parse_config("cr-psgd:4:1.02")
+    for bad in ("psgd:4@", "psgd:4@-3", "psgd:4@1e6", "psgd", "cr-psgd:4"):
+        with pytest.raises(SystemExit, match="--configs"):
+            bench.parse_config(bad)
+    row = {"rounds": 3, "round_s": 1e-5, "compute_s": 1e-6, "comm_s": 1e-6, "round_ratio": 1.0}
+    row |= {"time_to_target_s": None, "target_ratio": None, "final_f_minus_fstar": 0.1}
+    row |= {"same_trajectory": True}
+    report = {"command": "c", "np": 2, "T": 2000000, "seeds": [0], "target": 1e-3}
+    report |= {"step_size": 1.0, "notes": []}
+    report["configs"] = [
+        {"label": "PSGD(B=4)", "T": 500000, "rows": {"crpsgd": row}},
+        {"label": "PSGD(B=4096)", "rows": {"crpsgd": row}},
+    ]
+    table = bench.markdown(report)
+    assert "| PSGD(B=4) | 500000 | crpsgd |" in table
+    assert "| PSGD(B=4096) | 2000000 | crpsgd |" in table
+
+
 def _svm(path, n=300, d=6, seed=0):
     rng = np.random.default_rng(seed)
     lines = []

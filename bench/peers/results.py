@@ -126,21 +126,24 @@ def _us(seconds: float | None) -> str:
 def markdown(report: dict) -> str:
     """The README table."""
     lines = [
-        f"`{report['command']}`: N = {report['np']} ranks, T = {report['T']} SFO per worker, "
+        f"`{report['command']}`: N = {report['np']} ranks, T = {report['T']} SFO per worker "
+        "(unless the configuration names its own), "
         f"seeds {report['seeds']}, target f - f* <= {report['target']:g}, "
         f"step size {report['step_size']:.4g} for all; every implementation started by "
         f"`{report.get('launcher', 'mpiexec')}`.",
         "",
-        "| configuration | implementation | rounds | µs/round | compute µs | comm µs "
+        "| configuration | T | implementation | rounds | µs/round | compute µs | comm µs "
         "| x crpsgd | s to target | x crpsgd | final f - f* | same trajectory |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for cfg in report["configs"]:
+        budget = cfg.get("T", report["T"])
         for impl, row in cfg["rows"].items():
             tt = row["time_to_target_s"]
             ratio = row["target_ratio"]
             lines.append(
-                f"| {cfg['label']} | {NAMES[impl]} | {row['rounds']} | {_us(row['round_s'])} | "
+                f"| {cfg['label']} | {budget} | {NAMES[impl]} | {row['rounds']} | "
+                f"{_us(row['round_s'])} | "
                 f"{_us(row['compute_s'])} | {_us(row['comm_s'])} | {row['round_ratio']:.2f} | "
                 f"{'not reached' if tt is None else f'{tt:.3g}'} | "
                 f"{'-' if ratio is None else f'{ratio:.2f}'} | "
