@@ -15,7 +15,7 @@ import numpy as np
 
 from crpsgd.data.cifar10 import cifar10_paths, read_cifar10_shard
 from crpsgd.data.dataset import Dataset
-from crpsgd.data.libsvm import csr_to_dense
+from crpsgd.data.dense import csr_to_dense
 
 __all__ = ["ImageShard", "from_dataset", "cifar10_shards"]
 

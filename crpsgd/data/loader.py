@@ -25,8 +25,9 @@ import h5py
 import numpy as np
 
 from crpsgd.data.dataset import Dataset
+from crpsgd.data.dense import csr_to_dense
 from crpsgd.data.h5data import read_h5_info, read_h5_rows
-from crpsgd.data.libsvm import csr_to_dense, read_libsvm
+from crpsgd.data.libsvm import read_libsvm
 from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import is_synthetic, parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import DataFormatError, UsageError
