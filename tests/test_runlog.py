@@ -73,6 +73,35 @@ def test_rows_are_on_disk_before_close(tmp_path):
     assert run.status == "failed: test" and len(run.rounds["round"]) == 5 and run.x is None
 
 
+def test_evaluations_are_flushed_with_the_rounds_and_the_first_at_once(tmp_path, monkeypatch):
+    """The starting point's evaluation is on disk at once; later ones wait for the next
+    flush (at most ``flush_seconds``), not one flush each: a flush costs milliseconds."""
+    from crpsgd.runlog import writer
+
+    clock = [100.0]
+    monkeypatch.setattr(writer.time, "monotonic", lambda: clock[0])
+    path = tmp_path / "run.h5"
+    log = RunLog(path, {"algorithm": "psgd"}, flush_rows=1000, flush_seconds=1.0)
+
+    def evals_on_disk() -> int:
+        with h5py.File(path, "r", locking=False) as f:
+            return f["eval/round"].shape[0]
+
+    log.add_eval(**_eval(0))
+    assert evals_on_disk() == 1
+    for t in range(1, 4):
+        clock[0] += 0.1
+        log.add_round(**_round(t))
+        log.add_eval(**_eval(t))
+    assert evals_on_disk() == 1
+    clock[0] += 1.0
+    log.add_eval(**_eval(4))
+    assert evals_on_disk() == 5
+    log.add_eval(**_eval(5))
+    log.close("failed: test")
+    assert list(read_run(path).eval["round"]) == [0, 1, 2, 3, 4, 5]
+
+
 def test_existing_file_needs_overwrite(tmp_path):
     path = tmp_path / "run.h5"
     path.write_bytes(b"")

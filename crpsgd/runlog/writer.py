@@ -1,8 +1,11 @@
 """The run log's writer (rank 0 only); the schema is in :mod:`crpsgd.runlog.schema`.
 
 Rows are kept in memory and appended in blocks, and every block is flushed to disk at once:
-at the latest every ``flush_rows`` rows or ``flush_seconds`` seconds, at every evaluation
-and at the end. Each flush also sets the root attribute ``heartbeat`` (Unix seconds).
+at the latest every ``flush_rows`` rows or ``flush_seconds`` seconds (evaluation rows
+included; the first evaluation, the starting point, at once), before every checkpoint and
+at the end. Each flush also sets the root attribute ``heartbeat`` (Unix seconds). A flush
+costs milliseconds (one resize and write per column), so flushing at every evaluation of
+a geometric schedule, dense in the first rounds, would cost more than the rounds.
 
 Write protocol:
 
@@ -139,6 +142,7 @@ class RunLog:
         self._result_arrays: dict[str, np.ndarray] = {}
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self._eval_on_disk = existing and self.evals.datasets["round"].shape[0] > 0
         self._last_flush = time.monotonic()
         self._final_attrs: dict[str, Any] = {}
         self._lock = threading.Lock()  # the failure watch may close the log from its thread
@@ -179,9 +183,13 @@ class RunLog:
 
     def add_eval(self, **row: Any) -> None:
         """Append one ``/eval`` row (the columns of the schema; those of
-        :data:`EVAL_DEFAULTS` may be left out) and flush everything."""
+        :data:`EVAL_DEFAULTS` may be left out); flushed with the rounds, at the latest
+        ``flush_seconds`` later, and the first one at once."""
+        first = not self._eval_on_disk
         self.evals.add({**EVAL_DEFAULTS, **row})
-        self.flush()
+        if first or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+            self._eval_on_disk = True
 
     def add_outer(self, **row: Any) -> None:
         """Append one ``/outer`` row (every column of the schema); flushed as round rows are."""
