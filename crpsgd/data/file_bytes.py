@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -16,7 +18,7 @@ def read_file_bytes(path: str | os.PathLike, extra: int = 0) -> np.ndarray:
 
     OS errors become :class:`DataFormatError` naming the file ("no such file", ...).
     """
-    try:
+    with os_errors_name(path):
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
             if not stat.S_ISREG(st.st_mode):
@@ -36,6 +38,14 @@ def read_file_bytes(path: str | os.PathLike, extra: int = 0) -> np.ndarray:
             if got < size:  # the file shrank while we read it
                 buf = np.concatenate([buf[:got], buf[size:]])
             return buf
+
+
+@contextmanager
+def os_errors_name(path: str | os.PathLike) -> Iterator[None]:
+    """Inside: an ``OSError`` while reading ``path`` becomes one :class:`DataFormatError`
+    naming the file ("no such file", "is a directory", "permission denied", "cannot read")."""
+    try:
+        yield
     except FileNotFoundError:
         raise DataFormatError(str(path), None, "no such file") from None
     except IsADirectoryError:

@@ -26,11 +26,12 @@ import numpy as np
 
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.dense import csr_to_dense
+from crpsgd.data.file_bytes import os_errors_name
 from crpsgd.data.h5data import read_h5_info, read_h5_rows
 from crpsgd.data.libsvm import read_libsvm
 from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import is_synthetic, parse_synthetic_spec, synthetic_rows
-from crpsgd.errors import DataFormatError, UsageError
+from crpsgd.errors import UsageError
 
 __all__ = [
     "source_kind",
@@ -209,16 +210,9 @@ def describe_source(source: str, n_features: int | None = None) -> tuple[int, in
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of the file's bytes, read in ``chunk``-byte pieces."""
     h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while block := f.read(chunk):
-                h.update(block)
-    except FileNotFoundError:
-        raise DataFormatError(str(path), None, "no such file") from None
-    except IsADirectoryError:
-        raise DataFormatError(str(path), None, "is a directory, not a data file") from None
-    except OSError as e:
-        raise DataFormatError(str(path), None, f"cannot read: {e.strerror or e}") from None
+    with os_errors_name(path), open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
     return h.hexdigest()
 
 
