@@ -183,8 +183,9 @@ class RunLog:
 
     def add_eval(self, **row: Any) -> None:
         """Append one ``/eval`` row (the columns of the schema; those of
-        :data:`EVAL_DEFAULTS` may be left out); flushed with the rounds, at the latest
-        ``flush_seconds`` later, and the first one at once."""
+        :data:`EVAL_DEFAULTS` may be left out); the first one is flushed at once, later ones
+        with the rows of the next flush that is due (after ``flush_seconds``, at a checkpoint,
+        at the close)."""
         first = not self._eval_on_disk
         self.evals.add({**EVAL_DEFAULTS, **row})
         if first or time.monotonic() - self._last_flush >= self.flush_seconds:
