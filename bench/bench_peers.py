@@ -211,15 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     gamma = fstar = None
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        common = args
         for cfg in configs:
-            args = argparse.Namespace(**{**vars(common), "T": cfg.get("T", common.T)})
-            print(f"{cfg['label']} (T = {args.T}): warm-up", flush=True)
+            run_args = argparse.Namespace(**{**vars(args), "T": cfg.get("T", args.T)})
+            print(f"{cfg['label']} (T = {run_args.T}): warm-up", flush=True)
             if gamma is None:  # crpsgd's 1/L and f*, once
-                auto = run_crpsgd(args, cfg, seeds[0], work / "auto.h5")
+                auto = run_crpsgd(run_args, cfg, seeds[0], work / "auto.h5")
                 gamma = args.gamma_factor * float(auto["step_size"])
                 fstar = float(auto["f_star"])
-            warm = argparse.Namespace(**{**vars(args), "T": min(args.T, WARM_T)})
+            warm = argparse.Namespace(**{**vars(run_args), "T": min(run_args.T, WARM_T)})
             run_crpsgd(warm, cfg, seeds[0], work / "warm.h5", gamma)
             for impl in impls[1:]:
                 run_peer(warm, impl, cfg, seeds[0], gamma, fstar, work / "warm.json")
@@ -228,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
                 for impl in impls:
                     out = work / f"{impl}-{seed}"
                     if impl == "crpsgd":
-                        result = run_crpsgd(args, cfg, seed, out.with_suffix(".h5"), gamma)
+                        result = run_crpsgd(run_args, cfg, seed, out.with_suffix(".h5"), gamma)
                     else:
                         result = run_peer(
-                            args, impl, cfg, seed, gamma, fstar, out.with_suffix(".json")
+                            run_args, impl, cfg, seed, gamma, fstar, out.with_suffix(".json")
                         )
                     per_seed[impl].append(summarise(result, args.target))
                     s = per_seed[impl][-1]
@@ -241,9 +240,13 @@ def main(argv: list[str] | None = None) -> int:
                         flush=True,
                     )
             report_configs.append(
-                {**cfg, "T": args.T, "rows": aggregate(per_seed, len(seeds)), "per_seed": per_seed}
+                {
+                    **cfg,
+                    "T": run_args.T,
+                    "rows": aggregate(per_seed, len(seeds)),
+                    "per_seed": per_seed,
+                }
             )
-        args = common
         resnet_rows = None
         if args.resnet_batches and importlib.util.find_spec("torch") is not None:
             batches = [int(b) for b in args.resnet_batches.split(",")]
