@@ -1,15 +1,11 @@
-"""MPI and BLAS calls from compiled (Numba nopython) code, for the compiled block of rounds.
+"""MPI calls from compiled (Numba nopython) code, for the compiled block of rounds.
 
 Numba cannot call mpi4py, so the block (:mod:`crpsgd.kernels.round_block`) calls the C
 functions themselves, by address:
 
 * ``MPI_Allreduce(MPI_IN_PLACE, work, count, MPI_DOUBLE, MPI_SUM, comm)`` and
   ``MPI_Wtime()`` (wall-clock seconds) of the MPI library that mpi4py loaded (looked up
-  through mpi4py's extension module, whose dependencies include that library);
-* the BLAS ``ddot`` that NumPy's ``a @ b`` of two float64 vectors calls, so that a squared
-  norm computed in the block is bit for bit the one NumPy computes (the noise estimate's
-  ``||g_i||^2`` and ``||gbar||^2``). It is found among the symbols of NumPy's own BLAS
-  and accepted only if it reproduces ``a @ a`` exactly on test vectors.
+  through mpi4py's extension module, whose dependencies include that library).
 
 Handles come from mpi4py (``MPI._handleof``): ints in MPICH, pointers in Open MPI; their
 width is ``MPI._sizeof(MPI.Comm)`` bytes, and the compiled call passes them at that width.
@@ -88,49 +84,6 @@ def _find_mpi() -> NativeMPI | None:
     return NativeMPI(allreduce, wtime, in_place, double, op_sum, handle_bytes)
 
 
-# NumPy's BLAS: ILP64 builds (NumPy 2 wheels) first, then the plain LP64 name
-_DDOT_NAMES = (
-    ("scipy_cblas_ddot64_", True),
-    ("cblas_ddot64_", True),
-    ("cblas_ddot", False),
-)
-_DDOT: list[tuple[int, bool] | None] = []
-
-
-def numpy_ddot() -> tuple[int, bool] | None:
-    """``(address, ilp64)`` of the ``cblas_ddot`` behind NumPy's float64 ``a @ b``, checked
-    against NumPy on test vectors, or None."""
-    if not _DDOT:
-        _DDOT.append(_find_ddot())
-    return _DDOT[0]
-
-
-def _find_ddot() -> tuple[int, bool] | None:
-    from numpy._core import _multiarray_umath
-
-    try:
-        lib = ctypes.CDLL(_multiarray_umath.__file__)
-    except OSError:
-        return None
-    for name, ilp64 in _DDOT_NAMES:
-        address = _address(lib, name)
-        if address and _ddot_matches(address, ilp64):
-            return address, ilp64
-    return None
-
-
-def _ddot_matches(address: int, ilp64: bool) -> bool:
-    """Whether the function at ``address`` gives NumPy's ``a @ a`` bit for bit."""
-    from crpsgd.algorithms.round_block import sq_norm
-
-    rng = np.random.default_rng(12345)
-    for n in (1, 3, 7, 16, 33, 123, 300, 1001, 4099, 20011):
-        a = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4, size=n)
-        if sq_norm(address, ilp64, a) != float(a @ a):
-            return False
-    return True
-
-
 # ---------------------------------------------------------------- calls by address (intrinsics)
 
 
@@ -163,32 +116,5 @@ def call_wtime(typingctx, fn):
     def codegen(context, builder, signature, args):
         fnty = ir.FunctionType(ir.DoubleType(), [])
         return builder.call(builder.inttoptr(args[0], fnty.as_pointer()), [])
-
-    return sig, codegen
-
-
-@intrinsic
-def call_ddot(typingctx, fn, n, x, y, ilp64):
-    """``double fn(n, double *x, 1, double *y, 1)``; ``ilp64`` must be a literal bool: the
-    integer arguments are 64-bit if true, else 32-bit."""
-    if not isinstance(ilp64, types.BooleanLiteral):
-        return None
-    sig = types.float64(fn, n, x, y, ilp64)
-    wide = ilp64.literal_value
-
-    def codegen(context, builder, signature, args):
-        dbl_p = ir.DoubleType().as_pointer()
-        it = ir.IntType(64 if wide else 32)
-        fnty = ir.FunctionType(ir.DoubleType(), [it, dbl_p, it, dbl_p, it])
-        nn = args[1]
-        if nn.type.width > it.width:
-            nn = builder.trunc(nn, it)
-        elif nn.type.width < it.width:
-            nn = builder.sext(nn, it)
-        one = ir.Constant(it, 1)
-        return builder.call(
-            builder.inttoptr(args[0], fnty.as_pointer()),
-            [nn, builder.inttoptr(args[2], dbl_p), one, builder.inttoptr(args[3], dbl_p), one],
-        )
 
     return sig, codegen

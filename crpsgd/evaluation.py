@@ -15,6 +15,7 @@ import numpy as np
 from crpsgd.comm import Communicator
 from crpsgd.data.dataset import Dataset
 from crpsgd.errors import DivergenceError
+from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.problems.base import Problem
 
 
@@ -78,7 +79,7 @@ class Evaluator:
         self.last_finite_round = self.comm.stats.rounds
         return Evaluation(
             objective=float(objective),
-            grad_norm_sq=float(grad @ grad),
+            grad_norm_sq=sq_norm(grad),
             suboptimality=float(sub),
             test_accuracy=float(accuracy),
             seconds=self.comm.wtime() - t0,

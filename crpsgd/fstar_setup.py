@@ -32,7 +32,13 @@ def _f_star_cached(cfg: dict[str, Any], problem: Problem, comm: Communicator) ->
         try:
             ident = data_identity(cfg["data"])
             key = fstar_cache.cache_key(
-                ident["sha256"], cfg["problem"], problem.lam, problem.dim, "newton", FSTAR_TOL
+                ident["sha256"],
+                cfg["problem"],
+                problem.lam,
+                problem.dim,
+                fstar_cache.SOLVER,
+                FSTAR_TOL,
+                ranks=comm.size,
             )
             data_file = None if ident["kind"] == "synthetic" else cfg["data"]
             paths = fstar_cache.candidate_paths(

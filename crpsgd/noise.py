@@ -52,6 +52,7 @@ import numpy as np
 
 from crpsgd.errors import UsageError
 from crpsgd.kernels import sample_norms
+from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.problems.base import Problem
 from crpsgd.problems.logreg import LogisticRegression
 from crpsgd.schedules import LocalStats, RoundStats  # re-exported: the one definition
@@ -208,7 +209,7 @@ def sample_trace(
     scratch[:] = 0.0
     problem.regulariser(x, scratch)
     np.subtract(grad, scratch, out=scratch)
-    mean_sq = float(scratch @ scratch)
+    mean_sq = sq_norm(scratch)
     return within_worker_trace(sample_sq_norm_sum(problem, x, idx), mean_sq, int(idx.shape[0]))
 
 
@@ -276,7 +277,7 @@ class NoiseEstimator:
         """Write this rank's contribution into ``view[0]``: ``||g_i||^2`` across workers, the
         sample variance ``tr(Sigma_i)`` of its minibatch within workers."""
         if self.source == "workers":
-            view[0] = float(local.grad @ local.grad)
+            view[0] = sq_norm(local.grad)
             return
         if self.source == "none" or local.batch < 2:
             view[0] = 0.0  # undefined here; a NaN would make the round's Allreduce diverge
@@ -289,7 +290,7 @@ class NoiseEstimator:
 
     def update(self, stats: RoundStats) -> NoiseEstimate:
         """This round's estimates from the reduced slot and ``gbar``; smooths; returns them."""
-        gbar_sq = float(stats.grad @ stats.grad)
+        gbar_sq = sq_norm(stats.grad)
         slot = float(stats.slots[0])
         if self.source == "workers":
             trace, grad_sq = cross_worker_estimate(gbar_sq, slot, stats.n_workers, stats.batch)

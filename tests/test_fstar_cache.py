@@ -164,3 +164,11 @@ def test_run_caches_in_the_user_cache_not_beside_the_data(tmp_path):
     (cached,) = (tmp_path / "c").glob("fstar-*.json")
     _run(["--data", str(data), "--lam", "1e-2", "--out", str(tmp_path / "b.h5")], tmp_path / "c")
     assert read_run(tmp_path / "b.h5").attrs["f_star_source"].startswith(f"cached {cached}")
+
+
+def test_the_key_names_the_rank_count():
+    """Ranks add their shards' sums in an order set by their number: an ``f*`` solved on 2
+    ranks is not served to a run on 4, whose log must not depend on what was solved before."""
+    two = fc.cache_key("ab" * 32, "logreg", 1e-4, 123, fc.SOLVER, 1e-10, ranks=2)
+    four = fc.cache_key("ab" * 32, "logreg", 1e-4, 123, fc.SOLVER, 1e-10, ranks=4)
+    assert two["ranks"] == 2 and fc._key_id(two) != fc._key_id(four)

@@ -6,8 +6,8 @@ The conditions: the problem exposes its compiled gradient
 the round: no slots of its own, no ``observe``), possibly wrapped with the observing noise
 estimate across workers (one slot), the step-size rule is one of :mod:`crpsgd.step_size`'s
 (a function of the SFO count), no test hook of the communicator is set, the shard has
-``2 <= n_local < 2^32`` rows (the compiled sampling's range), the MPI functions and NumPy's
-``ddot`` can be called from compiled code (:mod:`crpsgd.comm_native`), and the environment
+``2 <= n_local < 2^32`` rows (the compiled sampling's range), the MPI functions can be
+called from compiled code (:mod:`crpsgd.comm_native`), and the environment
 does not say ``CRPSGD_FAST_ROUNDS=0``.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from crpsgd.adaptive import ObservedSchedule
 from crpsgd.comm import Communicator
-from crpsgd.comm_native import native_mpi, numpy_ddot
+from crpsgd.comm_native import native_mpi
 from crpsgd.noise import NoiseEstimator
 from crpsgd.problems.base import Problem
 from crpsgd.schedules import Schedule
@@ -40,7 +40,6 @@ class FastPlan:
     observer: NoiseEstimator | None  # the observing estimate (N >= 2), or none
     mpi: np.ndarray
     handles: tuple
-    ddot: tuple[int, bool]
 
 
 def _pure(schedule: Any) -> bool:
@@ -90,8 +89,7 @@ def fast_plan(
     if not 2 <= problem.n_local <= 0xFFFFFFFF:  # draw_sorted's compiled range
         return None
     native = native_mpi()
-    ddot = numpy_ddot()
-    if native is None or ddot is None:
+    if native is None:
         return None
     handles = (
         native.comm_handle(comm.comm),
@@ -100,4 +98,4 @@ def fast_plan(
     )
     mpi = np.array([native.allreduce, native.wtime, native.in_place], dtype=np.uint64)
     *arrays, lam = kernel
-    return FastPlan(tuple(arrays), float(lam), inner, observer, mpi, handles, ddot)
+    return FastPlan(tuple(arrays), float(lam), inner, observer, mpi, handles)

@@ -215,7 +215,6 @@ def run_fast_loop(
             count,
             plan.mpi,
             *plan.handles,
-            plan.ddot,
             observer is not None,
             n_workers,
             beta,

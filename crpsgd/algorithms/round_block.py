@@ -8,7 +8,7 @@ order, so the iterate, the random stream and the logged columns are bit for bit 
    sampling of :mod:`crpsgd.kernels.sampling`, on the generator's own state);
 2. ``buf[:d]`` <- the minibatch gradient (the logistic kernels of
    :mod:`crpsgd.kernels.logistic_minibatch`); with the observing noise estimate
-   ``buf[d] = ||g_i||^2`` (NumPy's BLAS ``ddot``, as ``g @ g``);
+   ``buf[d] = ||g_i||^2`` (:func:`crpsgd.kernels.fixed_order.sq_norm`, as the Python path);
 3. the round of :meth:`crpsgd.comm.Communicator.allreduce_mean_`: ``work = [buf, stop]``,
    ``MPI_Allreduce(IN_PLACE, SUM)``, ``buf <- work[:n] / N`` with the finiteness check and
    the control slot (:func:`crpsgd.kernels.round_buffer.unpack_mean`);
@@ -32,7 +32,8 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from crpsgd.comm_native import call_allreduce, call_ddot, call_wtime
+from crpsgd.comm_native import call_allreduce, call_wtime
+from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.kernels.logistic_minibatch import (
     logistic_minibatch_grad_csr,
     logistic_minibatch_grad_dense,
@@ -73,15 +74,6 @@ def _minibatch_grad(arrays, x, rows, lam, out):
 
 
 @numba.njit(**_JIT)
-def sq_norm(ddot: int, ilp64: bool, a: np.ndarray) -> float:
-    """``a @ a`` through the BLAS function at address ``ddot`` (``a`` contiguous float64)."""
-    p = a.ctypes.data
-    if ilp64:
-        return call_ddot(ddot, a.size, p, p, True)
-    return call_ddot(ddot, a.size, p, p, False)
-
-
-@numba.njit(**_JIT)
 def run_rounds(
     data_arrays,
     lam,
@@ -102,7 +94,6 @@ def run_rounds(
     comm,
     dtype,
     op,
-    ddot,
     observe,
     n_workers,
     beta,
@@ -114,13 +105,12 @@ def run_rounds(
 
     ``data_arrays`` is ``(indptr, indices, data, y)`` or ``(dense, y)``; ``mpi`` holds the
     addresses ``[MPI_Allreduce, MPI_Wtime, MPI_IN_PLACE]`` and ``comm, dtype, op`` the
-    handles; ``ddot = (address, ilp64)``. ``columns`` (6 rows, ``count`` columns at least)
+    handles. ``columns`` (6 rows, ``count`` columns at least)
     receives ``noise_var, grad_sq_est, noise_scale, compute_s, comm_s, t_end``. Returns
     ``(rounds done, status, seconds inside the Allreduce-means, MPI error code)``, status
     one of ``DONE, STOPPED, DIVERGED, MPI_FAILED``.
     """
     allreduce, wtime, in_place = mpi[0], mpi[1], mpi[2]
-    ddot_fn, ilp64 = ddot
     d = x.size
     n = buf.size
     grad = buf[:d]
@@ -137,7 +127,7 @@ def run_rounds(
             rows.sort()
         minibatch_grad(data_arrays, x, rows, lam, grad)
         if observe:
-            buf[d] = sq_norm(ddot_fn, ilp64, grad)
+            buf[d] = sq_norm(grad)
         t1 = call_wtime(wtime)
         ta = call_wtime(wtime)
         for i in range(n):
@@ -152,7 +142,7 @@ def run_rounds(
             return k, DIVERGED, reduce_s, 0
         t2 = call_wtime(wtime)
         if observe:
-            gbar_sq = sq_norm(ddot_fn, ilp64, grad)
+            gbar_sq = sq_norm(grad)
             trace, grad_sq = _cross_worker_estimate(gbar_sq, buf[d], n_workers, b)
             est[0], est[1], est[2] = _smoothed(est[0], est[1], est[2], beta, trace, grad_sq)
             scale = np.nan

@@ -52,6 +52,8 @@ import numpy as np
 
 from crpsgd.data.dataset import Dataset
 from crpsgd.errors import UsageError
+from crpsgd.kernels.elementary import exp, log
+from crpsgd.kernels.fixed_order import matvec_dense, sq_norm
 
 __all__ = [
     "SyntheticSpec",
@@ -110,7 +112,9 @@ class SyntheticSpec:
             return None
         if self.d == 1:
             return np.ones(1)
-        return float(self.cond) ** (-np.arange(self.d) / (2.0 * (self.d - 1)))
+        log_cond = log(float(self.cond))  # cond^e = exp(e log cond), the same on every processor
+        exponents = -np.arange(self.d) / (2.0 * (self.d - 1))
+        return np.array([exp(float(e) * log_cond) for e in exponents])
 
 
 def _fmt(value: int | float) -> str:
@@ -201,9 +205,9 @@ def synthetic_weights(spec: SyntheticSpec) -> np.ndarray:
     g = rng.standard_normal(spec.d)
     scales = spec.feature_scales()
     if scales is None:
-        norm = float(np.linalg.norm(g)) or 1.0
+        norm = math.sqrt(sq_norm(g)) or 1.0
         return g / (norm * spec.scale * math.sqrt(spec.density))
-    norm = float(np.linalg.norm(g * scales)) or 1.0
+    norm = math.sqrt(sq_norm(g * scales)) or 1.0
     return g / (norm * spec.scale * math.sqrt(spec.density))
 
 
@@ -224,7 +228,9 @@ def _block(spec: SyntheticSpec, b: int, w: np.ndarray):
         scales = spec.feature_scales()
         if scales is not None:
             X *= scales
-        return _labels(rng, X @ w, spec.noise), X
+        margin = np.empty(R)
+        matvec_dense(X, w, margin)
+        return _labels(rng, margin, spec.noise), X
     # Non-zeros of the flattened R x d block: gaps between Bernoulli(density) successes are
     # Geometric(density), drawn in fixed-size chunks until past the end.
     # Gaps are clipped to total + 1 (any such gap ends the block) and a chunk is short enough

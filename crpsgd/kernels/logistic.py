@@ -13,11 +13,12 @@ float64 ``(d,)``; ``idx`` is int64.
 All kernels are single-threaded (one MPI rank per core), release the GIL, allocate nothing
 (the minibatch kernels keep their ``BLOCK``-long scratch on the stack) and are stable for
 any margin: ``log(1 + exp(-m))`` and ``sigmoid(-m)`` are evaluated from ``exp(-|m|)``,
-which never overflows. The dense kernels use ``fastmath`` flags ``reassoc`` and
-``contract`` only (reordered sums and fused multiply-adds, so the dot products vectorise;
-the results differ from a left-to-right sum by rounding only: the tests hold them to 1e-12
-relative); no flag that assumes finite values, so NaN and inf propagate as usual.
-The CSR kernels use no fastmath (vectorised gathers are slower than scalar code there).
+which never overflows. No kernel uses ``fastmath``: the dense kernels sum each row in the
+fixed lane order of :mod:`crpsgd.kernels.fixed_order` (eight partial sums, which vectorise on
+any vector width without changing a bit), the CSR kernels in the order of the row's entries,
+and ``exp``/``log1p`` are those of :mod:`crpsgd.kernels.elementary`; so every kernel gives the
+same bits on every x86-64 processor. The results differ from a left-to-right sum by rounding
+only (the tests hold them to 1e-12 relative); NaN and inf propagate as usual.
 
 The minibatch kernels prefetch the rows ``PREFETCH_AHEAD`` samples ahead into L2: with
 ``B << n`` the sorted sampled rows are scattered, and demand misses alone leave the core
@@ -44,6 +45,8 @@ from crpsgd.kernels.logistic_minibatch import (
 )
 from crpsgd.kernels.logistic_rows import log1pexp, logistic_loss_and_coef
 from crpsgd.kernels.logistic_sums import (
+    logistic_curvature_weights_csr,
+    logistic_curvature_weights_dense,
     logistic_loss_grad_sum_csr,
     logistic_loss_grad_sum_dense,
     logistic_loss_sum_csr,
@@ -65,6 +68,8 @@ __all__ = [
     "logistic_loss_grad_sum_csr",
     "logistic_loss_sum_dense",
     "logistic_loss_sum_csr",
+    "logistic_curvature_weights_dense",
+    "logistic_curvature_weights_csr",
     "max_row_sq_norm_dense",
     "max_row_sq_norm_csr",
     "smoothness_constant",

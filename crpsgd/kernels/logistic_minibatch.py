@@ -9,10 +9,11 @@ from __future__ import annotations
 import numba
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-from crpsgd.kernels.logistic_rows import _FASTMATH, _JIT, _coef, _dot_csr_row
+from crpsgd.kernels.fixed_order import dot_dense_rows8
+from crpsgd.kernels.logistic_rows import _JIT, _coef, _dot_csr_row
+from crpsgd.kernels.stack import stack_buffer
 
 PREFETCH_AHEAD = 16  # samples; ~ memory latency / time per row, not critical in 8..32
 BLOCK = 8  # distinct rows computed together (the dense kernel's block loops are written for 8)
@@ -36,27 +37,13 @@ def _prefetch(typingctx, arr, i):
     return types.void(arr, i), codegen
 
 
-@intrinsic
-def _stack_buffer(typingctx, dtype, size):
-    """A pointer to ``size`` (a compile-time constant) elements of ``dtype`` on the calling
-    function's stack, for ``numba.carray``: scratch space that is not a heap allocation."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-
-    def codegen(context, builder, signature, args):
-        element = context.get_value_type(dtype.dtype)
-        return cgutils.alloca_once(builder, element, size=size.literal_value)
-
-    return types.CPointer(dtype.dtype)(dtype, size), codegen
-
-
 @numba.njit(inline="always")
 def _block_scratch():
     """``rows``, ``weight``, ``margins``: the ``BLOCK``-long scratch arrays of a minibatch
     kernel, on its stack."""
-    rows = numba.carray(_stack_buffer(numba.int64, BLOCK), BLOCK)
-    weight = numba.carray(_stack_buffer(numba.float64, BLOCK), BLOCK)
-    margins = numba.carray(_stack_buffer(numba.float64, BLOCK), BLOCK)
+    rows = numba.carray(stack_buffer(numba.int64, BLOCK), BLOCK)
+    weight = numba.carray(stack_buffer(numba.float64, BLOCK), BLOCK)
+    margins = numba.carray(stack_buffer(numba.float64, BLOCK), BLOCK)
     return rows, weight, margins
 
 
@@ -105,23 +92,10 @@ def _scale_by_coefs(y, rows, margins, weight, nb):
 
 @numba.njit(inline="always")
 def _dense_block_margins(X, rows, x, margins):
-    """``margins[r] = a_{rows[r]}.x`` for the 8 rows of a block, in one pass over the columns:
-    each ``x[j]`` is loaded once for all eight rows, and the eight sums vectorise over ``j``."""
-    r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
-    r4, r5, r6, r7 = rows[4], rows[5], rows[6], rows[7]
-    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = 0.0
-    for j in range(X.shape[1]):
-        xj = x[j]
-        m0 += X[r0, j] * xj
-        m1 += X[r1, j] * xj
-        m2 += X[r2, j] * xj
-        m3 += X[r3, j] * xj
-        m4 += X[r4, j] * xj
-        m5 += X[r5, j] * xj
-        m6 += X[r6, j] * xj
-        m7 += X[r7, j] * xj
-    margins[0], margins[1], margins[2], margins[3] = m0, m1, m2, m3
-    margins[4], margins[5], margins[6], margins[7] = m4, m5, m6, m7
+    """``margins[r] = a_{rows[r]}.x`` for the 8 rows of a block, in one pass over the columns
+    (each chunk of ``x`` loaded once for all eight rows), each sum in the lane order of
+    :mod:`crpsgd.kernels.fixed_order`: the same bits as ``dot_dense_row`` on every processor."""
+    dot_dense_rows8(X, rows, x, margins)
 
 
 @numba.njit(inline="always")
@@ -138,7 +112,7 @@ def _dense_block_update(X, rows, weight, out):
         out[j] += low + high
 
 
-@numba.njit(fastmath=_FASTMATH, **_JIT)
+@numba.njit(**_JIT)
 def logistic_minibatch_grad_dense(X, y, x, idx, lam, out):
     """Minibatch gradient into ``out``: ``(1/B) sum_{i in idx} c_i a_i + lam x``, ``B = len(idx)``.
 

@@ -1,22 +1,24 @@
 """Per-row scalar maths of the logistic kernels (see :mod:`crpsgd.kernels.logistic`):
-the stable loss and gradient coefficient of one margin, and a row's dot product."""
+the stable loss and gradient coefficient of one margin, and a row's dot product (the dense one
+in the fixed lane order of :mod:`crpsgd.kernels.fixed_order`; ``exp`` and ``log1p`` those of
+:mod:`crpsgd.kernels.elementary`, the same on every processor)."""
 
 from __future__ import annotations
 
-import math
-
 import numba
 
+from crpsgd.kernels.elementary import exp, log1p
+from crpsgd.kernels.fixed_order import dot_dense_row
+
 _JIT = {"cache": True, "nogil": True}
-_FASTMATH = {"reassoc", "contract"}
 
 
 @numba.njit(**_JIT)
 def log1pexp(t: float) -> float:
     """``log(1 + exp(t))`` without overflow or cancellation, for any finite ``t``."""
     if t > 0.0:
-        return t + math.log1p(math.exp(-t))
-    return math.log1p(math.exp(t))
+        return t + log1p(exp(-t))
+    return log1p(exp(t))
 
 
 @numba.njit(**_JIT)
@@ -26,10 +28,10 @@ def logistic_loss_and_coef(m: float, yi: float) -> tuple[float, float]:
     With ``e = exp(-|m|)`` in ``(0, 1]``: ``log(1 + exp(-m)) = log1p(e) + max(-m, 0)`` and
     ``sigmoid(-m) = e / (1 + e)`` if ``m >= 0`` else ``1 / (1 + e)``.
     """
-    e = math.exp(-abs(m))
+    e = exp(-abs(m))
     if m >= 0.0:
-        return math.log1p(e), -yi * (e / (1.0 + e))
-    return math.log1p(e) - m, -yi / (1.0 + e)
+        return log1p(e), -yi * (e / (1.0 + e))
+    return log1p(e) - m, -yi / (1.0 + e)
 
 
 @numba.njit(**_JIT)
@@ -41,17 +43,12 @@ def _coef(m: float, yi: float) -> float:
     margin is as good as random within a minibatch and a mispredicted branch costs about as
     much as the ``exp``.
     """
-    e = math.exp(-abs(m))
+    e = exp(-abs(m))
     t = 1.0 / (1.0 + e)
     return -yi * (e * t if m >= 0.0 else t)
 
 
-@numba.njit(inline="always")
-def _dot_dense_row(X, i, x):
-    s = 0.0
-    for j in range(X.shape[1]):
-        s += X[i, j] * x[j]
-    return s
+_dot_dense_row = dot_dense_row  # the lane order of crpsgd.kernels.fixed_order
 
 
 @numba.njit(inline="always")

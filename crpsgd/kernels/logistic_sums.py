@@ -1,12 +1,14 @@
-"""Full-shard sums of logistic regression (evaluation, ``f*``) and the row-norm bounds of
-its smoothness constant, dense and CSR; see :mod:`crpsgd.kernels.logistic`."""
+"""Full-shard sums of logistic regression (evaluation, ``f*``), the row-norm bounds of its
+smoothness constant and the curvature weights of its Hessian, dense and CSR; see
+:mod:`crpsgd.kernels.logistic`."""
 
 from __future__ import annotations
 
 import numba
 
+from crpsgd.kernels.elementary import exp
+from crpsgd.kernels.fixed_order import sq_norm_dense_row
 from crpsgd.kernels.logistic_rows import (
-    _FASTMATH,
     _JIT,
     _dot_csr_row,
     _dot_dense_row,
@@ -17,7 +19,7 @@ from crpsgd.kernels.logistic_rows import (
 # --------------------------------------------------------------------------- full-shard sums
 
 
-@numba.njit(fastmath=_FASTMATH, **_JIT)
+@numba.njit(**_JIT)
 def logistic_loss_grad_sum_dense(X, y, x, grad_out):
     """Sums over all rows of the shard, without ``1/n`` and without the regulariser.
 
@@ -48,7 +50,7 @@ def logistic_loss_grad_sum_csr(indptr, indices, data, y, x, grad_out):
     return loss
 
 
-@numba.njit(fastmath=_FASTMATH, **_JIT)
+@numba.njit(**_JIT)
 def logistic_loss_sum_dense(X, y, x):
     """``sum_i log(1 + exp(-y_i a_i.x))`` over all rows (nats; no ``1/n``, no regulariser)."""
     loss = 0.0
@@ -69,15 +71,12 @@ def logistic_loss_sum_csr(indptr, indices, data, y, x):
 # --------------------------------------------------------------------------- smoothness
 
 
-@numba.njit(fastmath=_FASTMATH, **_JIT)
+@numba.njit(**_JIT)
 def max_row_sq_norm_dense(X):
     """``max_i ||a_i||^2`` over the rows of ``X`` (0.0 for no rows)."""
     best = 0.0
     for i in range(X.shape[0]):
-        s = 0.0
-        for j in range(X.shape[1]):
-            s += X[i, j] * X[i, j]
-        best = max(best, s)
+        best = max(best, sq_norm_dense_row(X, i))
     return best
 
 
@@ -100,3 +99,29 @@ def smoothness_constant(max_row_sq_norm: float, lam: float) -> float:
     Take the maximum over all ranks' shards before calling this.
     """
     return float(lam) + float(max_row_sq_norm) / 4.0
+
+
+# --------------------------------------------------------------------------- curvature
+
+
+@numba.njit(**_JIT)
+def _curvature(m: float) -> float:
+    """``sigmoid(m) sigmoid(-m) = e / (1 + e)^2`` with ``e = exp(-|m|)`` (no overflow)."""
+    e = exp(-abs(m))
+    t = 1.0 / (1.0 + e)
+    return e * t * t
+
+
+@numba.njit(**_JIT)
+def logistic_curvature_weights_dense(X, y, x, w_out):
+    """``w_out[i] = sigmoid(m_i) sigmoid(-m_i)``, ``m_i = y_i a_i.x``: the weight of
+    ``a_i a_i^T`` in the Hessian of the loss (for the Newton solve of ``f*``)."""
+    for i in range(X.shape[0]):
+        w_out[i] = _curvature(y[i] * _dot_dense_row(X, i, x))
+
+
+@numba.njit(**_JIT)
+def logistic_curvature_weights_csr(indptr, indices, data, y, x, w_out):
+    """CSR version of :func:`logistic_curvature_weights_dense`."""
+    for i in range(indptr.shape[0] - 1):
+        w_out[i] = _curvature(y[i] * _dot_csr_row(indptr, indices, data, i, x))

@@ -20,15 +20,16 @@ Gradient by back-propagation, with ``g = dF/ds = -y sigmoid(-y s)``::
 ``W[j, :]``: a CSR row costs ``O(nnz h)`` and a dense row ``O(d h)``, both in stride-1 loops.
 Layouts of ``X`` / CSR arrays, ``y`` and ``idx`` are those of :mod:`crpsgd.kernels.logistic`.
 ``work`` is a float64 scratch array of length ``>= 2 h`` supplied by the caller, so the
-kernels allocate nothing; single-threaded, GIL released.
+kernels allocate nothing; single-threaded, GIL released. ``tanh`` is that of
+:mod:`crpsgd.kernels.elementary` and every sum runs in the order written here, without
+``fastmath``: the same bits on every processor.
 """
 
 from __future__ import annotations
 
-import math
-
 import numba
 
+from crpsgd.kernels.elementary import tanh
 from crpsgd.kernels.logistic import logistic_loss_and_coef
 
 __all__ = [
@@ -88,7 +89,7 @@ def _score(x, off_b, h, u):
     off_v = off_b + h
     s = x[off_v + h]
     for k in range(h):
-        u[k] = math.tanh(u[k])
+        u[k] = tanh(u[k])
         s += x[off_v + k] * u[k]
     return s
 

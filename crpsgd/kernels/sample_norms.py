@@ -9,44 +9,37 @@ squared norm of the minibatch's mean data gradient give the minibatch's sample v
 Each kernel makes one pass over the sampled rows (margin and squared norm in the same loop),
 counting a row drawn ``k`` times ``k`` times, and writes nothing but its scalar result. The
 layouts are those of :mod:`crpsgd.kernels.logistic` (``idx`` int64, sorted or not); the
-dense kernel uses the same ``fastmath`` flags as the dense gradient kernels (reordered sums,
-so the row loop vectorises), the CSR kernel none.
+dense kernel sums each row in the fixed lane order of :mod:`crpsgd.kernels.fixed_order` (the
+same bits on every processor), the CSR kernel in the order of the row's entries.
 """
 
 from __future__ import annotations
 
-import math
-
 import numba
+
+from crpsgd.kernels.elementary import exp
+from crpsgd.kernels.fixed_order import dot_dense_row, sq_norm_dense_row
 
 __all__ = ["logistic_coef_sq_norm_sum_dense", "logistic_coef_sq_norm_sum_csr"]
 
 _JIT = {"cache": True, "nogil": True}
-_FASTMATH = {"reassoc", "contract"}  # as the dense kernels of crpsgd.kernels.logistic
 
 
 @numba.njit(**_JIT)
 def _coef_sq(m: float) -> float:
     """``sigmoid(-m)^2`` for margin ``m``, from ``exp(-|m|)`` (no overflow)."""
-    e = math.exp(-abs(m))
+    e = exp(-abs(m))
     s = e / (1.0 + e) if m >= 0.0 else 1.0 / (1.0 + e)
     return s * s
 
 
-@numba.njit(fastmath=_FASTMATH, **_JIT)
+@numba.njit(**_JIT)
 def logistic_coef_sq_norm_sum_dense(X, y, x, idx) -> float:
     """``sum_{j in idx} c_j^2 ||a_j||^2`` over rows of dense ``X``; ``c_j^2 = sigmoid(-m_j)^2``."""
-    d = X.shape[1]
     total = 0.0
     for k in range(idx.shape[0]):
         i = idx[k]
-        dot = 0.0
-        sq = 0.0
-        for j in range(d):
-            v = X[i, j]
-            dot += v * x[j]
-            sq += v * v
-        total += _coef_sq(y[i] * dot) * sq
+        total += _coef_sq(y[i] * dot_dense_row(X, i, x)) * sq_norm_dense_row(X, i)
     return total
 
 

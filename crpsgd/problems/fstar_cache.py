@@ -5,7 +5,11 @@ fstar`) once; the value is then stored in a small file and read back by every la
 the same data. The key is everything the value depends on::
 
     sha256 of the data bytes (of the canonical spec for synthetic data),
-    problem, lambda, n_features, solver and its tolerance
+    problem, lambda, n_features, solver and its tolerance, and the number of ranks
+
+(the ranks add their shards' sums in an order that depends on their number, so the same
+data solved on 2 and on 4 ranks can differ in the last bit: keying on it keeps a log's
+``f*``, and so its suboptimality column, the same whatever was solved before)
 
 Where the file lives:
 
@@ -34,13 +38,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-SOLVER = "newton"
+#: The solver's name in the key: "newton-fixed-order" since the Newton solve sums in a fixed
+#: order (the same bits on every processor); values of the earlier "newton" are not reused.
+SOLVER = "newton-fixed-order"
 CACHE_VERSION = 1
 SIDECAR_SUFFIX = ".fstar.json"
 
 
 def cache_key(
-    data_sha256: str, problem: str, lam: float, n_features: int, solver: str, tol: float
+    data_sha256: str,
+    problem: str,
+    lam: float,
+    n_features: int,
+    solver: str,
+    tol: float,
+    ranks: int = 1,
 ) -> dict[str, Any]:
     """What an ``f*`` depends on, as a JSON-able dict (floats as their repr)."""
     return {
@@ -50,6 +62,7 @@ def cache_key(
         "n_features": int(n_features),
         "solver": solver,
         "tol": repr(float(tol)),
+        "ranks": int(ranks),
     }
 
 

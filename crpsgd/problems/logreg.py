@@ -13,6 +13,8 @@ import numpy as np
 from crpsgd.data.dataset import Dataset
 from crpsgd.kernels import linear as linear_kernels
 from crpsgd.kernels import logistic as kernels
+from crpsgd.kernels.fixed_order import sq_norm
+from crpsgd.kernels.symmetric import largest_eigenvalue, weighted_gram_csr, weighted_gram_dense
 from crpsgd.problems.base import Problem
 
 
@@ -60,7 +62,7 @@ class LogisticRegression(Problem):
 
     def regulariser(self, x: np.ndarray, grad_out: np.ndarray) -> float:
         grad_out += self.lam * x
-        return 0.5 * self.lam * float(x @ x)
+        return 0.5 * self.lam * sq_norm(x)
 
     def local_smoothness(self) -> float:
         s = self.shard
@@ -72,19 +74,25 @@ class LogisticRegression(Problem):
             max_sq = kernels.max_row_sq_norm_dense(s.dense)
         return self.lam + 0.25 * max_sq
 
-    def local_curvature_gram(self, max_dim: int = 4096, block: int = 4096) -> np.ndarray | None:
+    def local_curvature_gram(self, max_dim: int = 4096) -> np.ndarray | None:
         """``sum_i a_i a_i^T / 4`` over the local rows (d x d), or None when ``d > max_dim``."""
         if self.dim > max_dim:
             return None
-        gram = np.zeros((self.dim, self.dim))
-        for start in range(0, self.n_local, block):
-            rows = self.shard.rows(start, min(start + block, self.n_local)).to_dense()
-            gram += rows.T @ rows
-        return 0.25 * gram
+        return 0.25 * self._weighted_gram(np.ones(self.n_local))
+
+    def _weighted_gram(self, w: np.ndarray) -> np.ndarray:
+        """``sum_i w_i a_i a_i^T`` over the local rows, in the fixed order of
+        :mod:`crpsgd.kernels.symmetric` (the same bits on every processor)."""
+        s, gram = self.shard, np.empty((self.dim, self.dim))
+        if s.is_sparse:
+            weighted_gram_csr(s.indptr, s.indices, s.data, w, gram)
+        else:
+            weighted_gram_dense(s.dense, w, gram)
+        return gram
 
     def smoothness_from_gram(self, gram_total: np.ndarray) -> float:
         """``L = lam + lambda_max(sum over all ranks of the Gram terms) / n``."""
-        return self.lam + float(np.linalg.eigvalsh(gram_total)[-1]) / self.n_total
+        return self.lam + largest_eigenvalue(gram_total) / self.n_total
 
     def count_correct(self, x: np.ndarray, dataset: Dataset) -> int:
         if dataset.is_sparse:
@@ -95,12 +103,12 @@ class LogisticRegression(Problem):
 
     def local_newton_terms(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Data-part sums over local rows: loss, gradient and Hessian ``sum_i w_i a_i a_i^T``
-        with ``w_i = sigma(m_i) sigma(-m_i)``, ``m_i = b_i a_i^T x`` (NumPy; for ``f*``)."""
-        A = self.shard.to_dense()
-        b = self.shard.y
-        m = b * (A @ x)
-        t = np.tanh(0.5 * m)
-        loss = float(np.logaddexp(0.0, -m).sum())
-        grad = A.T @ (-b * 0.5 * (1.0 - t))
-        hess = (A.T * (0.25 * (1.0 - t * t))) @ A
-        return loss, grad, hess
+        with ``w_i = sigma(m_i) sigma(-m_i)``, ``m_i = b_i a_i^T x`` (for ``f*``)."""
+        s = self.shard
+        grad, w = np.empty(self.dim), np.empty(self.n_local)
+        loss = self.local_sums(x, grad)
+        if s.is_sparse:
+            kernels.logistic_curvature_weights_csr(s.indptr, s.indices, s.data, s.y, x, w)
+        else:
+            kernels.logistic_curvature_weights_dense(s.dense, s.y, x, w)
+        return float(loss), grad, self._weighted_gram(w)

@@ -25,7 +25,9 @@ import numpy as np
 from crpsgd.data.dataset import Dataset
 from crpsgd.kernels import logistic as logistic_kernels
 from crpsgd.kernels import mlp as mlp_kernels
+from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.kernels.regularisers import nonconvex_penalty_add
+from crpsgd.kernels.symmetric import largest_eigenvalue
 from crpsgd.problems.base import Problem
 from crpsgd.problems.logreg import LogisticRegression
 
@@ -77,7 +79,7 @@ class NonconvexLogisticRegression(LogisticRegression):
         return self.penalty_smoothness() + 0.25 * max_sq
 
     def smoothness_from_gram(self, gram_total: np.ndarray) -> float:
-        return self.penalty_smoothness() + float(np.linalg.eigvalsh(gram_total)[-1]) / self.n_total
+        return self.penalty_smoothness() + largest_eigenvalue(gram_total) / self.n_total
 
 
 class TwoLayerNetwork(Problem):
@@ -117,7 +119,7 @@ class TwoLayerNetwork(Problem):
 
     def regulariser(self, x: np.ndarray, grad_out: np.ndarray) -> float:
         grad_out += self.lam * x
-        return 0.5 * self.lam * float(x @ x)
+        return 0.5 * self.lam * sq_norm(x)
 
     def local_smoothness(self) -> float:
         """Unknown for a network: NaN (see :attr:`smoothness_known`)."""

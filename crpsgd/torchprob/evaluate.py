@@ -24,6 +24,7 @@ from crpsgd.comm import Communicator
 from crpsgd.data.images import ImageShard
 from crpsgd.errors import DivergenceError
 from crpsgd.evaluation import Evaluation
+from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.torchprob.problem import TorchProblem
 
 
@@ -80,7 +81,7 @@ class TorchEvaluator:
         sub = objective - self.f_star if self.f_star is not None else math.nan
         return TorchEvaluation(
             objective=float(objective),
-            grad_norm_sq=float(grad @ grad),
+            grad_norm_sq=sq_norm(grad),
             suboptimality=float(sub),
             test_accuracy=float(accuracy),
             seconds=self.comm.wtime() - t0,
