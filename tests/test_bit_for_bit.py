@@ -1,11 +1,17 @@
-"""The four algorithms reproduce, bit for bit, logs recorded before the registered-parts redesign.
+"""The four algorithms reproduce, bit for bit, recorded logs.
 
 ``tests/data/bit_for_bit.json`` holds, for each case and rank count, the sha256 of the final
 iterate ``/result/x`` (its float64 bytes) and of every deterministic column of the log
 (``/rounds`` and ``/outer`` without the seconds, ``/eval`` without the seconds) and of the
 root attributes ``step_size`` and ``smoothness_L``. The file was written by :func:`record`
-with the code as it was before the change (commit a884349); any change to sampling, the
-update, the schedule or the evaluation changes a hash.
+once the kernels summed in a fixed order (0.2.0); any change to sampling, the update, the
+schedule or the evaluation changes a hash, and so would a result that depends on the
+processor (``tests/test_bit_for_bit_targets.py`` runs these cases under several).
+
+``tests/data/bit_for_bit_before.npz`` holds the final iterate, the evaluations and the step
+size of the same runs as recorded before that change (the fixture of commit a884349, which
+ran its dense sums in the order of the host's vector width): the change reordered sums only,
+so every value must agree with it to 1e-12 relative.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from tests.conftest import run_mpi
 pytestmark = pytest.mark.mpi
 
 FIXTURE = Path(__file__).parent / "data" / "bit_for_bit.json"
+BEFORE = Path(__file__).parent / "data" / "bit_for_bit_before.npz"
 TIMING = ("wall_s", "compute_s", "comm_s", "eval_s")
 #: Columns added after the fixture was recorded (format 3's noise estimates): not in its hashes;
 #: the iterate, and every column that existed, must still match.
@@ -76,12 +83,35 @@ def digests(path: Path) -> dict[str, str]:
     return {"x": _sha(np.asarray(run.x, dtype=np.float64)), "series": series.hexdigest()}
 
 
-def _run(case: str, n: int, out: Path) -> dict[str, str]:
+def _run(case: str, n: int, out: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """Run ``case`` on ``n`` ranks into ``out`` and return its digests. ``f*`` is solved
+    afresh (an empty cache beside ``out``): the solve is part of what the digests check."""
     proc = run_mpi(
-        n, ["-m", "crpsgd", "run", *CASES[case], "--out", str(out), "--quiet"], timeout=240
+        n,
+        ["-m", "crpsgd", "run", *CASES[case], "--out", str(out), "--quiet"],
+        timeout=240,
+        env={"CRPSGD_CACHE": str(out.parent / f"{out.stem}-cache"), **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr
     return digests(out)
+
+
+def assert_close_to_before(case: str, n: int, path: Path) -> None:
+    """The run's iterate, evaluations, step size and ``L`` equal those recorded before the
+    fixed summation order to 1e-12 relative (of each array's largest magnitude)."""
+    before = np.load(BEFORE)
+    run = read_run(path)
+    now = {"x": np.asarray(run.x, dtype=np.float64)}
+    now.update({f"eval/{c}": np.asarray(run.eval[c]) for c in run.eval})
+    now.update({a: np.float64(run.attrs[a]) for a in ("step_size", "smoothness_L")})
+    prefix = f"{case}/N{n}/"
+    names = [k[len(prefix) :] for k in before.files if k.startswith(prefix)]
+    assert names, f"no values recorded for {case}/N{n}"
+    for name in names:
+        old, new = before[prefix + name], now[name]
+        assert old.shape == new.shape, name
+        scale = np.nanmax(np.abs(old)) if np.isfinite(old).any() else 1.0
+        np.testing.assert_allclose(new, old, rtol=0, atol=1e-12 * scale, err_msg=name)
 
 
 def record(directory: Path) -> None:
@@ -100,3 +130,4 @@ def record(directory: Path) -> None:
 def test_run_reproduces_recorded_log(tmp_path, case, n):
     expected = json.loads(FIXTURE.read_text())[f"{case}/N{n}"]
     assert _run(case, n, tmp_path / "run.h5") == expected
+    assert_close_to_before(case, n, tmp_path / "run.h5")
