@@ -95,7 +95,7 @@ def run_from_cli(
         comm,
         out,
         data.n_total,
-        getattr(data.train, "n_features", problem.dim),
+        _sample_shape(data.train, problem),
         (smoothness, smoothness_bound),
         gamma,
         f_star,
@@ -232,3 +232,10 @@ def _progress_printer(budget: int):
         )
 
     return show
+
+
+def _sample_shape(train: Any, problem: Any) -> tuple[int, ...]:
+    """One sample's shape: ``(d,)`` for tabular data, ``(3, H, W)`` for images."""
+    if hasattr(train, "sample_shape"):
+        return tuple(int(k) for k in train.sample_shape)
+    return (int(getattr(train, "n_features", problem.dim)),)

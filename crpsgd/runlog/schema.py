@@ -9,7 +9,9 @@ Schema (``format = "crpsgd-run"``, ``format_version = 3``)::
         config                     JSON object: the full merged configuration of the run
         n_workers, seed            number of MPI ranks N, master seed
         data_path, data_kind       training data source and its kind (libsvm/hdf5/synthetic)
-        data_shape, data_sha256    (n, d) and the sha256 of the file (of the spec if synthetic)
+        data_shape, data_sha256    (n, d) ((n, 3, H, W) for images) and the sha256 of the file
+                                   (of the spec if synthetic); torch problems add
+                                   model_parameters (the flat vector's length)
         test_*                     the same for the test set, when one is given
         mpi_library                first line of MPI_Get_library_version
         start_time, end_time       ISO 8601, UTC
