@@ -82,6 +82,8 @@ def comparison_rows(
                 "objective": s.get("objective"),
                 "suboptimality": s.get("suboptimality"),
                 "grad_norm_sq": s.get("grad_norm_sq"),
+                "test_accuracy": s.get("test_accuracy"),
+                "test_loss": s.get("test_loss"),
                 "target_metric": m if target is not None else None,
                 "target": target,
                 "rounds_to_target": hit[0] if hit else None,
@@ -98,6 +100,14 @@ def comparison_rows(
     return rows
 
 
+#: Columns of ``crpsgd report`` shown when some run logged them: header and format.
+TEST_COLUMNS = {"test_accuracy": ("test acc", ".4f"), "test_loss": ("test loss", ".4g")}
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def comparison_table(
     runs: Sequence[RunRecord], target: float | None = None, metric: str | None = None
 ) -> str:
@@ -106,6 +116,8 @@ def comparison_table(
     rows = comparison_rows(runs, target, metric)
     extra = [f for f in differing(runs) if f not in ("gamma", "N")]
     header = ["run", *extra, "N", "rounds", "SFO/worker", "objective", "f - f*", "||grad||^2"]
+    tests = [k for k in TEST_COLUMNS if any(_finite(r[k]) for r in rows)]
+    header += [TEST_COLUMNS[k][0] for k in tests]
     if target is not None:
         header += ["rounds@target", "SFO@target"]
     header += ["wall s", "compute s", "comm s", "eval s", "status"]
@@ -120,6 +132,7 @@ def comparison_table(
             _fmt(r["objective"], ".8g"),
             _fmt(r["suboptimality"], ".3e"),
             _fmt(r["grad_norm_sq"], ".3e"),
+            *(_fmt(r[k], TEST_COLUMNS[k][1]) for k in tests),
         ]
         if target is not None:
             never = "never"
