@@ -61,6 +61,14 @@ def schedule_name(run: RunRecord) -> str:
     return sched.name if sched is not None else "-"
 
 
+def _own_schedule(run: RunRecord) -> bool:
+    """Whether the run used its algorithm's own schedule (or has none)."""
+    cfg = dict(run.config)
+    cfg.setdefault("algo", run.attrs.get("algorithm"))
+    algo, sched = _parts(cfg)
+    return sched is None or sched.name == algo.default_schedule
+
+
 def label(run: RunRecord, gamma: bool = False) -> str:
     """Algorithm and the terms its parts declare, e.g. ``cr-psgd(B1=8,rho=1.2)``,
     ``cr-psgd(adaptive,B1=16,eta=1)`` or ``psgd(B=8)``; ``gamma=True`` adds the step size
@@ -129,9 +137,12 @@ def field(run: RunRecord, name: str) -> str:
 
 
 def differing(runs: Sequence[RunRecord]) -> list[str]:
-    """The fields of :data:`DISTINGUISHING` whose values are not all equal across ``runs``,
-    plus ``file`` (the log's stem) when those still leave two runs with the same name."""
+    """The fields of :data:`DISTINGUISHING` whose values are not all equal across ``runs``
+    (``schedule`` only when some run chose one that is not its algorithm's own), plus
+    ``file`` (the log's stem) when those still leave two runs with the same name."""
     fields = [f for f in DISTINGUISHING if len({field(r, f) for r in runs}) > 1]
+    if all(map(_own_schedule, runs)) and "schedule" in fields:
+        fields.remove("schedule")  # each algorithm's own: the label says it already
     names = [(label(r), *(field(r, f) for f in fields)) for r in runs]
     if len(set(names)) < len(names):
         fields.append("file")
