@@ -51,7 +51,9 @@ columns it does not know; a column every run writes, a rename, a removal or a ch
 meaning bumps it. Root attributes added without a bump: ``data_note`` (what the data is, e.g.
 "scikit-learn digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows``
 (size of the training subset a torch problem's ``objective`` and ``grad_norm_sq`` are
-computed on; absent: the whole training set), ``schedule_warning``.
+computed on; absent: the whole training set), ``schedule_warning``, ``model_parameters``
+(torch problems), ``round_buffer_bytes`` (bytes of one round's Allreduce, written at the
+start, so that a log without a summary still tells it).
 """
 
 from __future__ import annotations
