@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,12 @@ def problems(spec: dict[str, Any]) -> list[dict[str, Any]]:
     if shape(spec) == "problems":
         return spec["problem"]
     return [{"name": None, "run": spec["run"], "unit": spec.get("unit", "bound"), "target": None}]
+
+
+def ranks_in_title(title: str, n_workers: int) -> str:
+    """The title with every ``N = k`` saying the ranks that ran (a definition's title names
+    the N of its job script; a run with fewer ranks must not be titled with it)."""
+    return re.sub(r"\bN = \d+", f"N = {n_workers}", title)
 
 
 def quick_version(spec: dict[str, Any]) -> dict[str, Any]:

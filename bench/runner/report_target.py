@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from runner.definition import tune_seeds
+from runner.definition import ranks_in_title, tune_seeds
 from runner.rows import median_or_none
 from runner.select import target_picks
 
@@ -89,7 +89,7 @@ def build(spec, index: dict[str, Any], rows_of: dict[str, list]) -> dict[str, An
         report["problems"].append(
             {
                 "name": pdef["name"],
-                "title": pdef.get("title", pdef["name"]),
+                "title": ranks_in_title(pdef.get("title", pdef["name"]), index["n_workers"]),
                 "target": pdef["target"],
                 "L": pinfo["L"],
                 "unit": pdef.get("unit", "bound"),
