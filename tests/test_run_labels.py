@@ -84,3 +84,21 @@ def test_a_legend_with_an_absolute_step_does_not_say_per_l():
     point = {"b1": 16, "rho": 1.1, "gamma": 0.2}
     assert target.describe_point(method, point, "absolute") == "B1=16, rho=1.1, gamma=0.2"
     assert target.describe_point(method, point) == "B1=16, rho=1.1, gamma=0.2x1/L"
+
+
+def test_the_quick_resnet20_figure_is_named_for_the_digits_stand_in(monkeypatch, tmp_path):
+    from tests.conftest import ROOT, bench_module
+
+    definition = bench_module("runner.definition")
+    figures = bench_module("runner.figures")
+    spec = definition.load(ROOT / "bench" / "resnet20.toml", quick=True)
+    (problem,) = definition.problems(spec)
+    assert problem["figure_name"] == "digits-standin" and "stand-in" in problem["title"]
+    stems = []
+    monkeypatch.setattr(figures, "_plot", lambda rows, labels, stem, **kw: stems.append(stem) or 1)
+    report = {
+        "name": spec["name"],
+        "problems": [{**problem, "target": 0.01, "rows": []}],
+    }
+    figures.draw_target(report, tmp_path)
+    assert stems == [tmp_path / "resnet20-quick-digits-standin"]

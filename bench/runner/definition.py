@@ -146,6 +146,8 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
         for problem in short["problem"]:
             problem["run"].update(quick.get("run", {}))
             problem["title"] = quick.get("title", problem.get("title"))
+            if "figure_name" in quick:  # the quick data is not the problem's (a stand-in)
+                problem["figure_name"] = quick["figure_name"]
     else:
         short["run"].update(quick.get("run", {}))
         short["grid"].update(quick.get("grid", {}))

@@ -89,6 +89,7 @@ def build(spec, index: dict[str, Any], rows_of: dict[str, list]) -> dict[str, An
         report["problems"].append(
             {
                 "name": pdef["name"],
+                "figure_name": pdef.get("figure_name", pdef["name"]),
                 "title": ranks_in_title(pdef.get("title", pdef["name"]), index["n_workers"]),
                 "target": pdef["target"],
                 "L": pinfo["L"],
