@@ -27,7 +27,9 @@ def fake_bin(tmp_path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "mpirun").write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {tmp_path / 'launch.txt'}\n")
+    (bin_dir / "mpirun").write_text(
+        f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {tmp_path / 'launch.txt'}\n"
+    )
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     return bin_dir
