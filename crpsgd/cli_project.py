@@ -29,6 +29,7 @@ def add_project_parser(sub: Any) -> None:
         "--net-alpha",
         "--alpha",
         dest="alpha",
+        metavar="SECONDS",
         help="network latency per message, seconds (instead of --network; --alpha is the old "
         "spelling, not crpsgd run's --alpha)",
     )
@@ -36,12 +37,14 @@ def add_project_parser(sub: Any) -> None:
         "--net-beta",
         "--beta",
         dest="beta",
+        metavar="SECONDS_PER_BYTE",
         help="network seconds per byte (instead of --network; --beta is the old spelling)",
     )
     proj.add_argument(
         "--net-gamma",
         "--gamma-op",
         dest="gamma_op",
+        metavar="SECONDS_PER_BYTE",
         help="seconds per byte of the Allreduce's local reduction (--gamma-op is the old "
         "spelling; not crpsgd run's step size --gamma) [default: 1e-10]",
     )
