@@ -229,10 +229,8 @@ def all_params() -> tuple[Param, ...]:
 
 def _gamma_auto_refused() -> str:
     """What ``--gamma auto`` means for the problems without a bound of ``L``."""
-    unknown = [n for n, part in _PARTS["problem"].items() if not part.smoothness_known]
-    if not unknown:
-        return ""
-    return f"; --problem {', '.join(unknown)}: no bound of L, 'auto' is refused (give a number)"
+    unknown = ", ".join(n for n, part in _PARTS["problem"].items() if not part.smoothness_known)
+    return f"; --problem {unknown}: no bound of L, 'auto' is refused" if unknown else ""
 
 
 def owners(name: str) -> dict[str, list[str]]:
