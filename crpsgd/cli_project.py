@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from crpsgd.errors import UsageError
@@ -18,19 +17,61 @@ def add_project_parser(sub: Any) -> None:
     proj = sub.add_parser(
         "project", help="projected wall time of logged runs on a cluster of 8 .. 1024 nodes"
     )
-    proj.add_argument("runs", nargs="+", metavar="RUN.h5")
-    proj.add_argument("--network", choices=tuple(PRESETS), help="an interconnect preset")
-    proj.add_argument("--alpha", help="latency per message, seconds (instead of --network)")
-    proj.add_argument("--beta", help="seconds per byte (instead of --network)")
     proj.add_argument(
-        "--gamma-op", dest="gamma_op", help="seconds per byte of the local reduction [1e-10]"
+        "runs", nargs="+", metavar="RUN.h5", help="run logs written by crpsgd run; one column each"
     )
     proj.add_argument(
-        "--nodes", default="8,16,32,64,128,256,512,1024", help="comma-separated node counts"
+        "--network",
+        choices=tuple(PRESETS),
+        help="an interconnect preset (its latency, bandwidth and reduction cost)",
     )
-    proj.add_argument("--scaling", choices=SCALINGS, default="weak", help="[default: weak]")
-    proj.add_argument("--allreduce", choices=ALGORITHMS, default="mpich", help="[default: mpich]")
-    proj.add_argument("--format", choices=("text", "json"), default="text")
+    proj.add_argument(
+        "--net-alpha",
+        "--alpha",
+        dest="alpha",
+        metavar="SECONDS",
+        help="network latency per message, seconds (instead of --network; --alpha is the old "
+        "spelling, not crpsgd run's --alpha)",
+    )
+    proj.add_argument(
+        "--net-beta",
+        "--beta",
+        dest="beta",
+        metavar="SECONDS_PER_BYTE",
+        help="network seconds per byte (instead of --network; --beta is the old spelling)",
+    )
+    proj.add_argument(
+        "--net-gamma",
+        "--gamma-op",
+        dest="gamma_op",
+        metavar="SECONDS_PER_BYTE",
+        help="seconds per byte of the Allreduce's local reduction (--gamma-op is the old "
+        "spelling; not crpsgd run's step size --gamma) [default: 1e-10]",
+    )
+    proj.add_argument(
+        "--nodes",
+        default="8,16,32,64,128,256,512,1024",
+        help="comma-separated node counts of the table [default: 8,16,32,64,128,256,512,1024]",
+    )
+    proj.add_argument(
+        "--scaling",
+        choices=SCALINGS,
+        default="weak",
+        help="weak: the same per-worker batch; strong: the same global batch [default: weak]",
+    )
+    proj.add_argument(
+        "--allreduce",
+        choices=ALGORITHMS,
+        default="mpich",
+        help="the Allreduce algorithm of the model [default: mpich]",
+    )
+    proj.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="output format (json: an infinite or undefined value is null, with the reason) "
+        "[default: text]",
+    )
 
 
 def _positive_float(flag: str, text: str, allow_zero: bool = False) -> float:
@@ -64,26 +105,27 @@ def _node_counts(text: str) -> list[int]:
 def project(args: argparse.Namespace) -> None:
     from dataclasses import replace
 
+    from crpsgd.json_out import dumps
     from crpsgd.network import PRESETS, Network
     from crpsgd.projection import profile_from_record, projection_rows, projection_table
     from crpsgd.runlog import read_run
 
     if args.network is not None and (args.alpha is not None or args.beta is not None):
-        raise UsageError("--network and --alpha/--beta: give one or the other, not both")
+        raise UsageError("--network and --net-alpha/--net-beta: give one or the other, not both")
     if args.network is not None:
         net = PRESETS[args.network]
     elif args.alpha is not None and args.beta is not None:
-        alpha = _positive_float("--alpha", args.alpha)
-        beta = _positive_float("--beta", args.beta)
+        alpha = _positive_float("--net-alpha", args.alpha)
+        beta = _positive_float("--net-beta", args.beta)
         net = Network("custom", alpha, beta)
     else:
-        raise UsageError("crpsgd project needs --network NAME or both --alpha and --beta")
+        raise UsageError("crpsgd project needs --network NAME or both --net-alpha and --net-beta")
     if args.gamma_op is not None:
-        net = replace(net, gamma=_positive_float("--gamma-op", args.gamma_op, allow_zero=True))
+        net = replace(net, gamma=_positive_float("--net-gamma", args.gamma_op, allow_zero=True))
     nodes = _node_counts(args.nodes)
     profiles = [profile_from_record(read_run(p)) for p in args.runs]
     if args.format == "json":
         rows = projection_rows(profiles, net, nodes, args.scaling, args.allreduce)
-        print(json.dumps(rows, indent=1))
+        print(dumps(rows))
     else:
         print(projection_table(profiles, net, nodes, args.scaling, args.allreduce))

@@ -11,6 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+METRIC_CHOICES = ("suboptimality", "objective", "grad_norm_sq", "test_accuracy", "test_loss")
+X_CHOICES = ("sfo", "epochs", "rounds", "seconds")
+_RUNS_HELP = "run logs written by crpsgd run"
+
 
 def add_tool_parsers(sub: Any) -> None:
     """The sub-commands that read run logs or convert data."""
@@ -25,7 +29,7 @@ def add_tool_parsers(sub: Any) -> None:
     rep = sub.add_parser(
         "report", help="comparison table: rounds, SFO, objective, rounds to a target, seconds"
     )
-    rep.add_argument("runs", nargs="+", metavar="RUN.h5")
+    rep.add_argument("runs", nargs="+", metavar="RUN.h5", help=_RUNS_HELP + "; one row each")
     rep.add_argument(
         "--target",
         type=_float_arg("--target"),
@@ -37,20 +41,48 @@ def add_tool_parsers(sub: Any) -> None:
         help="metric of --target [default: f - f* when the run knows f*, else ||grad f||^2]",
     )
     rep.add_argument(
-        "--format", choices=("text", "csv", "json"), default="text", help="output format"
+        "--format",
+        choices=("text", "csv", "json"),
+        default="text",
+        help="output format (json: a value that is not a number is null, with the reason in "
+        "the row's why_null) [default: text]",
     )
-    plot = sub.add_parser("plot", help="the paper's panels (PNG and PDF) from run logs")
-    plot.add_argument("runs", nargs="+", metavar="RUN.h5")
-    plot.add_argument("--out", required=True, help="output path without extension (OUT.png/.pdf)")
+    plot = sub.add_parser("plot", help="figures of run logs (PNG and PDF)")
+    plot.add_argument("runs", nargs="+", metavar="RUN.h5", help=_RUNS_HELP)
+    plot.add_argument(
+        "--out",
+        required=True,
+        help="output path without extension (OUT.png, OUT.pdf); missing folders are created",
+    )
     plot.add_argument(
         "--metric",
         action="append",
-        choices=("auto", "suboptimality", "objective", "grad_norm_sq"),
-        help="one row of panels per metric; repeatable [default: auto]",
+        choices=("auto", *METRIC_CHOICES),
+        help="one row of panels per metric; repeatable; auto: f - f* when every run knows f*, "
+        "f and ||grad f||^2 (and test accuracy when logged) for non-convex problems, else f "
+        "[default: auto]",
     )
-    plot.add_argument("--title", help="figure title")
     plot.add_argument(
-        "--format", action="append", choices=("png", "pdf", "svg"), help="[default: png and pdf]"
+        "--x",
+        action="append",
+        choices=X_CHOICES,
+        help="one panel per x axis; repeatable: sfo (SFO per worker), epochs (passes over the "
+        "training rows), rounds, seconds [default: sfo and rounds; epochs and rounds for "
+        "torch problems]",
+    )
+    plot.add_argument(
+        "--xscale",
+        choices=("log", "linear"),
+        default="log",
+        help="scale of every x axis (log: the early rounds are not squashed; points at 0 are "
+        "left out) [default: log]",
+    )
+    plot.add_argument("--title", help="figure title; matplotlib math text between $...$")
+    plot.add_argument(
+        "--format",
+        action="append",
+        choices=("png", "pdf", "svg"),
+        help="file format; repeatable [default: png and pdf]",
     )
     conv = sub.add_parser("convert", help="convert a LIBSVM text file to crpsgd HDF5")
     conv.add_argument("source", metavar="IN", help="LIBSVM text file to read")
@@ -154,7 +186,9 @@ def _report(args: argparse.Namespace) -> None:
         return
     rows = comparison_rows(runs, args.target, args.metric)
     if args.format == "json":
-        print(json.dumps(rows, indent=1))
+        from crpsgd.json_out import dumps
+
+        print(dumps(rows))
         return
     import csv
 
@@ -173,6 +207,8 @@ def _plot(args: argparse.Namespace) -> None:
         metrics=args.metric or ("auto",),
         title=args.title,
         formats=args.format or ("png", "pdf"),
+        x=args.x,
+        xscale=args.xscale,
     )
     print("wrote " + " ".join(str(p) for p in written))
 

@@ -22,8 +22,8 @@ def add_parser(sub: Any) -> None:
         COMMAND, help="write scikit-learn's digits as a cifar10:DIR stand-in (not CIFAR-10)"
     )
     p.add_argument("out_dir", metavar="DIR", help="directory to write the CIFAR-10 files into")
-    p.add_argument("--n-test", type=int, default=297, help="held-out test images [297]")
-    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split [0]")
+    p.add_argument("--n-test", type=int, default=297, help="held-out test images [default: 297]")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/test split [default: 0]")
     p.add_argument("--overwrite", action="store_true", help="replace CIFAR-10 files in DIR")
 
 

@@ -26,7 +26,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
         "data",
         str,
         "synthetic",
-        "training data: LIBSVM text, crpsgd HDF5, or synthetic[:n=..,d=..,seed=..]",
+        "training data: LIBSVM text, crpsgd HDF5, synthetic[:n=..,d=..,seed=..], or "
+        "cifar10:DIR (CIFAR-10's binary files in DIR, --problem torch)",
     ),
     Param("test_data", str, None, "test data (same formats) for test accuracy"),
     Param(
@@ -48,7 +49,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
         "gamma",
         float,
         "auto",
-        "step size gamma, or 'auto' = 1/L (or the algorithm's own rule, see --algo)",
+        "step size gamma, or 'auto' = 1/L of the problem's smoothness bound (or the "
+        "algorithm's own rule, see --algo)",
         special=("auto",),
         check=positive,
     ),

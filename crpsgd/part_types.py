@@ -16,6 +16,10 @@
 * :class:`SchedulePart`: ``build(cfg)`` returns a batch-schedule object
   (:mod:`crpsgd.schedules`); ``first_batch`` names the parameter the budget must hold.
 
+Algorithms and schedules may declare ``label(cfg, attrs) -> [terms]``: what a run's label in
+reports and legends says of them (:mod:`crpsgd.labels`; default: ``name=value`` of each of
+their declared parameters).
+
 Every record has ``check(cfg)`` for constraints between its parameters (after each value
 passed its own check); it raises :class:`~crpsgd.errors.UsageError`.
 """
@@ -31,6 +35,8 @@ import numpy as np
 from crpsgd.config import Param, check_first_batch
 
 Check = Callable[[dict[str, Any]], None]
+#: ``(logged configuration, log's root attributes) -> ["B1=8", "rho=1.2"]``.
+Label = Callable[[dict[str, Any], dict[str, Any]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,8 @@ class AlgorithmPart(_Checked):
     #: problem's ``mu`` and :attr:`settings` (Catalyst's inner problems: ``mu + theta``).
     loop_mu: Callable[[float, dict[str, float]], float] = lambda mu, settings: mu
     check: Check | None = None
+    #: The run label's terms for this algorithm (None: its declared parameters).
+    label: Label | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,8 @@ class SchedulePart(_Checked):
     #: analysis for a problem with strong convexity at least ``mu`` (None: no warning).
     warning: Callable[[dict[str, Any], float, float], str | None] | None = None
     check: Check | None = None
+    #: The run label's terms for this schedule (None: its declared parameters).
+    label: Label | None = None
 
     def check_config(self, cfg: dict[str, Any]) -> None:
         if self.first_batch is not None:

@@ -213,6 +213,8 @@ def all_params() -> tuple[Param, ...]:
         if p.name in choices:
             helps = "; ".join(f"{n}: {part.help}" for n, part in _PARTS[p.name].items())
             p = replace(p, choices=choices[p.name], help=f"{p.help}: {helps}")
+        elif p.name == "gamma":
+            p = replace(p, help=p.help + _gamma_auto_refused())
         table[p.name] = p
     schedules = "; ".join(f"{n}: {part.help}" for n, part in _PARTS["schedule"].items())
     table[SCHEDULE_PARAM.name] = replace(
@@ -223,6 +225,12 @@ def all_params() -> tuple[Param, ...]:
     for p in _declared():
         table.setdefault(p.name, p)
     return tuple(table.values())
+
+
+def _gamma_auto_refused() -> str:
+    """What ``--gamma auto`` means for the problems without a bound of ``L``."""
+    unknown = ", ".join(n for n, part in _PARTS["problem"].items() if not part.smoothness_known)
+    return f"; --problem {unknown}: no bound of L, 'auto' is refused" if unknown else ""
 
 
 def owners(name: str) -> dict[str, list[str]]:

@@ -1,40 +1,38 @@
-"""``crpsgd plot``: the paper's panels from any set of run logs (matplotlib, optional extra).
+"""``crpsgd plot``: figures of any set of run logs (matplotlib, optional extra).
 
-For each metric (one row of panels) two panels share the y axis:
-
-* the metric against **SFO per worker** (linear x, as the paper's "# of SFO access" axis);
-* the metric against **communication rounds** (log x; round 0, the initial point, is left
-  out of that panel since it has no place on a log axis).
-
-Metrics: ``suboptimality`` (``f - f*``, log y), ``objective`` (``f``), ``grad_norm_sq``
-(``||grad f||^2``, log y). ``auto`` picks ``suboptimality`` when every run knows ``f*``,
-``objective`` and ``grad_norm_sq`` when some run is a non-convex problem, else ``objective``.
-One line per run, labelled by algorithm and key parameters and by whatever else differs
-between the runs given (data, problem, ``N``, seed, ``T``, ``lambda``, step size, and the
-file stem when those leave two runs alike: :func:`crpsgd.report.distinguishing_labels`).
-The legend sits below the panels, outside every axes, so it never covers a curve. Writes
-``OUT.png`` and ``OUT.pdf``.
+One row of panels per metric, one panel per x axis (:mod:`crpsgd.plot_axes`: test accuracy,
+training loss, ``f - f*``, ``||grad f||^2`` or test loss against SFO per worker, epochs,
+rounds or seconds), the panels of a row sharing their y axis. The x axes are logarithmic by
+default (evaluations are spaced geometrically in SFO, so a linear axis squashes the early
+rounds; points at 0 have no place there and are left out) or linear (``xscale``, the
+paper's "# of SFO access" axis). One curve per run, labelled by algorithm and key parameters
+and by whatever else differs between the runs given (:func:`crpsgd.labels.distinguishing_labels`).
+The legend sits below the panels, outside every axes; the title and the note of stand-in
+data sit above them, and all three are kept in the saved files (PNG, PDF, SVG).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.report import data_note, distinguishing_labels
+from crpsgd.labels import data_note, distinguishing_labels
+from crpsgd.paths import check_output
+from crpsgd.plot_axes import (
+    METRICS,
+    X_AXES,
+    XSCALES,
+    check_metrics,
+    choose_metrics,
+    choose_x,
+    x_values,
+)
 from crpsgd.runlog import RunRecord
 
-AXIS_LABELS = {
-    "suboptimality": r"$f(x) - f^*$",
-    "objective": r"$f(x)$",
-    "grad_norm_sq": r"$\|\nabla f(x)\|^2$",
-}
-LOG_Y = {"suboptimality": True, "objective": False, "grad_norm_sq": True}
-CONVEX_PROBLEMS = ("logreg",)
+__all__ = ["choose_metrics", "draw", "plot_runs", "run_labels"]
 
 
 def _pyplot():
@@ -50,29 +48,42 @@ def _pyplot():
     return plt
 
 
-def _has_fstar(run: RunRecord) -> bool:
-    value = run.attrs.get("f_star")
-    return isinstance(value, (int, float)) and not math.isnan(value)
-
-
-def choose_metrics(runs: Sequence[RunRecord], requested: Sequence[str] = ("auto",)) -> list[str]:
-    """The metrics to draw, one row of panels each (see the module docstring for ``auto``)."""
-    metrics: list[str] = []
-    for m in requested:
-        if m != "auto":
-            metrics.append(m)
-        elif any(r.attrs.get("problem", "logreg") not in CONVEX_PROBLEMS for r in runs):
-            metrics += ["objective", "grad_norm_sq"]
-        elif all(_has_fstar(r) for r in runs):
-            metrics.append("suboptimality")
-        else:
-            metrics.append("objective")
-    return list(dict.fromkeys(metrics))
-
-
 def run_labels(runs: Sequence[RunRecord]) -> list[str]:
     """Algorithm and parameters, plus every field in which the runs differ."""
     return distinguishing_labels(runs)
+
+
+def check_title(title: str | None) -> None:
+    """A title matplotlib cannot render (unbalanced ``$...$`` math) is one message, before
+    anything is drawn."""
+    if not title:
+        return
+    plt = _pyplot()
+    fig = plt.figure(figsize=(1, 1))
+    try:
+        fig.suptitle(title)
+        fig.canvas.draw()
+    except ValueError as exc:
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"--title={title!r}: matplotlib cannot render it as math text ({first}); "
+            r"write a literal dollar sign as \$"
+        ) from None
+    finally:
+        plt.close(fig)
+
+
+def output_paths(out: str | Path, formats: Sequence[str]) -> list[Path]:
+    """``OUT.<format>`` for each format (a ``.png``/``.pdf`` suffix of ``out`` dropped),
+    each checked as ``--out`` of ``crpsgd run`` is: missing folders are created, a place
+    that cannot be written is one message (:func:`crpsgd.paths.check_output`)."""
+    out = Path(out)
+    if out.suffix.lower() in (".png", ".pdf", ".svg"):
+        out = out.with_suffix("")
+    paths = [out.with_name(f"{out.name}.{fmt}") for fmt in formats]
+    for path in paths:
+        check_output("--out", path)
+    return paths
 
 
 def plot_runs(
@@ -82,21 +93,21 @@ def plot_runs(
     title: str | None = None,
     formats: Sequence[str] = ("png", "pdf"),
     labels: Sequence[str] | None = None,
+    x: Sequence[str] | None = None,
+    xscale: str = "log",
 ) -> list[Path]:
     """Draw the panels of ``runs`` and save ``out.<format>`` for each format; returns the paths."""
+    paths = output_paths(out, formats)
+    check_title(title)
     plt = _pyplot()
-    fig = draw(runs, metrics, title, labels)
-    out = Path(out)
-    if out.suffix.lower() in (".png", ".pdf"):
-        out = out.with_suffix("")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    for fmt in formats:
-        path = out.with_name(f"{out.name}.{fmt}")
-        fig.savefig(path, dpi=110, bbox_inches="tight", bbox_extra_artists=fig.legends)
-        written.append(path)
+    fig = draw(runs, metrics, title, labels, x, xscale)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        # "tight" keeps every artist of the figure (title, notes, legend): naming only some
+        # in bbox_extra_artists would crop the others away
+        fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
-    return written
+    return paths
 
 
 def draw(
@@ -104,49 +115,48 @@ def draw(
     metrics: Sequence[str] = ("auto",),
     title: str | None = None,
     labels: Sequence[str] | None = None,
+    x: Sequence[str] | None = None,
+    xscale: str = "log",
 ):
     """The matplotlib figure of :func:`plot_runs`, its legend in ``fig.legends[0]``."""
     if not runs:
         raise UsageError("crpsgd plot: no run logs given")
+    if xscale not in XSCALES:
+        raise UsageError(f"--xscale={xscale}: must be one of {', '.join(XSCALES)}")
     plt = _pyplot()
     chosen = choose_metrics(runs, metrics)
-    for m in chosen:
-        if m not in AXIS_LABELS:
-            raise UsageError(f"--metric={m}: must be one of auto, {', '.join(AXIS_LABELS)}")
-        if m == "suboptimality":
-            missing = [str(r.path) for r in runs if not _has_fstar(r)]
-            if missing:
-                raise UsageError(
-                    f"--metric=suboptimality: no f* in {', '.join(missing)} (run with --fstar)"
-                )
+    check_metrics(runs, chosen)
+    axes_x = choose_x(runs, x)
+    for a in axes_x:
+        if a not in X_AXES:
+            raise UsageError(f"--x={a}: must be one of {', '.join(X_AXES)}")
     names = list(labels) if labels is not None else run_labels(runs)
     fig, axes = plt.subplots(
-        len(chosen), 2, figsize=(11, 3.8 * len(chosen)), squeeze=False, sharey="row"
+        len(chosen),
+        len(axes_x),
+        figsize=(5.5 * len(axes_x), 3.8 * len(chosen)),
+        squeeze=False,
+        sharey="row",
     )
     cmap = plt.get_cmap("tab10" if len(runs) <= 10 else "tab20")
+    xs = {(i, a): x_values(run, a) for i, run in enumerate(runs) for a in axes_x}
     for row, metric in enumerate(chosen):
-        ax_sfo, ax_rounds = axes[row]
-        for i, run in enumerate(runs):
-            ev = run.eval
-            if metric not in ev or len(ev[metric]) == 0:
-                continue
-            y = np.asarray(ev[metric], dtype=float)
-            sfo = np.asarray(ev["sfo_per_worker"], dtype=float)
-            rounds = np.asarray(ev["round"], dtype=float)
-            if LOG_Y[metric]:
-                y = np.where(y > 0, y, np.nan)
-            style = {"color": cmap(i % cmap.N), "marker": ".", "markersize": 3, "linewidth": 1.2}
-            ax_sfo.plot(sfo, y, label=names[i], **style)
-            keep = rounds > 0
-            ax_rounds.plot(rounds[keep], y[keep], **style)
-        ax_sfo.set_xlabel("SFO per worker")
-        ax_rounds.set_xlabel("communication rounds")
-        ax_rounds.set_xscale("log")
-        ax_sfo.set_ylabel(AXIS_LABELS[metric])
-        for ax in (ax_sfo, ax_rounds):
-            if LOG_Y[metric]:
+        for col, axis in enumerate(axes_x):
+            ax = axes[row][col]
+            for i, run in enumerate(runs):
+                y = np.asarray(run.eval[metric], dtype=float)
+                if METRICS[metric].log_y:
+                    y = np.where(y > 0, y, np.nan)
+                xv = xs[(i, axis)]
+                keep = xv > 0 if xscale == "log" else np.ones(xv.shape, bool)
+                style = {"color": cmap(i % cmap.N), "marker": ".", "markersize": 3}
+                ax.plot(xv[keep], y[keep], label=names[i], linewidth=1.2, **style)
+            ax.set_xlabel(X_AXES[axis])
+            ax.set_xscale(xscale)
+            if METRICS[metric].log_y:
                 ax.set_yscale("log")
             ax.grid(True, which="major", alpha=0.3)
+        axes[row][0].set_ylabel(METRICS[metric].label)
     notes = sorted({n for n in map(data_note, runs) if n})
     if title or notes:  # a figure on stand-in data says so
         fig.suptitle("; ".join(filter(None, [title or "", *(f"data: {n}" for n in notes)])))

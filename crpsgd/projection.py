@@ -1,12 +1,16 @@
 """``crpsgd project``: what a logged run would take on a cluster of ``p`` nodes.
 
-From a run log it takes the schedule (rounds ``t = 1..R``, per-worker batch ``B_t`` and local
-steps ``H_t``, so ``s_t = B_t H_t`` samples per worker), rank 0's measured compute seconds of
-each round (gradient and update), fitted as ``compute_t = a + c s_t`` by least squares over
-rounds 2..R (round 1 holds the JIT compilation of the kernels; with one batch size throughout,
-``a = 0`` and ``c`` is the mean per sample), the driver seconds per round outside compute and
-Allreduce, ``o = (wall - compute - comm - eval) / R``, and the Allreduce buffer of ``n`` bytes
-(``comm_bytes / rounds``: the vector and the control slot). On ``p`` nodes::
+From a run log's rounds (``/rounds``) it takes the schedule (rounds ``t = 1..R``,
+per-worker batch ``B_t`` and local steps ``H_t``, so ``s_t = B_t H_t`` samples per worker),
+rank 0's measured compute seconds of each round (gradient and update), fitted as
+``compute_t = a + c s_t`` by least squares over rounds 2..R (round 1 holds the JIT
+compilation of the kernels; with one batch size throughout ``a`` and ``c`` cannot be told
+apart: ``a = 0`` and ``c`` is the mean per sample, which the table says), the driver seconds
+per round outside compute, Allreduce and evaluations, ``o``, from the rounds' clock over
+rounds 2..R (start-up, ``f*``, the first round's compilation and the evaluations are left
+out), and the Allreduce buffer of ``n`` bytes (``comm_bytes / rounds``; for a log without a
+summary, preempted, killed or still running, the ``round_buffer_bytes`` the run recorded at
+its start). On ``p`` nodes::
 
     compute(p) = sum_t (a + c H_t b_t(p))    b_t(p) = B_t (weak scaling, the default)
                                              b_t(p) = ceil(B_t N / p) (strong: same global batch)
@@ -24,100 +28,32 @@ Communication dominates from the smallest ``p`` with ``comm(p) > compute(p)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crpsgd.errors import UsageError
 from crpsgd.network import Network, allreduce_seconds
+from crpsgd.projection_profile import (
+    RunProfile,
+    buffer_bytes_of,
+    driver_seconds_per_round,
+    fit_compute,
+    profile_from_record,
+)
 
-if TYPE_CHECKING:
-    from crpsgd.runlog import RunRecord
+__all__ = [
+    "RunProfile",
+    "buffer_bytes_of",
+    "driver_seconds_per_round",
+    "fit_compute",
+    "profile_from_record",
+    "project",
+    "projection_rows",
+    "projection_table",
+]
 
 SCALINGS = ("weak", "strong")
 #: Largest node count searched for the crossover.
 MAX_NODES = 1 << 20
-
-
-@dataclass(frozen=True)
-class RunProfile:
-    """What the projection needs from one run log (seconds are rank 0's)."""
-
-    label: str
-    n_workers: int
-    batches: np.ndarray  # B_t per round (int64)
-    local_steps: np.ndarray  # H_t per round (int64)
-    compute_s: float  # measured, all rounds (round 1's compilation included)
-    comm_s: float  # measured
-    other_s: float  # measured driver seconds outside compute, Allreduce and evaluations
-    buffer_bytes: int
-    fixed_s: float  # a: compute seconds per round independent of the batch
-    seconds_per_sample: float  # c
-
-    @property
-    def rounds(self) -> int:
-        return int(self.batches.size)
-
-
-def fit_compute(samples: np.ndarray, seconds: np.ndarray) -> tuple[float, float]:
-    """``(a, c)`` of ``seconds_t ~ a + c samples_t`` by least squares, both kept >= 0.
-
-    With one sample count throughout (or a negative fitted part) the fit is ``a = 0`` and
-    ``c = sum seconds / sum samples``; an empty series gives ``(0, 0)``."""
-    samples = np.asarray(samples, dtype=np.float64)
-    seconds = np.asarray(seconds, dtype=np.float64)
-    total = samples.sum()
-    if total <= 0:
-        return 0.0, 0.0
-    if np.ptp(samples) > 0:
-        slope, intercept = np.polyfit(samples, seconds, 1)
-        if slope > 0 and intercept >= 0:
-            return float(intercept), float(slope)
-    return 0.0, float(seconds.sum() / total)
-
-
-def profile_from_record(run: RunRecord, label: str | None = None) -> RunProfile:
-    """The :class:`RunProfile` of a run log read by :func:`crpsgd.runlog.read_run`."""
-    from crpsgd.report import label as run_label
-
-    where = str(run.path)
-    rows = run.rounds
-    if "batch" not in rows or len(rows["batch"]) == 0:
-        raise UsageError(f"{where}: the log has no rounds to project")
-    batches = np.asarray(rows["batch"], dtype=np.int64)
-    steps = np.asarray(rows.get("local_steps", np.ones_like(batches)), dtype=np.int64)
-    summary = run.summary
-    compute = float(summary.get("compute_s", np.sum(rows["compute_s"])))
-    comm = float(summary.get("comm_s", np.sum(rows["comm_s"])))
-    eval_s = float(summary.get("eval_s", np.sum(run.eval.get("eval_s", [0.0]))))
-    wall = float(summary.get("wall_s", rows["wall_s"][-1]))
-    other = max(wall - compute - comm - eval_s, 0.0)
-    n_bytes = summary.get("comm_bytes")
-    samples = batches * steps
-    per_round = np.asarray(rows["compute_s"], dtype=np.float64)
-    if batches.size > 1:
-        fixed, per_sample = fit_compute(samples[1:], per_round[1:])
-    else:
-        fixed, per_sample = fit_compute(samples, per_round)
-    rounds_done = int(summary.get("rounds", batches.size))
-    if n_bytes and rounds_done:
-        buffer_bytes = int(round(float(n_bytes) / rounds_done))
-    elif run.x is not None:
-        buffer_bytes = (int(run.x.size) + 1) * 8  # the vector and the control slot
-    else:
-        raise UsageError(f"{where}: neither comm_bytes nor the result vector: buffer size unknown")
-    return RunProfile(
-        label=label or run_label(run),
-        n_workers=int(run.attrs.get("n_workers", 1)),
-        batches=batches,
-        local_steps=steps,
-        compute_s=compute,
-        comm_s=comm,
-        other_s=other,
-        buffer_bytes=buffer_bytes,
-        fixed_s=fixed,
-        seconds_per_sample=per_sample,
-    )
 
 
 @dataclass(frozen=True)
@@ -233,14 +169,16 @@ def projection_table(
         f"({net.bandwidth_gbit:.3g} Gbit/s), gamma = {net.gamma * 1e9:.3g} ns/B; "
         f"Allreduce: {algorithm}; {scaling} scaling",
         "model: one rank per node, compute at the logged seconds per sample scaled by the "
-        "per-worker batch, no overlap, driver seconds per round as logged, evaluations left out",
+        "per-worker batch, no overlap, driver seconds per round as logged in the rounds, "
+        "start-up and evaluations left out",
     ]
     for i, pr in enumerate(profiles, 1):
         lines.append(
             f"[{i}] {pr.label}: N = {pr.n_workers} logged, {pr.rounds} rounds, "
             f"{pr.buffer_bytes} B per Allreduce; compute {pr.fixed_s * 1e6:.3g} us/round + "
-            f"{pr.seconds_per_sample * 1e9:.3g} ns/sample; "
-            f"driver {pr.other_s / pr.rounds * 1e6:.3g} us/round"
+            f"{pr.seconds_per_sample * 1e9:.3g} ns/sample"
+            + (" (one batch size: the per-round part is in the per-sample cost)" * pr.one_batch)
+            + f"; driver {pr.other_s / pr.rounds * 1e6:.3g} us/round (rounds 2..R)"
         )
     header = ["nodes"] + [f"[{i}] compute / comm / wall s" for i in range(1, len(profiles) + 1)]
     rows = [header]
@@ -282,6 +220,7 @@ def projection_rows(
                 "buffer_bytes": pr.buffer_bytes,
                 "compute_fixed_s": pr.fixed_s,
                 "seconds_per_sample": pr.seconds_per_sample,
+                "one_batch_size": pr.one_batch,
                 "measured": {"compute_s": pr.compute_s, "comm_s": pr.comm_s, "other_s": pr.other_s},
                 "crossover_nodes": crossover(pr, net, scaling, algorithm),
                 "projection": [

@@ -1,5 +1,5 @@
-"""Plain-text tables of run logs (``crpsgd info``, ``crpsgd report``) and the names that tell
-several runs apart (also the legend entries of ``crpsgd plot``)."""
+"""Plain-text tables of run logs (``crpsgd info``, ``crpsgd report``); the names that tell
+several runs apart are in :mod:`crpsgd.labels`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,20 @@ import json
 import math
 from collections.abc import Sequence
 
+from crpsgd.labels import (
+    DISTINGUISHING,
+    data_name,
+    data_note,
+    differing,
+    distinguishing_labels,
+    field,
+    label,
+)
 from crpsgd.runlog import RunRecord
+
+__all__ = ["DISTINGUISHING", "data_note", "differing", "distinguishing_labels", "label"]
+_data_name = data_name  # the name tests and older callers use
+_field = field
 
 
 def _fmt(value: object, spec: str = ".6g") -> str:
@@ -16,90 +29,6 @@ def _fmt(value: object, spec: str = ".6g") -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else format(value, spec)
     return str(value)
-
-
-def label(run: RunRecord, gamma: bool = False) -> str:
-    """Algorithm and its key parameters, e.g. ``cr-psgd(B1=8,rho=1.2)`` or ``psgd(B=8)``;
-    ``gamma=True`` adds the step size actually used."""
-    cfg = run.config
-    algo = run.attrs.get("algorithm", "?")
-    if algo == "cr-psgd":
-        parts = [f"B1={cfg.get('b1')}", f"rho={cfg.get('rho')}"]
-    elif algo == "psgd":
-        parts = [f"B={cfg.get('batch')}"]
-    elif algo == "cr-psgd-catalyst":
-        theta = run.attrs.get("theta", cfg.get("theta"))
-        theta = format(theta, ".3g") if isinstance(theta, float) else theta
-        parts = [f"B1={cfg.get('b1')}", f"rho={cfg.get('rho')}", f"theta={theta}"]
-    elif algo == "local-sgd":
-        period = run.attrs.get("period", cfg.get("period"))
-        parts = [f"b={cfg.get('batch')}", f"H={period}"]
-    else:
-        parts = []
-    if gamma and isinstance(run.attrs.get("step_size"), float):
-        parts.append(f"gamma={run.attrs['step_size']:.3g}")
-    return f"{algo}({','.join(parts)})" if parts else str(algo)
-
-
-#: Settings that may tell runs apart, in the order shown (read by :func:`_field`).
-DISTINGUISHING = ("data", "problem", "N", "seed", "T", "lam", "gamma")
-
-
-_DEFAULTS = {"density=1.0", "noise=0.05", "scale=1.0"}  # crpsgd.data.synthetic
-
-
-def _data_name(run: RunRecord) -> str:
-    path = str(run.attrs.get("data_path") or run.config.get("data") or "?")
-    if run.attrs.get("data_kind") == "synthetic" or path.startswith("synthetic"):
-        # the canonical spec without the keys at their defaults
-        keys = [kv for kv in path.partition(":")[2].split(",") if kv and kv not in _DEFAULTS]
-        return "synthetic:" + ",".join(keys)
-    name = path.replace("\\", "/").rsplit("/", 1)[-1]
-    note = data_note(run)
-    return f"{name} [{note}]" if note else name
-
-
-def data_note(run: RunRecord) -> str:
-    """The short form of the log's ``data_note`` (up to its first colon): what the data is
-    when its name does not say it, e.g. "scikit-learn digits stand-in (not CIFAR-10)"; ""
-    for real data."""
-    note = str(run.attrs.get("data_note") or "")
-    return "" if note in ("", "CIFAR-10 binary version") else note.split(":", 1)[0].strip()
-
-
-def _field(run: RunRecord, name: str) -> str:
-    if name == "data":
-        return _data_name(run)
-    if name == "problem":
-        return str(run.attrs.get("problem") or run.config.get("problem") or "logreg")
-    if name == "N":
-        return _fmt(run.attrs.get("n_workers"))
-    if name == "gamma":
-        return _fmt(run.attrs.get("step_size"), ".3g")
-    if name == "seed":
-        return _fmt(run.attrs.get("seed", run.config.get("seed")))
-    return _fmt(run.config.get(name))
-
-
-def differing(runs: Sequence[RunRecord]) -> list[str]:
-    """The fields of :data:`DISTINGUISHING` whose values are not all equal across ``runs``,
-    plus ``file`` (the log's stem) when those still leave two runs with the same name."""
-    fields = [f for f in DISTINGUISHING if len({_field(r, f) for r in runs}) > 1]
-    names = [(label(r), *(_field(r, f) for f in fields)) for r in runs]
-    if len(set(names)) < len(names):
-        fields.append("file")
-    return fields
-
-
-def distinguishing_labels(runs: Sequence[RunRecord], gamma: bool = True) -> list[str]:
-    """One name per run: algorithm and parameters, then ``key=value`` for each field of
-    :func:`differing` (``gamma`` only when not already in the algorithm's label)."""
-    fields = [f for f in differing(runs) if not (gamma and f == "gamma")]
-    out = []
-    for r in runs:
-        extra = [f"{f}={r.path.stem if f == 'file' else _field(r, f)}" for f in fields]
-        out.append(" ".join([label(r, gamma=gamma), *extra]))
-    return out
 
 
 METRICS = ("suboptimality", "objective", "grad_norm_sq")
@@ -142,7 +71,7 @@ def comparison_rows(
                 "run": label(run, gamma=True),
                 "path": str(run.path),
                 "file": run.path.stem,
-                "data": _data_name(run),
+                "data": data_name(run),
                 "N": run.attrs.get("n_workers"),
                 "seed": run.attrs.get("seed"),
                 "T": run.config.get("T"),
@@ -153,6 +82,8 @@ def comparison_rows(
                 "objective": s.get("objective"),
                 "suboptimality": s.get("suboptimality"),
                 "grad_norm_sq": s.get("grad_norm_sq"),
+                "test_accuracy": s.get("test_accuracy"),
+                "test_loss": s.get("test_loss"),
                 "target_metric": m if target is not None else None,
                 "target": target,
                 "rounds_to_target": hit[0] if hit else None,
@@ -169,6 +100,14 @@ def comparison_rows(
     return rows
 
 
+#: Columns of ``crpsgd report`` shown when some run logged them: header and format.
+TEST_COLUMNS = {"test_accuracy": ("test acc", ".4f"), "test_loss": ("test loss", ".4g")}
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def comparison_table(
     runs: Sequence[RunRecord], target: float | None = None, metric: str | None = None
 ) -> str:
@@ -177,6 +116,8 @@ def comparison_table(
     rows = comparison_rows(runs, target, metric)
     extra = [f for f in differing(runs) if f not in ("gamma", "N")]
     header = ["run", *extra, "N", "rounds", "SFO/worker", "objective", "f - f*", "||grad||^2"]
+    tests = [k for k in TEST_COLUMNS if any(_finite(r[k]) for r in rows)]
+    header += [TEST_COLUMNS[k][0] for k in tests]
     if target is not None:
         header += ["rounds@target", "SFO@target"]
     header += ["wall s", "compute s", "comm s", "eval s", "status"]
@@ -184,13 +125,14 @@ def comparison_table(
     for run, r in zip(runs, rows, strict=True):
         cells = [
             r["run"],
-            *(run.path.stem if f == "file" else _field(run, f) for f in extra),
+            *(field(run, f) for f in extra),
             _fmt(r["N"]),
             _fmt(r["rounds"]),
             _fmt(r["sfo_per_worker"]),
             _fmt(r["objective"], ".8g"),
             _fmt(r["suboptimality"], ".3e"),
             _fmt(r["grad_norm_sq"], ".3e"),
+            *(_fmt(r[k], TEST_COLUMNS[k][1]) for k in tests),
         ]
         if target is not None:
             never = "never"
@@ -251,7 +193,7 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
         rows.append(
             (
                 label(run),
-                *(run.path.stem if f == "file" else _field(run, f) for f in extra),
+                *(field(run, f) for f in extra),
                 _fmt(run.attrs.get("n_workers")),
                 _fmt(s.get("rounds")),
                 _fmt(s.get("sfo_per_worker")),
@@ -280,6 +222,7 @@ def describe(run: RunRecord) -> str:
         "data_sha256",
         "data_note",
         "eval_rows",
+        "model_parameters",
         "test_data_path",
         "mpi_library",
         "start_time",

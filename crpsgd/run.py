@@ -95,7 +95,7 @@ def run_from_cli(
         comm,
         out,
         data.n_total,
-        getattr(data.train, "n_features", problem.dim),
+        _sample_shape(data.train, problem),
         (smoothness, smoothness_bound),
         gamma,
         f_star,
@@ -104,6 +104,7 @@ def run_from_cli(
     )
     log = GuardedLog(log, out)  # a write failure becomes one OutputError naming --out
     _warn(comm, log, parts.schedule_warning(cfg, gamma, settings), ckpt is not None)
+    log.set_attrs(round_buffer_bytes=_round_buffer_bytes(problem, schedule))
     if problem_part.log_attrs is not None:
         log.set_attrs(**problem_part.log_attrs(problem))
     evaluator = (problem_part.make_evaluator or Evaluator)(problem, comm, f_star, data.test)
@@ -232,3 +233,20 @@ def _progress_printer(budget: int):
         )
 
     return show
+
+
+def _sample_shape(train: Any, problem: Any) -> tuple[int, ...]:
+    """One sample's shape: ``(d,)`` for tabular data, ``(3, H, W)`` for images."""
+    if hasattr(train, "sample_shape"):
+        return tuple(int(k) for k in train.sample_shape)
+    return (int(getattr(train, "n_features", problem.dim)),)
+
+
+def _round_buffer_bytes(problem: Any, schedule: Any) -> int:
+    """Bytes of one round's Allreduce: the vector, the schedule's extra slots and the
+    control slot, of the problem's dtype (``crpsgd project`` reads it from logs without a
+    summary)."""
+    import numpy as np
+
+    slots = getattr(schedule, "extra_slots", 0) if schedule is not None else 0
+    return (int(problem.dim) + int(slots) + 1) * np.dtype(problem.dtype).itemsize

@@ -73,14 +73,15 @@ def open_log(
     comm: Communicator,
     out: Path,
     n_total: int,
-    d: int,
+    sample_shape: tuple[int, ...],
     smoothness_and_bound: tuple[float, str],
     gamma: float,
     f_star: float | None,
     f_star_note: str,
     run_id: str = "",
 ) -> RunLog | NullRunLog:
-    """Rank 0 creates the log with every root attribute; other ranks hold a null log."""
+    """Rank 0 creates the log with every root attribute; other ranks hold a null log.
+    ``data_shape`` is ``(n_total, *sample_shape)``: the data's, never the model's size."""
     if not comm.is_root:
         return NullRunLog()
     smoothness, smoothness_bound = smoothness_and_bound
@@ -94,7 +95,7 @@ def open_log(
         "seed": cfg["seed"],
         "data_path": ident["path"],
         "data_kind": ident["kind"],
-        "data_shape": (n_total, d),
+        "data_shape": (n_total, *sample_shape),
         "data_sha256": ident["sha256"],
         "data_note": ident.get("note", ""),  # what the data is, e.g. a stand-in's warning
         "mpi_library": mpi_library_version(),

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from crpsgd.cli import main
+from crpsgd.errors import UsageError
 from crpsgd.network import (
     PRESETS,
     Network,
@@ -27,7 +28,7 @@ from crpsgd.projection import (
     profile_from_record,
     project,
 )
-from crpsgd.runlog import RunRecord
+from crpsgd.runlog import RunRecord, read_run
 
 NET = Network("t", alpha=1e-6, beta=1e-9, gamma=1e-10)
 
@@ -161,14 +162,17 @@ def test_crossover_is_the_first_dominated_node_count(scaling, algorithm):
         assert found == brute
 
 
-def _record(tmp_path: Path, batches, compute, comm, wall, eval_s, comm_bytes, d=123) -> RunRecord:
+def _record(
+    tmp_path: Path, batches, compute, comm, wall, eval_s, comm_bytes, d=123, clock=None, ev=None
+) -> RunRecord:
     b = np.asarray(batches)
     rows = {
+        "round": np.arange(1, b.size + 1),
         "batch": b,
         "local_steps": np.ones_like(b),
         "compute_s": np.asarray(compute, dtype=float),
         "comm_s": np.asarray(comm, dtype=float),
-        "wall_s": np.linspace(0, wall, b.size),
+        "wall_s": np.linspace(0, wall, b.size) if clock is None else np.asarray(clock),
     }
     summary = {
         "rounds": b.size,
@@ -179,21 +183,67 @@ def _record(tmp_path: Path, batches, compute, comm, wall, eval_s, comm_bytes, d=
         "comm_bytes": comm_bytes,
     }
     attrs = {"algorithm": "psgd", "n_workers": 2}
-    return RunRecord(tmp_path / "r.h5", attrs, {"batch": 4}, rows, {}, np.zeros(d), summary)
+    evals = ev or {}
+    return RunRecord(tmp_path / "r.h5", attrs, {"batch": 4}, rows, evals, np.zeros(d), summary)
+
+
+def _clocked(tmp_path, startup=5.0, driver=3e-4):
+    """Four rounds with a consistent clock: ``driver`` seconds per round outside compute and
+    Allreduce, evaluations of 0.25 s after rounds 0 and 2 and 0.5 s after round 4, and
+    ``startup`` seconds before the loop that only the summary's wall time holds."""
+    batches = [4, 8, 16, 32]
+    compute = [2.0] + [1e-5 + 1e-7 * b for b in batches[1:]]  # round 1: 2 s of JIT
+    comm = [1e-5] * 4
+    ev = {"round": np.array([0, 2, 4]), "eval_s": np.array([0.25, 0.25, 0.5])}
+    clock, t = [], 0.25
+    for k in range(4):
+        t += compute[k] + comm[k] + driver + (0.25 if k == 2 else 0.0)
+        clock.append(t)
+    wall = startup + t + 0.5
+    rec = _record(tmp_path, batches, compute, comm, wall, 1.0, 4 * 992, clock=clock, ev=ev)
+    return rec, compute
 
 
 def test_profile_from_a_log_leaves_out_the_first_rounds_compilation(tmp_path):
-    batches = [4, 8, 16, 32]
-    compute = [2.0] + [1e-5 + 1e-7 * b for b in batches[1:]]  # round 1: 2 s of JIT
-    rec = _record(tmp_path, batches, compute, [1e-5] * 4, 3.0, 0.25, 4 * 992)
+    rec, compute = _clocked(tmp_path)
     prof = profile_from_record(rec)
     assert prof.fixed_s == pytest.approx(1e-5) and prof.seconds_per_sample == pytest.approx(1e-7)
     assert prof.buffer_bytes == 992 and prof.rounds == 4 and prof.label == "psgd(B=4)"
-    assert prof.other_s == pytest.approx(3.0 - sum(compute) - 4e-5 - 0.25)
     assert compute_seconds(prof, 64) == pytest.approx(4e-5 + 60e-7)
     # no comm_bytes: the vector and the control slot
     rec.summary.pop("comm_bytes")
     assert profile_from_record(rec).buffer_bytes == 124 * 8
+
+
+def test_driver_seconds_come_from_the_rounds_not_from_start_up_or_evaluations(tmp_path):
+    """Seen failing before: the driver time was the summary's wall less compute, Allreduce
+    and evaluations, i.e. start-up, f* and the first compilation spread over the rounds."""
+    for startup in (0.0, 5.0, 50.0):
+        rec, _ = _clocked(tmp_path, startup=startup, driver=3e-4)
+        assert profile_from_record(rec).other_s == pytest.approx(4 * 3e-4, rel=1e-6)
+
+
+def test_a_log_without_a_summary_takes_the_buffer_size_it_recorded(tmp_path):
+    """Preempted, killed and live logs have no comm_bytes (and no result vector)."""
+    rec, _ = _clocked(tmp_path)
+    rec.summary.clear()
+    rec.x = None
+    rec.attrs["round_buffer_bytes"] = 992
+    assert profile_from_record(rec).buffer_bytes == 992
+    del rec.attrs["round_buffer_bytes"]
+    rec.attrs["status"] = "running"
+    with pytest.raises(UsageError, match="round_buffer_bytes") as err:
+        profile_from_record(rec)
+    assert "r.h5" in str(err.value) and "buffer size unknown" not in str(err.value)
+
+
+def test_a_run_records_its_round_buffer_size(tmp_path):
+    out = tmp_path / "a.h5"
+    flags = ["--data", "synthetic:n=200,d=4,seed=1", "--T", "200", "--quiet", "--out", str(out)]
+    for schedule in ("auto", "adaptive"):
+        assert main(["run", *flags, "--schedule", schedule, "--overwrite"]) == 0
+        run = read_run(out)
+        assert run.attrs["round_buffer_bytes"] == run.summary["comm_bytes"] / run.summary["rounds"]
 
 
 # ---- the command line ----------------------------------------------------------------------
@@ -230,23 +280,27 @@ def test_project_json_agrees_with_the_model(logs, capsys):
     assert run["rounds"] == 500 and run["buffer_bytes"] == 11 * 8
     comm = run["projection"][0]["comm_s"]
     assert comm == pytest.approx(500 * 4 * (2e-6 + 88 * 1e-10))
+    # the new spellings, which do not read like crpsgd run's --alpha and --gamma
+    new = ["project", str(ps), "--net-alpha", "2e-6", "--net-beta", "1e-10", "--net-gamma", "0"]
+    assert main([*new, "--nodes", "16", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == data
 
 
 BAD = [
     (["--network", "5gbe"], "--network"),
-    (["--alpha", "0", "--beta", "1e-9"], "--alpha='0'"),
-    (["--alpha=-1e-6", "--beta", "1e-9"], "--alpha='-1e-6'"),
+    (["--alpha", "0", "--beta", "1e-9"], "--net-alpha='0'"),
+    (["--alpha=-1e-6", "--beta", "1e-9"], "--net-alpha='-1e-6'"),
     (["--alpha", "-1e-6", "--beta", "1e-9"], "--alpha"),  # argparse: expected one argument
-    (["--alpha", "1e-6", "--beta", "nan"], "--beta='nan'"),
-    (["--alpha", "1e-6", "--beta", "fast"], "--beta='fast'"),
-    (["--alpha", "1e-6"], "--alpha"),
+    (["--alpha", "1e-6", "--beta", "nan"], "--net-beta='nan'"),
+    (["--alpha", "1e-6", "--beta", "fast"], "--net-beta='fast'"),
+    (["--alpha", "1e-6"], "--net-beta"),
     (["--network", "10gbe", "--alpha", "1e-6"], "not both"),
     (["--network", "10gbe", "--nodes", "0"], "--nodes='0'"),
     (["--network", "10gbe", "--nodes", "8,x"], "--nodes='8,x'"),
     (["--network", "10gbe", "--nodes", ""], "--nodes=''"),
     (["--network", "10gbe", "--nodes=-8"], "--nodes='-8'"),
     (["--network", "10gbe", "--nodes", "8,2000000"], "2000000 is not in 1..1048576"),
-    (["--network", "10gbe", "--gamma-op=-1"], "--gamma-op='-1'"),
+    (["--network", "10gbe", "--gamma-op=-1"], "--net-gamma='-1'"),
     (["--network", "10gbe", "--scaling", "linear"], "--scaling"),
 ]
 

@@ -89,6 +89,10 @@ def test_the_stand_in_note_reaches_the_log_and_the_report(tmp_path):
     assert run.attrs["data_note"].startswith("scikit-learn digits stand-in (not CIFAR-10)")
     info = run_cli(["info", str(out)])
     assert "data_note        scikit-learn digits stand-in (not CIFAR-10)" in info.stdout
+    # the data's shape is the images', the parameter count is called what it is
+    assert run.attrs["data_shape"][1:] == [3, 32, 32]
+    assert run.attrs["model_parameters"] == run.x.size
+    assert f"model_parameters {run.x.size}" in info.stdout
     from crpsgd.report import _data_name
 
     assert _data_name(run) == "digits [scikit-learn digits stand-in (not CIFAR-10)]"

@@ -25,4 +25,7 @@ def test_without_torch_a_torch_problem_is_one_usage_error():
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "--problem torch needs PyTorch: pip install 'crpsgd[torch]'"
+    assert proc.stdout.strip() == (
+        "--problem torch needs PyTorch: from the project's checkout, make install "
+        "EXTRAS=mpich,test,torch (or pip install -e '.[torch]')"
+    )

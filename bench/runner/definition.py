@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,12 @@ def problems(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": None, "run": spec["run"], "unit": spec.get("unit", "bound"), "target": None}]
 
 
+def ranks_in_title(title: str, n_workers: int) -> str:
+    """The title with every ``N = k`` saying the ranks that ran (a definition's title names
+    the N of its job script; a run with fewer ranks must not be titled with it)."""
+    return re.sub(r"\bN = \d+", f"N = {n_workers}", title)
+
+
 def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
     """The short version of ``--quick``: the ``[quick]`` table's ``run`` (and ``grid``)
     overrides, only its ``methods`` (all when absent), each grid axis cut to one value (the
@@ -139,6 +146,8 @@ def quick_version(spec: dict[str, Any]) -> dict[str, Any]:
         for problem in short["problem"]:
             problem["run"].update(quick.get("run", {}))
             problem["title"] = quick.get("title", problem.get("title"))
+            if "figure_name" in quick:  # the quick data is not the problem's (a stand-in)
+                problem["figure_name"] = quick["figure_name"]
     else:
         short["run"].update(quick.get("run", {}))
         short["grid"].update(quick.get("grid", {}))

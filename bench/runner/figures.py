@@ -50,7 +50,9 @@ def draw_final(result: dict[str, Any], results: Path, out_dir: Path) -> int:
 
 
 def draw_target(report: dict[str, Any], results: Path) -> int:
-    """``<results>/<name>-<problem>.png``: the 'score' rows (tuned and restricted points)."""
+    """``<results>/<name>-<figure name>.png`` (the problem's name unless its data is a
+    stand-in that ``[quick] figure_name`` names): the 'score' rows (tuned and restricted
+    points)."""
     drawn = 0
     for p in report["problems"]:
         chosen, seen = [], set()
@@ -61,7 +63,7 @@ def draw_target(report: dict[str, Any], results: Path) -> int:
         drawn += _plot(
             chosen,
             [f"{r['label']}: {r['params']}" for r in chosen],
-            results / f"{report['name']}-{p['name']}",
+            results / f"{report['name']}-{p.get('figure_name', p['name'])}",
             metrics=("grad_norm_sq", "objective"),
             title=f"{p['title']} (target {p['target']:g})",
             formats=("png",),

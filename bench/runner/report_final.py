@@ -11,7 +11,7 @@ import re
 import statistics
 from typing import Any
 
-from runner.definition import NOT_FLAGS, tune_seeds
+from runner.definition import NOT_FLAGS, ranks_in_title, tune_seeds
 from runner.rows import median_finite
 from runner.select import final_picks, point_scores
 
@@ -60,7 +60,7 @@ def build(spec, index: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
             methods += method_rows(spec, method, mine)
     return {
         "name": spec["name"],
-        "title": spec.get("title", spec["name"]),
+        "title": ranks_in_title(spec.get("title", spec["name"]), index["n_workers"]),
         "command": spec.get("command", ""),
         "run": spec["run"],
         "grid": spec["grid"],

@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from runner.definition import tune_seeds
+from runner.definition import ranks_in_title, tune_seeds
 from runner.rows import median_or_none
 from runner.select import target_picks
 
@@ -28,7 +28,9 @@ SEED_MEDIANS = (
 )
 
 
-def describe_point(method: dict[str, Any], point: dict[str, Any]) -> str:
+def describe_point(method: dict[str, Any], point: dict[str, Any], unit: str = "bound") -> str:
+    """The point's parameters; ``gamma`` in units of ``1/L`` (``1/(L+theta)`` for Catalyst)
+    unless the problem's step sizes are absolute (``unit = "absolute"``: no ``L``)."""
     names = {"b1": "B1", "rho": "rho", "batch": "b" if method["algo"] == "local-sgd" else "B"}
     names.update(period="H", theta="theta", gamma="gamma", outer="K")
     parts = []
@@ -37,9 +39,11 @@ def describe_point(method: dict[str, Any], point: dict[str, Any]) -> str:
             continue
         if key == "theta":
             parts.append(f"theta={value}L")
+        elif key == "gamma" and unit == "absolute":
+            parts.append(f"gamma={value}")
         elif key == "gamma":
-            unit = "1/(L+theta)" if method["algo"] == "cr-psgd-catalyst" else "1/L"
-            parts.append(f"gamma={value}x{unit}")
+            per = "1/(L+theta)" if method["algo"] == "cr-psgd-catalyst" else "1/L"
+            parts.append(f"gamma={value}x{per}")
         else:
             parts.append(f"{names[key]}={value}")
     if point.get("period") == "auto":
@@ -47,15 +51,18 @@ def describe_point(method: dict[str, Any], point: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def summary_row(method: dict[str, Any], selected_by: str, runs: list[dict[str, Any]]):
-    """One table row: a grid point of ``method`` over the seeds in ``runs`` (medians)."""
+def summary_row(
+    method: dict[str, Any], selected_by: str, runs: list[dict[str, Any]], unit: str = "bound"
+):
+    """One table row: a grid point of ``method`` over the seeds in ``runs`` (medians);
+    ``unit``: the problem's step-size unit."""
     first = runs[0]
     row = {
         "method": method["name"],
         "label": method.get("label", method["name"]),
         "selected_by": selected_by,
         "point": first["point"],
-        "params": describe_point(method, first["point"]),
+        "params": describe_point(method, first["point"], unit),
         "period": first["period"],
         "seeds": [r["seed"] for r in runs],
         "logs": [r["log"] for r in runs],
@@ -78,11 +85,12 @@ def build(spec, index: dict[str, Any], rows_of: dict[str, list]) -> dict[str, An
         for method in spec["method"]:
             mine = [r for r in runs if r["method"] == method["name"]]
             for selected_by, chosen in target_picks(method, mine, spec["select"], tune_seeds(spec)):
-                table.append(summary_row(method, selected_by, chosen))
+                table.append(summary_row(method, selected_by, chosen, pdef.get("unit", "bound")))
         report["problems"].append(
             {
                 "name": pdef["name"],
-                "title": pdef.get("title", pdef["name"]),
+                "figure_name": pdef.get("figure_name", pdef["name"]),
+                "title": ranks_in_title(pdef.get("title", pdef["name"]), index["n_workers"]),
                 "target": pdef["target"],
                 "L": pinfo["L"],
                 "unit": pdef.get("unit", "bound"),

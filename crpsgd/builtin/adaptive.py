@@ -30,5 +30,6 @@ register_schedule(
         build=build,
         params=(B1, *PARAMS),
         first_batch="b1",
+        label=lambda cfg, attrs: [f"B1={cfg.get('b1')}", f"eta={cfg.get('eta')}"],
     )
 )

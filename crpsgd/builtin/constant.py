@@ -29,5 +29,6 @@ register_schedule(
         build=build,
         params=(BATCH,),
         first_batch="batch",
+        label=lambda cfg, attrs: [f"B={cfg.get('batch')}"],
     )
 )

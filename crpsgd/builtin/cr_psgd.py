@@ -30,5 +30,6 @@ register_algorithm(
         execute=execute_schedule_loop,
         uses_schedule=True,
         default_schedule="exponential",
+        label=lambda cfg, attrs: [],  # the schedule's terms say it all
     )
 )

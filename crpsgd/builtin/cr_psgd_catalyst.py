@@ -30,6 +30,10 @@ OUTER = Param(
 )
 
 
+def _short(value: Any) -> str:
+    return format(value, ".3g") if isinstance(value, float) else str(value)
+
+
 def theta_of(cfg: dict[str, Any], smoothness: float) -> float:
     """``--theta``, or ``2 L`` for ``auto``."""
     return 2.0 * smoothness if cfg["theta"] == "auto" else cfg["theta"]
@@ -74,5 +78,6 @@ register_algorithm(
         settings=lambda cfg, smoothness: {"theta": theta_of(cfg, smoothness)},
         auto_needs_smoothness=("theta",),
         loop_mu=lambda mu, settings: mu + settings["theta"],
+        label=lambda cfg, attrs: [f"theta={_short(attrs.get('theta', cfg.get('theta')))}"],
     )
 )

@@ -27,5 +27,6 @@ register_schedule(
         params=(B1, RHO),
         first_batch="b1",
         warning=lambda cfg, gamma, mu: rho_warning(gamma, mu, cfg["rho"]),
+        label=lambda cfg, attrs: [f"B1={cfg.get('b1')}", f"rho={cfg.get('rho')}"],
     )
 )

@@ -64,5 +64,9 @@ register_algorithm(
         params=(BATCH, PERIOD, PERIOD_RULE),
         plan=plan,
         check=lambda cfg: check_first_batch(cfg, "batch"),
+        label=lambda cfg, attrs: [
+            f"b={cfg.get('batch')}",
+            f"H={attrs.get('period', cfg.get('period'))}",
+        ],
     )
 )

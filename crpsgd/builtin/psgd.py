@@ -13,5 +13,6 @@ register_algorithm(
         execute=execute_schedule_loop,
         uses_schedule=True,
         default_schedule="constant",
+        label=lambda cfg, attrs: [],  # the schedule's terms say it all
     )
 )

@@ -33,8 +33,9 @@ def make_evaluator(problem: Any, comm: Any, f_star: float | None, test: Any) -> 
 
 
 def log_attrs(problem: Any) -> dict[str, Any]:
-    """``eval_rows``: the training subset that ``objective`` and ``grad_norm_sq`` average."""
-    return {"eval_rows": int(problem.n_eval_total)}
+    """``eval_rows``: the training subset that ``objective`` and ``grad_norm_sq`` average;
+    ``model_parameters``: the model's parameter count (the length of the flat vector)."""
+    return {"eval_rows": int(problem.n_eval_total), "model_parameters": int(problem.dim)}
 
 
 register_problem(

@@ -9,7 +9,9 @@ Schema (``format = "crpsgd-run"``, ``format_version = 3``)::
         config                     JSON object: the full merged configuration of the run
         n_workers, seed            number of MPI ranks N, master seed
         data_path, data_kind       training data source and its kind (libsvm/hdf5/synthetic)
-        data_shape, data_sha256    (n, d) and the sha256 of the file (of the spec if synthetic)
+        data_shape, data_sha256    (n, d) ((n, 3, H, W) for images) and the sha256 of the file
+                                   (of the spec if synthetic); torch problems add
+                                   model_parameters (the flat vector's length)
         test_*                     the same for the test set, when one is given
         mpi_library                first line of MPI_Get_library_version
         start_time, end_time       ISO 8601, UTC
@@ -49,7 +51,9 @@ columns it does not know; a column every run writes, a rename, a removal or a ch
 meaning bumps it. Root attributes added without a bump: ``data_note`` (what the data is, e.g.
 "scikit-learn digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows``
 (size of the training subset a torch problem's ``objective`` and ``grad_norm_sq`` are
-computed on; absent: the whole training set), ``schedule_warning``.
+computed on; absent: the whole training set), ``schedule_warning``, ``model_parameters``
+(torch problems), ``round_buffer_bytes`` (bytes of one round's Allreduce, written at the
+start, so that a log without a summary still tells it).
 """
 
 from __future__ import annotations

@@ -19,7 +19,10 @@ import importlib.util
 
 from crpsgd.errors import UsageError
 
-TORCH_MISSING = "--problem torch needs PyTorch: pip install 'crpsgd[torch]'"
+TORCH_MISSING = (
+    "--problem torch needs PyTorch: from the project's checkout, make install "
+    "EXTRAS=mpich,test,torch (or pip install -e '.[torch]')"
+)
 
 
 def torch_available() -> bool:
