@@ -19,7 +19,8 @@ from crpsgd.errors import UsageError
 from crpsgd.runlog import RunRecord
 
 
-def _fmt(value: object, spec: str = ".6g") -> str:
+def format_value(value: object, spec: str = ".6g") -> str:
+    """A table cell: "-" for None, "" and NaN, floats in ``spec``."""
     if value is None or value == "":
         return "-"
     if isinstance(value, float):
@@ -128,12 +129,12 @@ def field(run: RunRecord, name: str) -> str:
     if name == "schedule":
         return schedule_name(run)
     if name == "N":
-        return _fmt(run.attrs.get("n_workers"))
+        return format_value(run.attrs.get("n_workers"))
     if name == "gamma":
-        return _fmt(run.attrs.get("step_size"), ".3g")
+        return format_value(run.attrs.get("step_size"), ".3g")
     if name == "seed":
-        return _fmt(run.attrs.get("seed", run.config.get("seed")))
-    return _fmt(run.config.get(name))
+        return format_value(run.attrs.get("seed", run.config.get("seed")))
+    return format_value(run.config.get(name))
 
 
 def differing(runs: Sequence[RunRecord]) -> list[str]:

@@ -14,6 +14,7 @@ from crpsgd.labels import (
     differing,
     distinguishing_labels,
     field,
+    format_value,
     label,
 )
 from crpsgd.runlog import RunRecord
@@ -21,14 +22,6 @@ from crpsgd.runlog import RunRecord
 __all__ = ["DISTINGUISHING", "data_note", "differing", "distinguishing_labels", "label"]
 _data_name = data_name  # the name tests and older callers use
 _field = field
-
-
-def _fmt(value: object, spec: str = ".6g") -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else format(value, spec)
-    return str(value)
 
 
 METRICS = ("suboptimality", "objective", "grad_norm_sq")
@@ -126,25 +119,25 @@ def comparison_table(
         cells = [
             r["run"],
             *(field(run, f) for f in extra),
-            _fmt(r["N"]),
-            _fmt(r["rounds"]),
-            _fmt(r["sfo_per_worker"]),
-            _fmt(r["objective"], ".8g"),
-            _fmt(r["suboptimality"], ".3e"),
-            _fmt(r["grad_norm_sq"], ".3e"),
-            *(_fmt(r[k], TEST_COLUMNS[k][1]) for k in tests),
+            format_value(r["N"]),
+            format_value(r["rounds"]),
+            format_value(r["sfo_per_worker"]),
+            format_value(r["objective"], ".8g"),
+            format_value(r["suboptimality"], ".3e"),
+            format_value(r["grad_norm_sq"], ".3e"),
+            *(format_value(r[k], TEST_COLUMNS[k][1]) for k in tests),
         ]
         if target is not None:
             never = "never"
             cells += [
-                _fmt(r["rounds_to_target"]) if r["rounds_to_target"] is not None else never,
-                _fmt(r["sfo_to_target"]) if r["sfo_to_target"] is not None else never,
+                format_value(r["rounds_to_target"]) if r["rounds_to_target"] is not None else never,
+                format_value(r["sfo_to_target"]) if r["sfo_to_target"] is not None else never,
             ]
         cells += [
-            _fmt(r["wall_s"], ".2f"),
-            _fmt(r["compute_s"], ".2f"),
-            _fmt(r["comm_s"], ".2f"),
-            _fmt(r["eval_s"], ".2f"),
+            format_value(r["wall_s"], ".2f"),
+            format_value(r["compute_s"], ".2f"),
+            format_value(r["comm_s"], ".2f"),
+            format_value(r["eval_s"], ".2f"),
             str(r["status_text"]),
         ]
         table.append(tuple(str(c) for c in cells))
@@ -194,14 +187,14 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
             (
                 label(run),
                 *(field(run, f) for f in extra),
-                _fmt(run.attrs.get("n_workers")),
-                _fmt(s.get("rounds")),
-                _fmt(s.get("sfo_per_worker")),
-                _fmt(s.get("objective"), ".8g"),
-                _fmt(s.get("suboptimality"), ".3e"),
-                _fmt(s.get("grad_norm_sq"), ".3e"),
-                _fmt(s.get("test_accuracy"), ".4f"),
-                _fmt(s.get("wall_s"), ".2f"),
+                format_value(run.attrs.get("n_workers")),
+                format_value(s.get("rounds")),
+                format_value(s.get("sfo_per_worker")),
+                format_value(s.get("objective"), ".8g"),
+                format_value(s.get("suboptimality"), ".3e"),
+                format_value(s.get("grad_norm_sq"), ".3e"),
+                format_value(s.get("test_accuracy"), ".4f"),
+                format_value(s.get("wall_s"), ".2f"),
                 run.status_text(),
             )
         )
