@@ -72,10 +72,10 @@ format: $(STAMP)
 	$(BIN)/ruff format crpsgd tests bench
 
 bench-kernels: $(STAMP)
-	$(BIN)/python bench/bench_kernels.py --out bench/results/kernels.json
+	$(BIN)/python -m bench kernels --out bench/results/kernels.json
 
 bench-data: $(STAMP)
-	$(BIN)/python bench/bench_libsvm.py --data ../shared/data/a9a --out bench/results/libsvm.json
+	$(BIN)/python -m bench libsvm --data ../shared/data/a9a --out bench/results/libsvm.json
 
 # Experiments (bench/*.toml; logs in bench/out/, tables and small PNGs in bench/results/).
 # More ranks than cores: MPICH's progress throttle makes a waiting rank sleep instead of
@@ -83,16 +83,16 @@ bench-data: $(STAMP)
 BENCH_ENV ?= MPIR_CVAR_CH4_PROGRESS_THROTTLE=1 MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT=1
 
 bench-logreg: $(STAMP)
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python bench/experiment.py bench/logreg_a9a.toml
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python bench/experiment.py bench/logreg_synthetic.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python -m bench experiment bench/logreg_a9a.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 10 $(BIN)/python -m bench experiment bench/logreg_synthetic.toml
 
 bench-theory: $(STAMP)
-	$(BENCH_ENV) $(BIN)/python bench/theory.py
+	$(BENCH_ENV) $(BIN)/python -m bench theory
 
 # Issue 3: CR-PSGD-Catalyst vs PSGD(B) and PR-SGD on non-convex problems, N = 8 (resumable:
 # completed grid points are kept; bench/results/catalyst.{md,json} and catalyst-*.png).
 bench-catalyst: $(STAMP)
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/catalyst.toml
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python -m bench experiment bench/catalyst.toml
 
 # Issue 11: ResNet20, CR-PSGD vs PSGD (small batch + step decay, large batch) and Local SGD,
 # N = 8 ranks (oversubscribed here), the reduced version on the digits stand-in (not
@@ -100,12 +100,12 @@ bench-catalyst: $(STAMP)
 DIGITS := bench/out/digits-cifar10
 bench-resnet20: $(STAMP)
 	test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS)
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python bench/experiment.py bench/resnet20.toml --quick
-	$(BIN)/python bench/resnet20_table.py bench/out/resnet20-quick --out bench/results/resnet20-quick-table
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python -m bench experiment bench/resnet20.toml --quick
+	$(BIN)/python -m bench resnet20-table bench/out/resnet20-quick --out bench/results/resnet20-quick-table
 
 # Issue 11: a ResNet20 round on one rank against bare PyTorch, and micro-batch memory.
 bench-torch: $(STAMP)
-	$(BIN)/python bench/bench_torch.py --out bench/results/torch.json
+	$(BIN)/python -m bench torch --out bench/results/torch.json
 
 # Issue 10: the same PSGD / CR-PSGD written four ways (crpsgd, mpi4py + SciPy, torch.distributed
 # gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch
@@ -123,7 +123,7 @@ ADAPTIVE := adaptive_synthetic adaptive_illcond adaptive_a9a adaptive_nonconvex_
 QUICK ?=
 ADAPTIVE_RESULTS := $(if $(QUICK),bench/out/adaptive-quick,bench/results)
 ADAPTIVE_JSON := $(foreach n,$(ADAPTIVE),$(ADAPTIVE_RESULTS)/$(n)$(if $(QUICK),-quick).json)
-ADAPTIVE_RUN = $(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n $(1) $(BIN)/python bench/experiment.py \
+ADAPTIVE_RUN = $(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n $(1) $(BIN)/python -m bench experiment \
 	bench/$(2).toml $(if $(QUICK),--quick --results-dir $(ADAPTIVE_RESULTS))
 ADAPTIVE_THEORY_T := 1000,3000
 bench-adaptive: $(STAMP)
@@ -136,26 +136,26 @@ bench-adaptive: $(STAMP)
 	$(call ADAPTIVE_RUN,4,adaptive_synthetic)
 	$(call ADAPTIVE_RUN,4,adaptive_illcond)
 	$(call ADAPTIVE_RUN,10,adaptive_a9a)
-	$(BIN)/python bench/adaptive_target.py --out $(ADAPTIVE_RESULTS)/adaptive \
+	$(BIN)/python -m bench adaptive-target --out $(ADAPTIVE_RESULTS)/adaptive \
 		$$(for f in $(ADAPTIVE_JSON); do test -f $$f && echo $$f; done)
-	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python bench/adaptive_theory.py \
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python -m bench adaptive-theory \
 		$(if $(QUICK),--T $(ADAPTIVE_THEORY_T) --out $(ADAPTIVE_RESULTS)/adaptive_theory.json)
 
 bench-peers: $(STAMP)
-	$(BIN)/python bench/bench_peers.py --out bench/results/peers.json --md bench/results/peers.md
+	$(BIN)/python -m bench peers --out bench/results/peers.json --md bench/results/peers.md
 
 # The round's Allreduce for N = 2, 4, 8 (above 2 oversubscribed on 2 cores), alpha/beta fits.
 bench-allreduce: $(STAMP)
-	$(BIN)/python bench/bench_allreduce.py --out bench/results/allreduce.json --n 2,4,8
+	$(BIN)/python -m bench allreduce --out bench/results/allreduce.json --n 2,4,8
 
 figures: $(STAMP)
-	$(BIN)/python bench/experiment.py bench/logreg_a9a.toml --analyse-only
-	$(BIN)/python bench/experiment.py bench/logreg_synthetic.toml --analyse-only
-	$(BIN)/python bench/theory.py --analyse-only
+	$(BIN)/python -m bench experiment bench/logreg_a9a.toml --analyse-only
+	$(BIN)/python -m bench experiment bench/logreg_synthetic.toml --analyse-only
+	$(BIN)/python -m bench theory --analyse-only
 
 clean:
 	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache build *.egg-info
 
 # Issue 10: driver overhead of a PSGD(B) round on a9a, N = 2 (bench/results/overhead.json).
 bench-overhead: $(STAMP)
-	$(BIN)/python bench/bench_overhead.py --out bench/results/overhead.json
+	$(BIN)/python -m bench overhead --out bench/results/overhead.json

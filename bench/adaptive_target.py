@@ -1,5 +1,5 @@
 """Issue 9's target and the eta sweep on the results of ``bench/adaptive_*.toml``
-(bench/results/<name>.json, single-problem definitions of bench/experiment.py).
+(bench/results/<name>.json, single-problem definitions of python -m bench experiment).
 
 A problem's *error* is what its definition scores: the final ``f - f*`` (convex problems,
 ``score = "final"``), or, with ``score = "tail"``, the median of the metric (``||grad f||^2``,

@@ -1,8 +1,8 @@
 """Theory check of the adaptive schedule under PL (the strongly convex problem of
-bench/theory.py): does the batch grow geometrically on its own, and do its rounds fit
+python -m bench theory): does the batch grow geometrically on its own, and do its rounds fit
 ``a + b ln T`` as the fixed schedule's do (``b = 1/ln rho``)?
 
-    mpiexec -n 2 python bench/adaptive_theory.py [--T 1000,3000,10000,30000,100000]
+    mpiexec -n 2 python -m bench adaptive-theory [--T 1000,3000,10000,30000,100000]
 
 Each point is one ``crpsgd run`` (in this job, on every rank); rank 0 prints the fitted ``b``
 of both schedules, and the adaptive run's growth rate: the slope of ``ln B_t`` against ``t``
@@ -26,7 +26,8 @@ from crpsgd.comm import Communicator
 from crpsgd.run import run_from_cli
 from crpsgd.runlog import read_run
 
-# bench/theory.py's CONVEX problem and its fixed schedule (rho = 1.15 meets rho < 1/(1-gamma mu))
+# the CONVEX problem of python -m bench theory and its fixed schedule
+# (rho = 1.15 meets rho < 1/(1-gamma mu))
 PROBLEM = {"data": "synthetic:n=20000,d=20,seed=7,noise=0.1", "problem": "logreg", "lam": 0.05}
 SCHEDULES = {
     "fixed rho = 1.15": {"algo": "cr-psgd", "b1": 4, "rho": 1.15},

@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-allreduce``)::
 
-    python bench/bench_allreduce.py --out bench/results/allreduce.json [--n 2,4,8]
+    python -m bench allreduce --out bench/results/allreduce.json [--n 2,4,8]
         [--algorithms mpich,recursive-doubling,rabenseifner,ring] [--calls 2000] [--quick]
 
 The driver (this script without a launcher) starts one ``mpiexec -n N`` job per rank count
@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 from crpsgd.network import MPICH_SHORT_MSG_SIZE, Network, allreduce_seconds  # noqa: E402
 
@@ -226,7 +225,8 @@ def run_job(n: int, algorithm: str, args: argparse.Namespace) -> dict:
     env = job_environment(n, algorithm, dict(os.environ), os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "job.json"
-        cmd = [*_launcher(), "-n", str(n), sys.executable, __file__, "--worker", str(out)]
+        cmd = [*_launcher(), "-n", str(n), sys.executable, "-m", "bench", "allreduce"]
+        cmd += ["--worker", str(out)]
         cmd += ["--calls", str(args.calls)]
         if args.quick:
             cmd.append("--quick")
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{row['median_s'] * 1e6:.1f} us"
                     )
     report = {
-        "command": "python bench/bench_allreduce.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m bench allreduce " + " ".join(argv or sys.argv[1:]),
         "machine": {"cores": cores, "platform": platform.platform()},
         "note": "shared memory on one machine, not a network; N > cores is oversubscribed",
         "jobs": jobs,

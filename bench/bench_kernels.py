@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-kernels``)::
 
-    python bench/bench_kernels.py --out bench/results/kernels.json [--repeats 7] [--data PATH]
+    python -m bench kernels --out bench/results/kernels.json [--repeats 7] [--data PATH]
 
 1. Dense, synthetic ``n x d`` float64: the Numba kernel against
    - a vectorised NumPy gradient (``A = X[idx]; m = y[idx] * (A @ x); ...; A.T @ coef / B``),
@@ -42,16 +42,16 @@ import numba
 import numpy as np
 import scipy
 import scipy.sparse
-from benchinfo import cpu_model, machine_basics, write_result
-from kernel_refs import (
+
+from bench.benchinfo import cpu_model, machine_basics, write_result
+from bench.kernel_refs import (
     numpy_grad,
     numpy_grad_repeats_once,
     read_rows,
     read_sampled_rows,
     read_sampled_rows_prefetched,
 )
-from kernel_rows import print_csr_row, print_dense_row
-
+from bench.kernel_rows import print_csr_row, print_dense_row
 from crpsgd.kernels.logistic import (
     logistic_minibatch_grad_csr,
     logistic_minibatch_grad_dense,

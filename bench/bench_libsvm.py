@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-data``)::
 
-    python bench/bench_libsvm.py --data ../shared/data/a9a --out bench/results/libsvm.json \
+    python -m bench libsvm --data ../shared/data/a9a --out bench/results/libsvm.json \
         [--repeats 7] [--n-features 123] [--min-time 0.2]
 
 In one process, on the same file and width (``--n-features``; default: the width our reader
@@ -36,7 +36,8 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from benchinfo import cpu_model, machine_basics, write_result
+
+from bench.benchinfo import cpu_model, machine_basics, write_result
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "a9a"
 

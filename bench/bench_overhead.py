@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-overhead``)::
 
-    python bench/bench_overhead.py [--batches 4,64,1000,4096] [--rounds 2000] [--repeats 3]
+    python -m bench overhead [--batches 4,64,1000,4096] [--rounds 2000] [--repeats 3]
         [--np 2] [--data ../shared/data/a9a] [--out bench/results/overhead.json]
 
 One ``mpiexec -n NP`` job (one rank per core) does everything, so that the ratios compare
@@ -46,7 +46,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
 CALLS = 3000  # timed calls of the kernel and of the bare Allreduce per repeat
 
@@ -274,14 +273,14 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(args.data).is_file():
         print(f"bench_overhead: data file {args.data} not found", file=sys.stderr)
         return 2
-    from benchinfo import cpu_model, machine_basics, write_result
+    from bench.benchinfo import cpu_model, machine_basics, write_result
 
     exe = os.environ.get("CRPSGD_MPIEXEC") or str(Path(sys.executable).parent / "mpiexec")
     load_before = os.getloadavg()
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         rows_path = Path(tmp) / "rows.json"
-        cmd = [exe, "-n", str(args.np), sys.executable, str(Path(__file__).resolve())]
+        cmd = [exe, "-n", str(args.np), sys.executable, "-m", "bench", "overhead"]
         cmd += ["--worker", "--tmp", tmp, "--rows", str(rows_path), "--data", args.data]
         cmd += ["--batches", args.batches, "--rounds", str(args.rounds)]
         cmd += ["--repeats", str(args.repeats)]
@@ -292,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(cmd, check=True, cwd=REPO, env=env)
         rows = json.loads(rows_path.read_text())
     result = {
-        "command": "python bench/bench_overhead.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m bench overhead " + " ".join(argv or sys.argv[1:]),
         "label": args.label,
         "problem": "l2 logistic regression, a9a, lam = 1e-4, PSGD(B)",
         "n_workers": args.np,

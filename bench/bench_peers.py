@@ -2,7 +2,7 @@
 
 Run from the repository root (``make bench-peers``; a quiet machine, nothing else running)::
 
-    python bench/bench_peers.py [--T 2000000] [--gamma-factor 4] [--seeds 0,1,2] [--np 2]
+    python -m bench peers [--T 2000000] [--gamma-factor 4] [--seeds 0,1,2] [--np 2]
         [--configs psgd:4@500000,psgd:64@500000,psgd:4096,cr-psgd:4:1.02] [--target 1e-3]
         [--impls crpsgd,mpi-scipy,torch,ddp,horovod] [--resnet-batches 32,128]
         [--out bench/results/peers.json] [--md bench/results/peers.md]
@@ -58,9 +58,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench" / "peers"))
-import resnet  # noqa: E402
-from results import NAMES, aggregate, crpsgd_metrics, markdown, summarise  # noqa: E402, F401
+from bench.peers import resnet  # noqa: E402
+from bench.peers.results import (  # noqa: E402, F401
+    NAMES,
+    aggregate,
+    crpsgd_metrics,
+    markdown,
+    summarise,
+)
 
 #: Peer jobs that failed once and were run again (reported in the notes).
 RETRIED: list[str] = []
@@ -68,10 +73,10 @@ RETRIED: list[str] = []
 WARM_T = 20000
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "a9a"
 SCRIPTS = {
-    "mpi-scipy": ("mpi_scipy.py", []),
-    "torch": ("torch_gloo.py", []),
-    "ddp": ("torch_gloo.py", ["--ddp"]),
-    "horovod": ("horovod_torch.py", []),
+    "mpi-scipy": ("mpi_scipy", []),
+    "torch": ("torch_gloo", []),
+    "ddp": ("torch_gloo", ["--ddp"]),
+    "horovod": ("horovod_torch", []),
 }
 HOROVOD_NOTE = (
     "Horovod 0.28.1 (its source package from PyPI) did not build here: with pip's build "
@@ -142,7 +147,7 @@ def run_crpsgd(args, cfg: dict, seed: int, out: Path, gamma: float | None = None
 def run_peer(args, impl: str, cfg: dict, seed: int, gamma: float, fstar: float, out: Path) -> dict:
     """One peer script under mpiexec; its JSON."""
     script, extra = SCRIPTS[impl]
-    cmd = [*_launcher(args.np), sys.executable, str(REPO / "bench" / "peers" / script)]
+    cmd = [*_launcher(args.np), sys.executable, "-m", f"bench.peers.{script}"]
     cmd += ["--data", args.data, "--lam", str(args.lam), "--T", str(args.T), "--seed", str(seed)]
     cmd += [*_algo_flags(cfg), "--gamma", repr(gamma), "--fstar", repr(fstar), "--out", str(out)]
     for attempt in (1, 2):
@@ -269,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     if RETRIED:
         notes.append("peer jobs that failed once and were run again: " + "; ".join(RETRIED))
     report = {
-        "command": "python bench/bench_peers.py "
-        + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m bench peers " + " ".join(argv if argv is not None else sys.argv[1:]),
         "np": args.np,
         "launcher": " ".join(_launcher(args.np)),
         "T": args.T,

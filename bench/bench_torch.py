@@ -17,7 +17,7 @@ Target: at most 1.2x.
 Data: random uint8 images of CIFAR-10's shape in memory (the time of a round does not depend
 on pixel values), unless ``--data cifar10:DIR``; the result file names it.
 
-``python bench/bench_torch.py --out bench/results/torch.json`` (full size: batches 64, 128,
+``python -m bench torch --out bench/results/torch.json`` (full size: batches 64, 128,
 256, big batch 4096, micro-batch 128; minutes). Smoke run: ``--batches 8 --big 32 --micro 8
 --repeats 1``.
 """
@@ -34,8 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crpsgd.comm import Communicator  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
@@ -135,7 +133,8 @@ ALLOCATORS = {
 
 def memory(data: str | None, big: int, micro: int) -> dict:
     def child(batch: int, env: dict[str, str]) -> dict:
-        cmd = [sys.executable, __file__, "--memory-child", str(batch), "--micro", str(micro)]
+        cmd = [sys.executable, "-m", "bench", "torch", "--memory-child", str(batch)]
+        cmd += ["--micro", str(micro)]
         cmd += ["--data", data] if data else []
         run = subprocess.run(
             cmd, capture_output=True, text=True, check=True, env={**os.environ, **env}
@@ -156,7 +155,7 @@ def memory(data: str | None, big: int, micro: int) -> dict:
     return result
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", default="64,128,256")
     ap.add_argument("--big", type=int, default=4096)
@@ -165,7 +164,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="cifar10:DIR (default: random images)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)

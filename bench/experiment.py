@@ -1,9 +1,9 @@
 """Run one experiment definition (a TOML file under bench/) on all MPI ranks, then analyse it.
 
-    mpiexec -n 10 python bench/experiment.py bench/logreg_a9a.toml      # run + analyse
-    mpiexec -n 8 python bench/experiment.py bench/catalyst.toml         # resumable (see [select])
-    python bench/experiment.py bench/logreg_a9a.toml --analyse-only     # tables, figures
-    mpiexec -n 8 python bench/experiment.py bench/catalyst.toml --quick --data-dir DIR \
+    mpiexec -n 10 python -m bench experiment bench/logreg_a9a.toml      # run + analyse
+    mpiexec -n 8 python -m bench experiment bench/catalyst.toml         # resumable (see [select])
+    python -m bench experiment bench/logreg_a9a.toml --analyse-only     # tables, figures
+    mpiexec -n 8 python -m bench experiment bench/catalyst.toml --quick --data-dir DIR \
         --out-dir OUT/logs --results-dir OUT                           # jobs/catalyst_n8.sbatch
 
 SPMD, like ``crpsgd run``: every rank runs this script, and each run is one call of
@@ -27,9 +27,9 @@ import os
 import sys
 from pathlib import Path
 
-from runner import definition
-from runner.analyse import NothingToAnalyse, analyse, has_rows
-from runner.rows import ROOT
+from bench.runner import definition
+from bench.runner.analyse import NothingToAnalyse, analyse, has_rows
+from bench.runner.rows import ROOT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)  # data paths in the definitions and the logs' paths are relative to it
     if not args.analyse_only:
         from mpi4py import MPI
-        from runner.execute import run_all
 
+        from bench.runner.execute import run_all
         from crpsgd.errors import UsageError
 
         try:

@@ -1,6 +1,6 @@
 """The table and figures of ``make bench-resnet20`` from its logs (no runs).
 
-    python bench/resnet20_table.py bench/out/resnet20-quick --out bench/results/resnet20-quick
+    python -m bench resnet20-table bench/out/resnet20-quick --out bench/results/resnet20-quick
 
 One row per log under the directory (``<problem>/<method>/<point>-seed<s>.h5``): final test
 accuracy and test loss, final training loss (on the log's ``eval_rows`` subset), rounds,
@@ -17,8 +17,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from crpsgd.runlog import read_run  # noqa: E402
 

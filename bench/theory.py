@@ -1,7 +1,7 @@
 """Theory checks of CR-PSGD (and CR-PSGD-Catalyst): fits of measured rates against the paper's.
 
-    python bench/theory.py                 # runs (one mpiexec per rank count N), fits, prints
-    python bench/theory.py --analyse-only  # fits, tables and figures from the logs only
+    python -m bench theory                 # runs (one mpiexec per rank count N), fits, prints
+    python -m bench theory --analyse-only  # fits, tables and figures from the logs only
 
 1. **Rounds against T** (N = 1..16, several decades of T): fit ``rounds = a + b ln T``;
    the schedule predicts ``b = 1 / ln(rho)`` (rounds ~ log_rho(T (rho - 1) / B1)).
@@ -14,7 +14,7 @@
 
 Every slope comes with its spread: the slope is refitted on each seed alone and the spread is
 the range of those per-seed slopes. Each grid point is one run of ``crpsgd`` through
-``bench/experiment.py`` (the same code path as ``crpsgd run``), logs under
+``python -m bench experiment`` (the same code path as ``crpsgd run``), logs under
 ``bench/out/theory/N<n>/``. Results: ``bench/results/theory.json``, ``theory.md``, ``theory.png``.
 """
 
@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from runner.analyse import NothingToAnalyse
-from runner.launch import run_in_job
-from runner.rows import ROOT, read_index
-from theory_figure import draw
+
+from bench.runner.analyse import NothingToAnalyse
+from bench.runner.launch import run_in_job
+from bench.runner.rows import ROOT, read_index
+from bench.theory_figure import draw
 
 # The strongly convex problem: dense synthetic data, lambda large enough that the PL constant
 # mu >= lambda makes rho = 1.15 satisfy the paper's condition rho < 1/(1 - gamma mu) with

@@ -1,4 +1,4 @@
-"""The figure of bench/theory.py: one panel per check (rounds against T, f - f* against N T,
+"""The figure of python -m bench theory: one panel per check (rounds against T, f - f* against N T,
 speedup at fixed T, and Catalyst's ||grad f||^2 against N T when it ran), with the fitted
 slopes and the theory's."""
 

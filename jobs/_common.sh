@@ -62,6 +62,6 @@ check_ranks() {
 # run_experiment DEFINITION.toml: every grid point of the definition, then its table and figure.
 run_experiment() {
     check_ranks
-    "${LAUNCH[@]}" "$PY" bench/experiment.py "$1" "${QUICK[@]}" \
+    "${LAUNCH[@]}" "$PY" -m bench experiment "$1" "${QUICK[@]}" \
         --data-dir "$DATA_DIR" --out-dir "$OUT/logs" --results-dir "$OUT"
 }

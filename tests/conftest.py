@@ -20,11 +20,8 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
 def bench_module(name: str) -> ModuleType:
-    """A module of the experiment runner under bench/ (``runner.select``, ...), importable the
-    way ``python bench/experiment.py`` imports it."""
-    if str(ROOT / "bench") not in sys.path:
-        sys.path.insert(0, str(ROOT / "bench"))
-    return importlib.import_module(name)
+    """A module of the ``bench`` package (``runner.select`` is ``bench.runner.select``)."""
+    return importlib.import_module(f"bench.{name}")
 
 
 def shared_data(name: str) -> Path:

@@ -94,9 +94,9 @@ def test_make_bench_adaptive_runs_every_adaptive_definition_and_checks_them_all(
     lines = done.stdout.replace("\\\n", " ").splitlines()
     results = "bench/out/adaptive-quick" if quick else "bench/results"
     suffix = "-quick" if quick else ""
-    (check,) = [line for line in lines if "bench/adaptive_target.py" in line]
+    (check,) = [line for line in lines if "-m bench adaptive-target" in line]
     for path in ADAPTIVE:
-        (run,) = [line for line in lines if f"experiment.py bench/{path.name}" in line]
+        (run,) = [line for line in lines if f"-m bench experiment bench/{path.name}" in line]
         assert ("--quick --results-dir bench/out/adaptive-quick" in run) == bool(quick)
         assert f"{results}/{path.stem}{suffix}.json" in check
     assert f"--out {results}/adaptive" in check
@@ -133,10 +133,10 @@ def test_single_shape_with_a_unit_and_the_tail_score(tmp_path, unit):
     spec["method"] = [{"name": "psgd-tuned", "algo": "psgd", "batch": [4, 16]}]
     path = tmp_path / "tinynet.toml"
     path.write_text(launch.toml_text(spec))
-    cmd = [sys.executable, str(ROOT / "bench" / "experiment.py"), str(path)]
+    cmd = [sys.executable, "-m", "bench", "experiment", str(path)]
     cmd += ["--out-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "results")]
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "results" / "tinynet.json").read_text())
     L = report["L"]
@@ -298,9 +298,9 @@ def test_the_committed_target_tables_are_what_the_script_prints():
 @pytest.mark.parametrize("path", ADAPTIVE, ids=lambda p: p.name)
 def test_analyse_only_without_logs_or_results_names_make_bench_adaptive(path, tmp_path):
     results = ROOT / "bench" / "results" / f"{path.stem}.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "experiment.py"), str(path), "--analyse-only"]
+    cmd = [sys.executable, "-m", "bench", "experiment", str(path), "--analyse-only"]
     cmd += ["--out-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "results")]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "run `make bench-adaptive` first" in done.stderr
     if results.exists():  # committed results stand in for the logs

@@ -59,36 +59,36 @@ def test_make_figures_redraws_the_committed_tables(clone):
 
 
 def test_analyse_only_without_logs_names_the_make_target(clone):
-    done = _python(clone, "bench/experiment.py", "bench/catalyst.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/catalyst.toml", "--analyse-only")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "run `make bench-catalyst` first" in done.stderr
     assert (clone / "bench" / "results" / "catalyst.md").read_bytes() == (
         RESULTS / "catalyst.md"
     ).read_bytes()
     (clone / "bench" / "results" / "theory.json").unlink()
-    done = _python(clone, "bench/theory.py", "--analyse-only")
+    done = _python(clone, "-m", "bench", "theory", "--analyse-only")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "run `make bench-theory` first" in done.stderr
     (clone / "bench" / "results" / "logreg_a9a.json").unlink()
-    done = _python(clone, "bench/experiment.py", "bench/logreg_a9a.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/logreg_a9a.toml", "--analyse-only")
     assert done.returncode == 2 and "run `make bench-logreg` first" in done.stderr
 
 
 def test_a_bad_definition_is_named(clone):
-    done = _python(clone, "bench/experiment.py", "bench/missing.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/missing.toml", "--analyse-only")
     assert done.returncode == 2 and "bench/missing.toml" in done.stderr
     bad = clone / "bench" / "bad.toml"
     bad.write_text(
         'name = "bad"\n[[method]]\nname = "m"\nalgo = "psgd"\n[select]\nscore = "last"\n'
     )
-    done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "[select] score = 'last'" in done.stderr
     bad.write_text(
         'name = "bad"\n[[method]]\nname = "m"\nalgo = "psgd"\n[select]\nrows = ["settle"]\n'
     )
-    done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "[select] rows: ['settle'] not in" in done.stderr
     bad.write_text('name = "bad"\n[[method]]\nname = "m"\n')
-    done = _python(clone, "bench/experiment.py", "bench/bad.toml", "--analyse-only")
+    done = _python(clone, "-m", "bench", "experiment", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "bad.toml: [[method]] 1: no algo" in done.stderr
     assert "Traceback" not in done.stderr

@@ -1,4 +1,5 @@
-"""bench/bench_allreduce.py's fit and bench/bench_peers.py's peers and bookkeeping."""
+"""The fit of ``python -m bench allreduce`` and the peers and bookkeeping of
+``python -m bench peers``."""
 
 from __future__ import annotations
 
@@ -16,10 +17,7 @@ from tests.conftest import ROOT
 
 
 def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"bench.{name}")
 
 
 @pytest.mark.parametrize("p", [2, 4, 6, 8])
@@ -151,12 +149,12 @@ def test_peers_follow_crpsgds_trajectory(tmp_path, capsys):
     assert ours["rounds"] == len(ours["round_s"]) and min(ours["round_s"]) > 0
     loops = [e["loop_s"] for e in ours["evals"]]
     assert loops == sorted(loops) and loops[-1] <= sum(ours["round_s"]) * 1.5 + 1e-3
-    peers = ["mpi_scipy.py"]
+    peers = ["mpi_scipy"]
     if importlib.util.find_spec("torch") is not None:
-        peers.append("torch_gloo.py")
+        peers.append("torch_gloo")
     for script in peers:
         out = tmp_path / f"{script}.json"
-        cmd = [sys.executable, str(ROOT / "bench" / "peers" / script), *common, *algo]
+        cmd = [sys.executable, "-m", f"bench.peers.{script}", *common, *algo]
         cmd += ["--gamma", repr(ours["step_size"]), "--fstar", repr(ours["f_star"])]
         cmd += ["--out", str(out), "--port", "29731"]
         subprocess.run(cmd, check=True, cwd=ROOT, timeout=120, capture_output=True)
@@ -173,8 +171,7 @@ def test_peers_follow_crpsgds_trajectory(tmp_path, capsys):
 
 def test_ddp_peer_augmentation_is_a_padded_crop_or_its_mirror():
     torch = pytest.importorskip("torch")
-    sys.path.insert(0, str(ROOT / "bench" / "peers"))
-    ddp = _module_at(ROOT / "bench" / "peers" / "resnet_ddp.py", "resnet_ddp")
+    ddp = importlib.import_module("bench.peers.resnet_ddp")
     x = torch.randint(0, 256, (16, 3, 32, 32), dtype=torch.uint8)
     out = ddp.augment(x, torch.Generator().manual_seed(1))
     assert out.shape == x.shape and out.dtype == torch.uint8
@@ -182,13 +179,6 @@ def test_ddp_peer_augmentation_is_a_padded_crop_or_its_mirror():
     for k in range(16):
         windows = [padded[k, :, oy : oy + 32, ox : ox + 32] for oy in range(9) for ox in range(9)]
         assert any(torch.equal(out[k], w) or torch.equal(out[k], w.flip(-1)) for w in windows)
-
-
-def _module_at(path, name):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -199,7 +189,7 @@ def test_resnet_round_rows_from_both_sides(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("sklearn")
     bench = _module("bench_peers")
-    resnet = sys.modules["resnet"]
+    resnet = importlib.import_module("bench.peers.resnet")
     got = resnet.measure(
         bench._launcher(2), bench._env(2), tmp_path, [2], bench._free_port, 1, 2, 1
     )

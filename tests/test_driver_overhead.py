@@ -138,14 +138,14 @@ def test_round_rows_fill_defaults_and_name_a_missing_column(tmp_path):
 @pytest.mark.slow
 @pytest.mark.mpi
 def test_bench_overhead_reports_every_part_of_a_round(tmp_path):
-    """``bench/bench_overhead.py`` end to end on 2 ranks, tiny: every row has the round, the
+    """``python -m bench overhead`` end to end on 2 ranks, tiny: every row has the round, the
     kernel, the bare Allreduce and the Python floor, and the ratios are those numbers'."""
     if mpiexec() is None:
         pytest.skip("no MPI launcher (mpiexec) found")
     if not (SHARED_DATA / "a9a").is_file():
         pytest.skip(f"real data not found: {SHARED_DATA / 'a9a'}")
     out = tmp_path / "o.json"
-    cmd = [sys.executable, str(ROOT / "bench" / "bench_overhead.py"), "--batches", "4,64"]
+    cmd = [sys.executable, "-m", "bench", "overhead", "--batches", "4,64"]
     cmd += ["--rounds", "200", "--repeats", "1", "--np", "2", "--out", str(out)]
     env = dict(os.environ, MPIR_CVAR_CH4_PROGRESS_THROTTLE="1")
     env["MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT"] = "1"

@@ -357,7 +357,7 @@ def test_projection_with_fitted_alpha_beta_matches_measured_runs(tmp_path, capsy
 
     fit_json = tmp_path / "allreduce.json"
     subprocess.run(
-        [sys.executable, "bench/bench_allreduce.py", "--n", "2,4", "--algorithms", "mpich"]
+        [sys.executable, "-m", "bench", "allreduce", "--n", "2,4", "--algorithms", "mpich"]
         + ["--quick", "--calls", "300", "--out", str(fit_json)],
         cwd=ROOT,
         check=True,

@@ -1,4 +1,4 @@
-"""What every peer implementation of ``bench/bench_peers.py`` shares with crpsgd's run.
+"""What every peer implementation of ``python -m bench peers`` shares with crpsgd's run.
 
 The problem (l2 logistic regression, ``f(x) = (1/n) sum_i log(1 + exp(-b_i a_i.x)) +
 (lam/2) ||x||^2``), the data split (rank ``r`` of ``N`` owns the contiguous rows of
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +29,6 @@ import numpy as np
 import scipy.sparse
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from crpsgd.algorithms.parallel_sgd import sample_indices  # noqa: E402
 from crpsgd.data.libsvm import read_libsvm  # noqa: E402

@@ -1,21 +1,17 @@
 """PSGD / CR-PSGD with Horovod's PyTorch API (``horovod.torch``), when Horovod is installed.
 
-``mpiexec -n 2 python bench/peers/horovod_torch.py --data a9a --algo psgd --batch 4 ...``
+``mpiexec -n 2 python -m bench.peers.horovod_torch --data a9a --algo psgd --batch 4 ...``
 (flags: :func:`common.parse_args`). The model and loss as in ``torch_gloo.py``; the gradient
 is averaged by ``hvd.allreduce_(grad, op=hvd.Average)``, one per round.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import horovod.torch as hvd
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+from bench.peers import common  # noqa: E402
 
 
 def main() -> None:

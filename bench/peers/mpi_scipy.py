@@ -1,21 +1,17 @@
 """PSGD / CR-PSGD as a researcher writes it with mpi4py and SciPy: vectorised, no Numba.
 
-``mpiexec -n 2 python bench/peers/mpi_scipy.py --data a9a --algo psgd --batch 4 --T ...``
+``mpiexec -n 2 python -m bench.peers.mpi_scipy --data a9a --algo psgd --batch 4 --T ...``
 (flags: :func:`common.parse_args`). One ``Allreduce`` of the gradient per round, through
 mpi4py's buffer interface (the fast path a careful mpi4py user takes).
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 from mpi4py import MPI
 from scipy.special import expit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+from bench.peers import common  # noqa: E402
 
 
 def main() -> None:

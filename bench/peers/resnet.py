@@ -1,4 +1,4 @@
-"""The ResNet20 round of ``bench/bench_peers.py``: crpsgd's torch path against PyTorch DDP.
+"""The ResNet20 round of ``python -m bench peers``: crpsgd's torch path against PyTorch DDP.
 
 Both run ResNet20 (crpsgd's definition, the same initial weights) with the same per-rank
 batch ``B``, one torch thread per rank, on ``--np`` ranks started by the same ``mpiexec``, on
@@ -25,7 +25,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from results import crpsgd_metrics
+from bench.peers.results import crpsgd_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,8 +66,8 @@ def run_ddp_resnet(
     launcher: list[str], env: dict, data: str, batch: int, warm: int, rounds: int, out: Path,
     port: int,
 ) -> dict:  # fmt: skip
-    """``bench/peers/resnet_ddp.py`` for ``warm + rounds`` rounds of ``batch``."""
-    cmd = [*launcher, sys.executable, str(REPO / "bench" / "peers" / "resnet_ddp.py")]
+    """``python -m bench.peers.resnet_ddp`` for ``warm + rounds`` rounds of ``batch``."""
+    cmd = [*launcher, sys.executable, "-m", "bench.peers.resnet_ddp"]
     cmd += ["--data", data, "--batch", str(batch), "--rounds", str(rounds), "--warm", str(warm)]
     cmd += ["--port", str(port), "--out", str(out)]
     subprocess.run(cmd, check=True, cwd=REPO, env=env, timeout=3600)

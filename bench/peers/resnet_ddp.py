@@ -1,6 +1,6 @@
 """A ResNet20 round as a PyTorch user writes it: ``DistributedDataParallel`` with gloo on CPU.
 
-``mpiexec -n 2 python bench/peers/resnet_ddp.py --data cifar10:DIR --batch B --rounds R
+``mpiexec -n 2 python -m bench.peers.resnet_ddp --data cifar10:DIR --batch B --rounds R
 --warm W --out result.json [--port P]`` (the launcher only starts the processes; rank and
 size come from its environment, the rendezvous is TCP on 127.0.0.1).
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -30,12 +29,8 @@ import torch
 import torch.distributed as dist
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-
+from bench.peers import common  # noqa: E402
 from crpsgd.data.cifar10 import (  # noqa: E402
     CIFAR10_MEAN,
     CIFAR10_STD,

@@ -1,17 +1,14 @@
-"""Results of ``bench/bench_peers.py``: a crpsgd log in the peers' form, medians over seeds,
+"""Results of ``python -m bench peers``: a crpsgd log in the peers' form, medians over seeds,
 ratios against crpsgd, the trajectory check and the markdown table."""
 
 from __future__ import annotations
 
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from crpsgd.runlog import read_run  # noqa: E402
 

@@ -1,6 +1,6 @@
 """PSGD / CR-PSGD as a PyTorch user writes it: ``torch.distributed`` with gloo on CPU.
 
-``mpiexec -n 2 python bench/peers/torch_gloo.py --data a9a --algo psgd --batch 4 ... [--ddp]``
+``mpiexec -n 2 python -m bench.peers.torch_gloo --data a9a --algo psgd --batch 4 ... [--ddp]``
 (flags: :func:`common.parse_args`; the launcher only starts the processes, rank and size come
 from its environment and the rendezvous is TCP on 127.0.0.1). The model is a
 ``torch.nn.Linear(d, 1, bias=False)`` in float64 (the same arithmetic as the others), the
@@ -14,15 +14,11 @@ whole ``backward()`` is counted as compute).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+from bench.peers import common  # noqa: E402
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner import definition as d
-from runner import figures, report_final, report_target
-from runner.rows import ROOT, index_from_results, read_index, rows_from_logs
+from bench.runner import definition as d
+from bench.runner import figures, report_final, report_target
+from bench.runner.rows import ROOT, index_from_results, read_index, rows_from_logs
 
 
 class NothingToAnalyse(RuntimeError):
@@ -50,7 +50,7 @@ def _rows(spec, out_dir: Path, results: Path) -> tuple[dict[str, Any], dict[str,
 
 
 def how_to_run(spec: dict[str, Any]) -> str:
-    return spec.get("command") or f"mpiexec -n N python bench/experiment.py {spec['name']}.toml"
+    return spec.get("command") or f"mpiexec -n N python -m bench experiment {spec['name']}.toml"
 
 
 def analyse(spec: dict[str, Any], out_dir: Path, results: Path) -> dict[str, Any]:

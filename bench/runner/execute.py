@@ -15,10 +15,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runner import definition as d
-from runner.rows import ROOT, entry, read_index, rows_from_logs
-from runner.select import points_for_all_seeds
-from runner.units import unit_L
+from bench.runner import definition as d
+from bench.runner.rows import ROOT, entry, read_index, rows_from_logs
+from bench.runner.select import points_for_all_seeds
+from bench.runner.units import unit_L
 
 
 def prepare_data(run: dict[str, Any], out_dir: Path) -> dict[str, Any]:

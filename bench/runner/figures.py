@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runner.rows import ROOT
+from bench.runner.rows import ROOT
 
 
 def _plot(rows: list[dict[str, Any]], labels: list[str], stem: Path, **options) -> int:

@@ -1,5 +1,5 @@
 """A definition run as its own MPI job: for experiments that need one job per rank count
-(``bench/theory.py``), where the runner's single job cannot change its number of ranks."""
+(``python -m bench theory``), where the runner's single job cannot change its number of ranks."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from runner.rows import ROOT
+from bench.runner.rows import ROOT
 
 
 def _value(v: Any) -> str:
@@ -37,12 +37,12 @@ def toml_text(spec: dict[str, Any]) -> str:
 
 
 def run_in_job(spec: dict[str, Any], ranks: int, out_dir: Path, results_dir: Path) -> None:
-    """``mpiexec -n ranks python bench/experiment.py`` on ``spec`` (``$CRPSGD_MPIEXEC``, else
+    """``mpiexec -n ranks python -m bench experiment`` on ``spec`` (``$CRPSGD_MPIEXEC``, else
     the interpreter's own ``mpiexec``); raises ``CalledProcessError`` if the job fails."""
     mpiexec = os.environ.get("CRPSGD_MPIEXEC") or str(Path(sys.executable).parent / "mpiexec")
     with tempfile.TemporaryDirectory() as tmp:
         definition = Path(tmp) / f"{spec['name']}.toml"
         definition.write_text(toml_text(spec))
-        cmd = [mpiexec, "-n", str(ranks), sys.executable, str(ROOT / "bench" / "experiment.py")]
+        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "bench", "experiment"]
         cmd += [str(definition), "--out-dir", str(out_dir), "--results-dir", str(results_dir)]
         subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -11,9 +11,9 @@ import re
 import statistics
 from typing import Any
 
-from runner.definition import NOT_FLAGS, ranks_in_title, tune_seeds
-from runner.rows import median_finite
-from runner.select import final_picks, point_scores
+from bench.runner.definition import NOT_FLAGS, ranks_in_title, tune_seeds
+from bench.runner.rows import median_finite
+from bench.runner.select import final_picks, point_scores
 
 
 def _median_of(runs, key: str, missing: float) -> float:

@@ -11,9 +11,9 @@ import json
 import math
 from typing import Any
 
-from runner.definition import ranks_in_title, tune_seeds
-from runner.rows import median_or_none
-from runner.select import target_picks
+from bench.runner.definition import ranks_in_title, tune_seeds
+from bench.runner.rows import median_or_none
+from bench.runner.select import target_picks
 
 SEED_MEDIANS = (
     "score",

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.definition import shape
+from bench.runner.definition import shape
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ import math
 import statistics
 from typing import Any
 
-from runner.rows import median_finite
+from bench.runner.rows import median_finite
 
 
 def point_key(point: dict[str, Any]) -> str:

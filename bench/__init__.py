@@ -1,0 +1,34 @@
+"""crpsgd's benchmarks and experiments, run from the project's root as ``python -m bench NAME``
+(the ``make bench-*`` targets do), each writing its results under ``bench/results/`` with the
+command that made them.
+
+=================  =========================================================================
+NAME               what it measures
+=================  =========================================================================
+experiment         one experiment definition (``bench/*.toml``): a grid of runs, tables, figures
+theory             the theory checks: rounds against ``T``, suboptimality against ``N T``
+adaptive-target    the adaptive schedule's target table from the definitions' results
+adaptive-theory    the adaptive schedule's rounds against ``T`` (PL theory check)
+kernels            gradient-kernel throughput against NumPy/SciPy and the memory read
+libsvm             the LIBSVM reader's speed
+overhead           what a round costs besides its kernel and its Allreduce
+allreduce          MPI_Allreduce's latency and bandwidth fits
+peers              crpsgd against mpi4py + SciPy, torch.distributed, DDP and Horovod loops
+torch              a torch round's speed and memory
+resnet20-table     the ResNet20 table and figure from the runs' logs
+=================  =========================================================================
+"""
+
+COMMANDS: dict[str, str] = {
+    "experiment": "experiment",
+    "theory": "theory",
+    "adaptive-target": "adaptive_target",
+    "adaptive-theory": "adaptive_theory",
+    "kernels": "bench_kernels",
+    "libsvm": "bench_libsvm",
+    "overhead": "bench_overhead",
+    "allreduce": "bench_allreduce",
+    "peers": "bench_peers",
+    "torch": "bench_torch",
+    "resnet20-table": "resnet20_table",
+}
