@@ -1,0 +1,53 @@
+"""The user-code, replica and torch failure classes of issue 22 (3, 4, 5, 9, 10, 12, 13):
+a ``--model`` that misbehaves ends the job promptly on every rank with one message naming
+``--model``, exit status 2 before the first round (no log) and 1 after, and the log's last
+status true."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
+
+from crpsgd.runlog import read_run  # noqa: E402
+from tests.failure_tools import finish, one_message, start_job  # noqa: E402
+
+pytestmark = [pytest.mark.mpi, pytest.mark.slow]
+
+MODELS = "tests.torch_bad_models"
+FLAGS = ["--problem", "torch", "--data", "synthetic:n=200,d=5", "--algo", "psgd"]
+FLAGS += ["--batch", "4", "--T", "40", "--gamma", "0.1", "--quiet", "--eval-rows", "20"]
+
+
+def run_model(tmp_path, name: str, *extra: str, ranks: int = 2, limit: float = 60):
+    """``crpsgd run`` of ``--model tests.torch_bad_models:NAME`` on ``ranks`` ranks, ended
+    within ``limit`` seconds; returns (status, stderr, the log's path)."""
+    out = tmp_path / "run.h5"
+    job, _ = start_job(ranks, [*FLAGS, "--model", f"{MODELS}:{name}", "--out", str(out), *extra])
+    status, err, _ = finish(job, limit)
+    return status, err, out
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("exit_on_rank1", "exit_on_rank1() failed: called sys.exit(3)"),
+        ("exit0_everywhere", "exit0_everywhere() failed: called sys.exit(0)"),
+        ("os_exit_on_rank1", "os_exit_on_rank1() failed: called os._exit(0)"),
+    ],
+)
+def test_class3_a_build_that_exits_is_one_message_and_exit_2(tmp_path, name, expected):
+    """``sys.exit`` on one rank (a hang before), ``sys.exit(0)`` on every rank and
+    ``os._exit(0)`` on one rank (exit 0 with no log and no message before)."""
+    status, err, out = run_model(tmp_path, name)
+    assert status == 2, err
+    one_message(err, f"--model={MODELS}:{name}: {expected}")
+    assert not out.exists()
+
+
+def test_class4_a_build_that_starts_a_thread_still_ends(tmp_path):
+    """A non-daemon thread of the build kept every rank alive after ``completed`` before."""
+    status, err, out = run_model(tmp_path, "starts_a_thread", limit=60)
+    assert status == 0, err
+    assert read_run(out).status == "completed"
+

@@ -1,0 +1,41 @@
+"""Misbehaving user code for the failure-class tests of issue 22, importable as
+``--model tests.torch_bad_models:NAME``; every model takes 5 features and 2 classes
+(``--data synthetic:n=...,d=5``)."""
+
+import os
+import sys
+import threading
+import time
+
+from torch import nn
+
+
+def _rank() -> int:
+    return int(os.environ.get("PMI_RANK", "0"))
+
+
+def linear() -> nn.Module:
+    """A well-behaved model, for runs that must succeed."""
+    return nn.Linear(5, 2)
+
+
+def exit_on_rank1() -> nn.Module:
+    if _rank() == 1:
+        sys.exit(3)
+    return nn.Linear(5, 2)
+
+
+def exit0_everywhere() -> nn.Module:
+    sys.exit(0)
+
+
+def os_exit_on_rank1() -> nn.Module:
+    if _rank() == 1:
+        os._exit(0)
+    return nn.Linear(5, 2)
+
+
+def starts_a_thread() -> nn.Module:
+    threading.Thread(target=time.sleep, args=(3600,), name="user-thread").start()
+    return nn.Linear(5, 2)
+
