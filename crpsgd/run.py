@@ -29,6 +29,7 @@ from crpsgd.limits import check_model_size
 from crpsgd.outputs import GuardedLog
 from crpsgd.paths import check_run_paths, early_inputs
 from crpsgd.problems.base import Problem
+from crpsgd.replicas import check_same_start
 from crpsgd.resume_check import input_identities, new_run_id, verify_resume
 from crpsgd.rng import worker_rng
 from crpsgd.run_setup import agree, check_out, default_out, open_log, read_resume, resume_log
@@ -72,6 +73,8 @@ def run_from_cli(
     agree(comm, check_model_size, cfg, getattr(data.train, "n_features", 0))
     # a model that does not fit the data on any rank: every rank leaves with its message
     problem = agree(comm, problem_part.build, parts.ProblemContext(cfg, comm, data))
+    x0 = problem.initial_point(cfg["seed"])
+    check_same_start(comm, x0, problem.origin or f"--problem={cfg['problem']}")
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:
@@ -136,7 +139,7 @@ def run_from_cli(
         evaluator=evaluator,
         log=log,
         rng=rng,
-        x0=problem.initial_point(cfg["seed"]),
+        x0=x0,
         gamma=gamma,
         step_size=step_size_from_config(cfg, gamma),
         plan=plan,

@@ -51,3 +51,20 @@ def test_class4_a_build_that_starts_a_thread_still_ends(tmp_path):
     assert status == 0, err
     assert read_run(out).status == "completed"
 
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("size_per_rank", "the ranks built models of different sizes (parameters on ranks 0..1: "),
+        ("numpy_init", "the ranks' initial parameters differ"),
+    ],
+)
+def test_class5_and_9_ranks_that_build_different_models_are_refused(tmp_path, name, expected):
+    """Different parameter counts ended in MPICH's "Message truncated" (exit 142, the log
+    left running); a numpy-initialised build trained four different models in silence."""
+    status, err, out = run_model(tmp_path, name)
+    assert status == 2, err
+    line = one_message(err, f"--model={MODELS}:{name}: {expected}")
+    assert "hardware" not in line
+    assert not out.exists()
+

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 
+import numpy as np
+import torch
 from torch import nn
 
 
@@ -38,4 +40,20 @@ def os_exit_on_rank1() -> nn.Module:
 def starts_a_thread() -> nn.Module:
     threading.Thread(target=time.sleep, args=(3600,), name="user-thread").start()
     return nn.Linear(5, 2)
+
+
+def size_per_rank() -> nn.Module:
+    """Rank r's model has r unused parameters more than rank 0's."""
+    model = nn.Linear(5, 2)
+    if _rank():
+        model.extra = nn.Parameter(torch.zeros(_rank()))
+    return model
+
+
+def numpy_init() -> nn.Module:
+    """Initialises from numpy's unseeded global stream: different on every rank."""
+    model = nn.Linear(5, 2)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(np.random.default_rng().normal(size=(2, 5))))
+    return model
 

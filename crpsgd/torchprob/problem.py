@@ -103,6 +103,7 @@ class TorchProblem(Problem):
         self.device = resolve_device(device)
         self.flat = FlatModule(model, self.device)
         self.model = self.flat.module
+        self.origin = f"--model={model_name}"
         self.own_loss = loss is not None
         self.loss = loss if loss is not None else nn.CrossEntropyLoss()
         self.shard = shard
