@@ -30,7 +30,7 @@ from crpsgd.outputs import GuardedLog
 from crpsgd.paths import check_run_paths, early_inputs
 from crpsgd.problems.base import Problem
 from crpsgd.replicas import check_same_start
-from crpsgd.resume_check import input_identities, new_run_id, verify_resume
+from crpsgd.resume_check import check_identity, input_identities, new_run_id, verify_resume
 from crpsgd.rng import worker_rng
 from crpsgd.run_setup import agree, check_out, default_out, open_log, read_resume, resume_log
 from crpsgd.step_size import step_size_from_config
@@ -75,6 +75,10 @@ def run_from_cli(
     problem = agree(comm, problem_part.build, parts.ProblemContext(cfg, comm, data))
     x0 = problem.initial_point(cfg["seed"])
     check_same_start(comm, x0, problem.origin or f"--problem={cfg['problem']}")
+    if ckpt is not None and problem.identity is not None:  # the checkpoint's model
+        where = f"--resume={cli_values['resume']}"
+        recorded = ckpt.state.get("model_identity")
+        agree(comm, check_identity, recorded, problem.identity, where, problem.origin)
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:
@@ -122,7 +126,7 @@ def run_from_cli(
             "log_path": str(out),
             "run_id": run_id,
             "inputs": inputs,
-            "extra": {"gamma": gamma, **settings},
+            "extra": {"gamma": gamma, **settings, **_identity(problem)},
         },
         start_rounds=ckpt.rounds if ckpt is not None else 0,
         log=log,
@@ -185,6 +189,11 @@ def _warn(comm: Communicator, log: Any, warning: str | None, resumed: bool) -> N
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if not resumed:
         log.set_attrs(schedule_warning=warning)
+
+
+def _identity(problem: Problem) -> dict[str, Any]:
+    """The checkpoint's record of the problem's identity (nothing for the built-in ones)."""
+    return {} if problem.identity is None else {"model_identity": problem.identity}
 
 
 def _make_problem(cfg: dict[str, Any], shard: Any, n_total: int) -> Problem:

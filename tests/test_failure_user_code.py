@@ -68,3 +68,38 @@ def test_class5_and_9_ranks_that_build_different_models_are_refused(tmp_path, na
     assert "hardware" not in line
     assert not out.exists()
 
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"CRPSGD_TEST_ACT": "tanh"}, "its architecture (module types, parameter names"),
+        ({"CRPSGD_TEST_WIDTH": "5"}, "differs: 42 parameters now, 34 then"),
+    ],
+)
+def test_class12_resume_refuses_a_changed_model(tmp_path, env, expected):
+    """ReLU -> Tanh continued to ``completed`` before; a resized model printed a ValueError
+    on every rank and overwrote the log's status with ``failed``."""
+    out, ckpt = tmp_path / "run.h5", tmp_path / "run.ckpt.h5"
+    args = [*FLAGS, "--model", f"{MODELS}:from_environment", "--out", str(out)]
+    job, _ = start_job(2, args, env={"CRPSGD_TEST_STOP_AT": "1:round:3"})
+    status, err, _ = finish(job, 60)
+    assert status == 75, err
+    job, _ = start_job(2, ["--resume", str(ckpt)], env=env)
+    status, err, _ = finish(job, 60)
+    assert status == 2, err
+    one_message(err, f"--resume={ckpt}: --model={MODELS}:from_environment is not the model")
+    assert expected in err
+    assert read_run(out).status.startswith("preempted")
+    job, _ = start_job(2, ["--resume", str(ckpt)])  # the same model continues
+    status, err, _ = finish(job, 60)
+    assert status == 0, err
+    assert read_run(out).status == "completed"
+
+
+def test_class13_a_model_over_2_28_parameters_is_refused_before_its_buffers(tmp_path):
+    """2^28 + 1 parameters ran at 10 GB and wrote a 2.1 GB log before; on the meta device
+    this model has no memory, so a refusal after the flat buffers could not pass here."""
+    status, err, out = run_model(tmp_path, "too_big", ranks=1)
+    assert status == 2, err
+    one_message(err, f"--model={MODELS}:too_big: the model has 268435457 parameters, more than")
+    assert not out.exists()

@@ -57,3 +57,17 @@ def numpy_init() -> nn.Module:
         model.weight.copy_(torch.from_numpy(np.random.default_rng().normal(size=(2, 5))))
     return model
 
+
+def from_environment() -> nn.Module:
+    """Hidden width ``CRPSGD_TEST_WIDTH`` (4) and activation ``CRPSGD_TEST_ACT`` (relu):
+    the same source builds different models, as an edited one would."""
+    width = int(os.environ.get("CRPSGD_TEST_WIDTH", "4"))
+    act = nn.Tanh() if os.environ.get("CRPSGD_TEST_ACT") == "tanh" else nn.ReLU()
+    return nn.Sequential(nn.Linear(5, width), act, nn.Linear(width, 2))
+
+
+def too_big() -> nn.Module:
+    """2^28 + 1 parameters, none of them allocated (on the meta device)."""
+    model = nn.Linear(5, 2)
+    model.huge = nn.Parameter(torch.empty(2**28 + 1 - 12, device="meta"))
+    return model

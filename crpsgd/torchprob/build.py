@@ -17,6 +17,7 @@ from crpsgd.config import Param
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
+from crpsgd.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
 
 
@@ -89,16 +90,22 @@ def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
 def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData):
     """The :class:`~crpsgd.torchprob.problem.TorchProblem` of ``cfg`` on this rank.
 
-    Raises the one :class:`UsageError` of a missing PyTorch, a bad ``--model``, a model that
-    does not fit the data, ``--device cuda`` without a GPU, or a bad parameter value.
+    Raises the one :class:`UsageError` of a missing PyTorch, a bad ``--model``, a model of
+    more than 2^28 parameters (checked before its flat buffers exist), a model that does not
+    fit the data, ``--device cuda`` without a GPU, or a bad parameter value. The problem's
+    ``identity`` is the model's (:mod:`crpsgd.torchprob.identity`), checked at ``--resume``.
     """
     require_torch()
+    from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import resolve_model
     from crpsgd.torchprob.problem import TorchProblem, resolve_device
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
-    return TorchProblem(
+    origin = f"--model={cfg['model']}"
+    check_parameter_count(sum(p.numel() for p in model.parameters()), origin)
+    identity = model_identity(model, cfg["model"])
+    problem = TorchProblem(
         model,
         data.train,
         rank=comm.rank,
@@ -114,3 +121,5 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         device=device,
         model_name=cfg["model"],
     )
+    problem.identity = identity
+    return problem
