@@ -103,3 +103,40 @@ def test_class13_a_model_over_2_28_parameters_is_refused_before_its_buffers(tmp_
     assert status == 2, err
     one_message(err, f"--model={MODELS}:too_big: the model has 268435457 parameters, more than")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "expected"),
+    [
+        ("grads_to_none", [], "a gradient of the model left the flat buffer"),  # class 10
+        ("assertion_in_training", [], "failed: AssertionError: no training here"),
+        ("key_error_in_training", [], "failed: KeyError: 'features'"),
+        ("lazy", [], "the module has uninitialised (lazy) parameters (0.weight, 0.bias)"),
+        ("float_loss", [], "the loss returned float, not a tensor"),
+        ("loss_ignores_output", [], "the loss does not depend on the model's parameters"),
+        ("frozen", [], "every parameter is frozen"),
+        (
+            "batch_norm",
+            ["--micro-batch", "1"],
+            "micro-batch of 1 rows) failed: ValueError: Expected more than 1 value per channel",
+        ),
+    ],
+)
+def test_class10_and_messages_model_errors_before_the_rounds(tmp_path, name, extra, expected):
+    """A training step is tried before the first round: each was an exit 1 with a raw
+    exception (or, for gradients set to None, a run that trained nothing in silence)."""
+    status, err, out = run_model(tmp_path, name, *extra)
+    assert status == 2, err
+    one_message(err, f"--model={MODELS}:{name}: ")
+    assert expected in err
+    assert not out.exists()
+
+
+def test_class3_user_code_that_exits_during_the_rounds_fails_the_job(tmp_path):
+    """``os._exit(0)`` in a forward pass of rank 1 during the rounds: exit 1, the log's
+    status names ``--model``, never ``completed``."""
+    status, err, out = run_model(tmp_path, "exit_in_training_on_rank1")
+    assert status == 1, err
+    expected = f"rank 1: --model={MODELS}:exit_in_training_on_rank1: the training step failed"
+    one_message(err, expected + ": called os._exit(0)")
+    assert read_run(out).status == f"failed: {expected}: called os._exit(0)"

@@ -71,3 +71,75 @@ def too_big() -> nn.Module:
     model = nn.Linear(5, 2)
     model.huge = nn.Parameter(torch.empty(2**28 + 1 - 12, device="meta"))
     return model
+
+
+class _Forward(nn.Module):
+    """``nn.Linear(5, 2)`` whose forward first does ``misbehave(self)``."""
+
+    def __init__(self, misbehave) -> None:
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+        self.misbehave = misbehave
+
+    def forward(self, x):
+        self.misbehave(self)
+        return self.linear(x)
+
+
+def _fail_in_training(exc: Exception):
+    def misbehave(module: nn.Module) -> None:
+        if module.training:
+            raise exc
+
+    return misbehave
+
+
+def assertion_in_training() -> nn.Module:
+    def misbehave(module: nn.Module) -> None:
+        assert not module.training, "no training here"
+
+    return _Forward(misbehave)
+
+
+def key_error_in_training() -> nn.Module:
+    return _Forward(_fail_in_training(KeyError("features")))
+
+
+def grads_to_none() -> nn.Module:
+    """Sets every gradient to None in forward (``zero_grad()``): trains nothing."""
+    return _Forward(lambda module: module.zero_grad(set_to_none=True))
+
+
+def lazy() -> nn.Module:
+    return nn.Sequential(nn.LazyLinear(2))
+
+
+def float_loss():
+    return nn.Linear(5, 2), lambda out, target: out.sum().item()
+
+
+def loss_ignores_output():
+    return nn.Linear(5, 2), lambda out, target: torch.zeros(()) + target.float().mean()
+
+
+def frozen() -> nn.Module:
+    model = nn.Linear(5, 2)
+    model.requires_grad_(False)
+    return model
+
+
+def batch_norm() -> nn.Module:
+    return nn.Sequential(nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+
+
+def exit_in_training_on_rank1() -> nn.Module:
+    """Calls ``os._exit(0)`` in its third training forward on rank 1 (during the rounds)."""
+    calls = [0]
+
+    def misbehave(module: nn.Module) -> None:
+        if module.training:
+            calls[0] += 1
+            if _rank() == 1 and calls[0] == 3:
+                os._exit(0)
+
+    return _Forward(misbehave)

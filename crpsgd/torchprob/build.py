@@ -17,6 +17,7 @@ from crpsgd.config import Param
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
+from crpsgd.errors import UsageError
 from crpsgd.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
 
@@ -96,6 +97,8 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     ``identity`` is the model's (:mod:`crpsgd.torchprob.identity`), checked at ``--resume``.
     """
     require_torch()
+    from torch.nn.parameter import is_lazy
+
     from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import resolve_model
     from crpsgd.torchprob.problem import TorchProblem, resolve_device
@@ -103,6 +106,13 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
     origin = f"--model={cfg['model']}"
+    lazy = [name for name, p in model.named_parameters() if is_lazy(p)]
+    if lazy:
+        raise UsageError(
+            f"{origin}: the module has uninitialised (lazy) parameters ({', '.join(lazy[:3])}"
+            f"{', ...' if len(lazy) > 3 else ''}): give LazyLinear/LazyConv their sizes, or "
+            "run one forward pass inside the build"
+        )
     check_parameter_count(sum(p.numel() for p in model.parameters()), origin)
     identity = model_identity(model, cfg["model"])
     problem = TorchProblem(
