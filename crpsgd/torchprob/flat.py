@@ -64,6 +64,11 @@ class FlatModule:
             setattr(mod, name, view)
             offset += n
 
+    @property
+    def norm_entries(self) -> list[tuple[nn.Module, str]]:
+        """``(module, buffer name)`` of every statistic held in :attr:`norm_stats`."""
+        return list(self._stats)
+
     def zero_grads(self) -> None:
         self.grads.zero_()
 

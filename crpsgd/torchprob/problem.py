@@ -44,6 +44,7 @@ from crpsgd.errors import UsageError
 from crpsgd.optim import SgdUpdate
 from crpsgd.problems.base import Problem
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
+from crpsgd.torchprob.extra_state import extra_state, load_extra_state, seed_global_generator
 from crpsgd.torchprob.fit_check import check_model
 from crpsgd.torchprob.flat import FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
@@ -51,6 +52,7 @@ from crpsgd.torchprob.pipeline import BatchPipeline
 from crpsgd.usercode import user_code
 
 AUGMENT_STREAM = 1  # spawn key of the augmentation stream beside the rank's sampling stream
+_REQUIRED_STATE = ("norm_stats", "norm_batches", "augment_rng", "momentum")
 
 
 def augmentation_generator(seed: int, rank: int) -> torch.Generator:
@@ -133,6 +135,7 @@ class TorchProblem(Problem):
             self.grad = numpy_view(torch.empty(self.dim, pin_memory=True))
             self.x[:] = self.flat.params.cpu().numpy()
         check_model(self, self.origin)
+        seed_global_generator(seed, rank)  # after the check, which may draw (Dropout)
 
     # ------------------------------------------------------------------ the round
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
@@ -259,7 +262,8 @@ class TorchProblem(Problem):
     def state_arrays(self) -> dict[str, np.ndarray]:
         """This rank's state beyond ``x``: momentum buffer (float32, if momentum > 0),
         BatchNorm running statistics (float32) and counters (int64), augmentation RNG
-        state (uint8). Store each in its own dtype."""
+        state (uint8), torch's generator and the model's other buffers
+        (:mod:`crpsgd.torchprob.extra_state`). Store each in its own dtype."""
         state = {
             "norm_stats": self.flat.norm_stats.detach().cpu().numpy().copy(),
             "norm_batches": self.flat.counter_values(),
@@ -267,11 +271,13 @@ class TorchProblem(Problem):
         }
         if self.update.velocity is not None:
             state["momentum"] = self.update.velocity.copy()
-        return state
+        return {**state, **extra_state(self.flat)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         expected = self.state_arrays()
         for key, ref in expected.items():
+            if key not in _REQUIRED_STATE and key not in arrays:
+                continue  # an older checkpoint: load_extra_state leaves it as it is
             got = arrays.get(key)
             if got is None or got.shape != ref.shape:
                 raise ValueError(
@@ -283,6 +289,7 @@ class TorchProblem(Problem):
         self.generator.set_state(torch.from_numpy(arrays["augment_rng"].astype(np.uint8)))
         if self.update.velocity is not None:
             self.update.velocity[:] = arrays["momentum"]
+        load_extra_state(self.flat, arrays)
 
     # ------------------------------------------------------------------ helpers
     def _chunks(self, idx: np.ndarray, training: bool = False) -> Iterator[np.ndarray]:
