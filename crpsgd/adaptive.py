@@ -156,13 +156,21 @@ class AdaptiveBatch(Schedule):
     def bind(self, n_workers: int, problem: Problem | None = None) -> None:
         """Set the rank count and the problem; refuses (UsageError) a noise source that
         cannot work there (``workers`` on one rank; one rank without a within-worker
-        estimate, i.e. neither per-sample norms nor micro-batch chunks)."""
+        estimate, i.e. neither per-sample norms nor micro-batch chunks; the within-worker
+        estimate with ``b1 = 1``, which would stay NaN and never grow the batch)."""
         self.n_workers = int(n_workers)
         self.noise = NoiseEstimator(n_workers, self.noise_source, self.noise_ema, problem)
         if self.noise.source == "none":
             raise UsageError(
                 f"--schedule adaptive on one worker needs the within-worker gradient variance, "
                 f"which {type(problem).__name__} does not have: run on N >= 2 workers"
+            )
+        if self.noise.source == "samples" and self.b1 < 2:  # a variance of one sample
+            raise UsageError(
+                f"--b1={self.b1}: --schedule adaptive with the within-worker noise estimate "
+                "(one worker, or --noise-source samples) needs at least 2 samples per batch "
+                "(the variance of one sample is undefined and the batch would never grow): "
+                "use --b1 >= 2"
             )
 
     def restart(self) -> None:
