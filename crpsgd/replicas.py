@@ -5,7 +5,7 @@ A build that draws its initial values from an unseeded stream (numpy's global ge
 ``random``, the time) gives every rank a different model; the rounds would average
 gradients of different models and the run would end at a wrong objective, in silence. The
 check costs two small set-up collectives (a dimension and a 64-bit hash of the initial
-point), nothing in the rounds.
+point; counted neither as rounds nor as evaluation collectives), nothing in the rounds.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ def vector_hash(x: np.ndarray) -> int:
 def check_same_start(comm: Communicator, x0: np.ndarray, origin: str) -> None:
     """Raise the same :class:`UsageError` on every rank unless every rank holds an ``x0`` of
     the same length and bytes; ``origin`` names what built the problem (``--model=m:f``)."""
-    if not comm.same_on_all_ranks(int(x0.size)):
+    if not comm.same_on_all_ranks(int(x0.size), counted=False):
         sizes = comm.bcast(comm.gather(int(x0.size)))
         raise UsageError(
             f"{origin}: the ranks built models of different sizes (parameters on ranks 0.."
             f"{len(sizes) - 1}: {', '.join(map(str, sizes))}); every rank must build the "
             "same model"
         )
-    if not comm.same_on_all_ranks(vector_hash(x0)):
+    if not comm.same_on_all_ranks(vector_hash(x0), counted=False):
         raise UsageError(
             f"{origin}: the ranks' initial parameters differ (their hashes are not equal): "
             "every rank must build the same model; draw random initial values from torch's "
