@@ -161,11 +161,16 @@ def run_from_cli(
         log.close(f"preempted: stopped after round {exc.rounds}, checkpoint {exc.path}")
         raise
     except DivergenceError as exc:
-        exc.args = (
-            f"{exc}; last finite objective {evaluator.last_finite_objective:.8g} at round "
-            f"{evaluator.last_finite_round}; the step size --gamma={gamma:.6g} is probably "
-            "too large for this problem and batch: try a smaller one",
-        )
+        if evaluator.last_finite_round < 0:  # not even the starting point: no step to blame
+            hint = "not finite at the starting point, before any step: check the data and the "
+            hint += f"initial parameters ({problem.origin or '--problem=' + cfg['problem']})"
+        else:
+            hint = (
+                f"last finite objective {evaluator.last_finite_objective:.8g} at round "
+                f"{evaluator.last_finite_round}; the step size --gamma={gamma:.6g} is probably "
+                "too large for this problem and batch: try a smaller one"
+            )
+        exc.args = (f"{exc}; {hint}",)
         log.close(f"failed: {exc}")
         raise
     except AllRanksError as exc:

@@ -140,3 +140,37 @@ def test_class3_user_code_that_exits_during_the_rounds_fails_the_job(tmp_path):
     expected = f"rank 1: --model={MODELS}:exit_in_training_on_rank1: the training step failed"
     one_message(err, expected + ": called os._exit(0)")
     assert read_run(out).status == f"failed: {expected}: called os._exit(0)"
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--eval-rows", "1"], "--eval-rows=1: must be >= the number of ranks (2)"),
+        (["--threads", "3000000000"], "--threads='3000000000': must be <= 65536"),
+        (
+            ["--problem", "logreg", "--schedule", "adaptive", "--b1", "2", "--eta", "1e-200"],
+            "--eta='1e-200': must be in [1e-100, 1e100]",
+        ),
+        (
+            ["--problem", "logreg", "--schedule", "adaptive", "--b1", "2", "--max-growth", "1e308"],
+            "--max-growth='1e308': must be <= 1048576",
+        ),
+    ],
+)
+def test_messages_bounds_are_one_message_and_exit_2(tmp_path, extra, expected):
+    """Each was a raw exception per rank, exit 1 (a ValueError of np.array_split, an
+    overflow, a ZeroDivisionError, an OverflowError)."""
+    status, err, out = run_model(tmp_path, "linear", *extra)
+    assert status == 2, err
+    one_message(err, expected)
+    assert not out.exists()
+
+
+def test_messages_divergence_at_the_starting_point_names_no_round_minus_1(tmp_path):
+    """A model whose output is NaN: the message said "at round -1" and blamed the step."""
+    status, err, out = run_model(tmp_path, "nan_output")
+    assert status == 3, err
+    line = one_message(err, "diverged at round 0: ")
+    assert "round -1" not in line and "--gamma" not in line
+    assert "not finite at the starting point, before any step: check the data and the " in line
+    assert read_run(out).status.startswith("failed: diverged at round 0")

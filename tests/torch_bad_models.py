@@ -143,3 +143,17 @@ def exit_in_training_on_rank1() -> nn.Module:
                 os._exit(0)
 
     return _Forward(misbehave)
+
+
+class _NanForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.linear(x) * float("nan")
+
+
+def nan_output() -> nn.Module:
+    """Every output is NaN: the objective is not finite at the starting point."""
+    return _NanForward()

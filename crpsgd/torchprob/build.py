@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crpsgd.comm import Communicator
-from crpsgd.config import Param
+from crpsgd.config import Param, all_of, at_most
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
@@ -58,7 +58,13 @@ TORCH_PARAMS: tuple[Param, ...] = (
         "torch: size of the fixed training subset evaluated",
         check=_at_least(1),
     ),
-    Param("threads", int, 1, "torch: intra-op threads per rank", check=_at_least(1)),
+    Param(
+        "threads",
+        int,
+        1,
+        "torch: intra-op threads per rank",
+        check=all_of(_at_least(1), at_most(2**16, "2^16: a thread count torch can hold")),
+    ),
     Param("device", str, "cpu", "torch: cpu or cuda", ("cpu", "cuda")),
 )
 

@@ -101,8 +101,11 @@ class TorchProblem(Problem):
             raise UsageError(f"--micro-batch={micro_batch}: must be >= 1")
         if threads < 1:
             raise UsageError(f"--threads={threads}: must be >= 1")
-        if eval_rows < 1:
-            raise UsageError(f"--eval-rows={eval_rows}: must be >= 1")
+        if eval_rows < size:
+            raise UsageError(
+                f"--eval-rows={eval_rows}: must be >= the number of ranks ({size}): every "
+                "rank evaluates its share of the rows"
+            )
         torch.set_num_threads(threads)
         self.device = resolve_device(device)
         self.flat = FlatModule(model, self.device)
