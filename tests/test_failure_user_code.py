@@ -174,3 +174,13 @@ def test_messages_divergence_at_the_starting_point_names_no_round_minus_1(tmp_pa
     assert "round -1" not in line and "--gamma" not in line
     assert "not finite at the starting point, before any step: check the data and the " in line
     assert read_run(out).status.startswith("failed: diverged at round 0")
+
+
+def test_class10_gradients_lost_during_the_rounds_fail_the_job(tmp_path):
+    """A forward that sets gradients to None only after the check: every later round
+    trained nothing and the run ended ``completed`` before."""
+    status, err, out = run_model(tmp_path, "grads_to_none_later", ranks=1)
+    assert status == 1, err
+    expected = f"--model={MODELS}:grads_to_none_later: the training step failed: a gradient"
+    one_message(err, expected)
+    assert read_run(out).status.startswith(f"failed: rank 0: {expected}")

@@ -157,3 +157,16 @@ class _NanForward(nn.Module):
 def nan_output() -> nn.Module:
     """Every output is NaN: the objective is not finite at the starting point."""
     return _NanForward()
+
+
+def grads_to_none_later() -> nn.Module:
+    """Sets every gradient to None from its fifth training forward on (after the check)."""
+    calls = [0]
+
+    def misbehave(module: nn.Module) -> None:
+        if module.training:
+            calls[0] += 1
+            if calls[0] >= 5:
+                module.zero_grad(set_to_none=True)
+
+    return _Forward(misbehave)

@@ -40,13 +40,13 @@ from torch import nn
 from crpsgd.comm import Communicator
 from crpsgd.data.images import ImageShard
 from crpsgd.data.shard import shard_bounds
-from crpsgd.errors import UsageError
+from crpsgd.errors import UsageError, UserCodeError
 from crpsgd.optim import SgdUpdate
 from crpsgd.problems.base import Problem
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
 from crpsgd.torchprob.extra_state import extra_state, load_extra_state, seed_global_generator
 from crpsgd.torchprob.fit_check import check_model
-from crpsgd.torchprob.flat import FlatModule, numpy_view
+from crpsgd.torchprob.flat import GRADIENT_LOST, FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
 from crpsgd.torchprob.pipeline import BatchPipeline
 from crpsgd.usercode import user_code
@@ -161,6 +161,8 @@ class TorchProblem(Problem):
                 acc.after_chunk(grads, chunk.size)
         if acc is not None:
             acc.finish(grads)
+        if not self.flat.grads_in_place():  # this round's gradient never reached the buffer
+            raise UserCodeError(f"{self._failed['training']}: {GRADIENT_LOST}")
         self._store_grad(out)
 
     def enable_chunk_variance(self) -> None:
