@@ -24,7 +24,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from crpsgd.config import Param
+from crpsgd.config import Param, all_of, at_most
 from crpsgd.errors import UsageError
 from crpsgd.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.problems.base import Problem
@@ -54,6 +54,14 @@ def _at_least_one(v: float) -> str | None:
     return None if math.isfinite(v) and v >= 1 else "must be >= 1"
 
 
+def _eta_range(v: float) -> str | None:
+    return (
+        None
+        if 1e-100 <= v <= 1e100
+        else "must be in [1e-100, 1e100] (eta^2 must be > 0 and finite)"
+    )
+
+
 def _ema(v: float) -> str | None:
     return None if 0 <= v < 1 else "must be in [0, 1)"
 
@@ -65,14 +73,14 @@ PARAMS: tuple[Param, ...] = (
         DEFAULT_ETA,
         "adaptive growth: grow until the averaged gradient's noise tr(Sigma)/(N B) is at most "
         "eta^2 ||grad f||^2",
-        check=_positive,
+        check=all_of(_positive, _eta_range),
     ),
     Param(
         "max_growth",
         float,
         DEFAULT_MAX_GROWTH,
         "adaptive growth: B_{t+1} <= floor(max_growth B_t)",
-        check=_at_least_one,
+        check=all_of(_at_least_one, at_most(2.0**20, "2^20: max_growth B_t must stay exact")),
     ),
     Param(
         "noise_ema",
@@ -93,6 +101,7 @@ PARAMS: tuple[Param, ...] = (
         NOISE_SOURCES,
     ),
 )
+_CHECKS = {p.name: p.check for p in PARAMS}
 
 
 def next_batch(
@@ -131,11 +140,8 @@ class AdaptiveBatch(Schedule):
         noise_source: str = "auto",
         problem: Problem | None = None,
     ) -> None:
-        for name, value, check in (
-            ("eta", eta, _positive),
-            ("max_growth", max_growth, _at_least_one),
-        ):
-            complaint = check(value)
+        for name, value in (("eta", eta), ("max_growth", max_growth)):
+            complaint = _CHECKS[name](value)  # the table's constraint, declared once
             if complaint:
                 raise UsageError(f"--{name.replace('_', '-')} {value!r}: {complaint}")
         if int(b1) < 1:
@@ -156,13 +162,21 @@ class AdaptiveBatch(Schedule):
     def bind(self, n_workers: int, problem: Problem | None = None) -> None:
         """Set the rank count and the problem; refuses (UsageError) a noise source that
         cannot work there (``workers`` on one rank; one rank without a within-worker
-        estimate, i.e. neither per-sample norms nor micro-batch chunks)."""
+        estimate, i.e. neither per-sample norms nor micro-batch chunks; the within-worker
+        estimate with ``b1 = 1``, which would stay NaN and never grow the batch)."""
         self.n_workers = int(n_workers)
         self.noise = NoiseEstimator(n_workers, self.noise_source, self.noise_ema, problem)
         if self.noise.source == "none":
             raise UsageError(
                 f"--schedule adaptive on one worker needs the within-worker gradient variance, "
                 f"which {type(problem).__name__} does not have: run on N >= 2 workers"
+            )
+        if self.noise.source == "samples" and self.b1 < 2:  # a variance of one sample
+            raise UsageError(
+                f"--b1={self.b1}: --schedule adaptive with the within-worker noise estimate "
+                "(one worker, or --noise-source samples) needs at least 2 samples per batch "
+                "(the variance of one sample is undefined and the batch would never grow): "
+                "use --b1 >= 2"
             )
 
     def restart(self) -> None:

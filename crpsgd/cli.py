@@ -102,7 +102,17 @@ def _rank() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``crpsgd`` command; returns the exit status."""
+    """Entry point of the ``crpsgd`` command; returns the exit status.
+
+    ``crpsgd run`` as a command (``argv`` None) does not return: it ends the process with
+    :func:`_leave_run`, so that no thread the user's code started keeps a rank alive."""
+    code = _main(argv)
+    if argv is None and sys.argv[1:2] == ["run"]:
+        _leave_run(code)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     previous = None
     try:
         if (sys.argv[1:] if argv is None else argv)[:1] == ["run"]:
@@ -200,6 +210,21 @@ def _exit_now(code: int) -> None:
         except BaseException:  # a closed pipe changes nothing now
             pass
     os._exit(code)
+
+
+def _leave_run(code: int) -> None:
+    """The last act of ``crpsgd run``: flush the standard streams, finalise MPI (every rank
+    is here, the log is closed) and end the process with ``code`` at once. A non-daemon
+    thread of the user's code (a ``--model`` build that started one) would otherwise keep
+    the rank alive after the run, ignoring SIGTERM."""
+    if "mpi4py.MPI" in sys.modules:
+        mpi = sys.modules["mpi4py.MPI"]
+        try:
+            if mpi.Is_initialized() and not mpi.Is_finalized():
+                mpi.Finalize()
+        except BaseException:  # the status is decided; a failing finalisation cannot change it
+            pass
+    _exit_now(code)
 
 
 def _start_run() -> dict:

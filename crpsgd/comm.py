@@ -139,9 +139,13 @@ class Communicator:
         if self._fault is not None and self._fault == (kind, count):
             raise RuntimeError(f"injected failure before {kind} {count} (CRPSGD_TEST_FAIL_AT)")
 
-    def same_on_all_ranks(self, value: int) -> bool:
-        """Whether every rank passed the same 64-bit integer (one evaluation collective)."""
+    def same_on_all_ranks(self, value: int, counted: bool = True) -> bool:
+        """Whether every rank passed the same 64-bit integer (one evaluation collective;
+        with ``counted=False`` a set-up check, counted nowhere, as :meth:`raise_if_any`)."""
         buf = np.array([value, -value], dtype=np.int64)
+        if not counted:
+            self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
+            return bool(buf[0] == -buf[1])
         t0 = MPI.Wtime()
         self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
         self.stats.eval_seconds += MPI.Wtime() - t0

@@ -55,6 +55,20 @@ def above_one(v: float) -> str | None:
     return None if v > 1 else "must be > 1"
 
 
+def at_most(high: float, why: str) -> Callable[[float], str | None]:
+    """The upper bound of a parameter: the largest value the code can hold (``why``)."""
+    return lambda v: None if v <= high else f"must be <= {high:.17g} ({why})"
+
+
+def all_of(*checks: Callable[[Any], str | None]) -> Callable[[Any], str | None]:
+    """A check made of several: the first complaint, or None."""
+
+    def check(v: Any) -> str | None:
+        return next((c for c in (f(v) for f in checks) if c), None)
+
+    return check
+
+
 # What ``--resume`` lets the command line change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("quiet", "checkpoint_every", "checkpoint", "check_sync")
 #: Names computed from the registered parts on access (:func:`__getattr__`).

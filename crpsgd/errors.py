@@ -69,6 +69,13 @@ class OutputError(RuntimeError):
     reports it and the whole job is aborted (exit status 1)."""
 
 
+class UserCodeError(RuntimeError):
+    """The user's code (a ``--model`` build, forward pass, loss) failed during the rounds:
+    the message names the argument and the callable (``--model=m:build: the forward pass
+    failed: KeyError: 'x'``). The failing rank reports it and the whole job is aborted
+    (exit status 1); before the rounds the same failure is a :class:`UsageError`."""
+
+
 class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an Exception)
     """A signal that would have ended this process (``SIGHUP``, ``SIGQUIT``, ...): the rank
     leaves by the failure path instead, so that the whole job is aborted (exit status
@@ -87,10 +94,11 @@ class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an 
 
 def describe_failure(exc: BaseException) -> str:
     """How a rank's own failure is told, on its one line and in the log's status:
-    ``interrupted (SIGINT)``, the message of a :class:`Terminated` or :class:`OutputError`
-    (which names its signal or file), else ``<Type>: <message>``."""
+    ``interrupted (SIGINT)``, the message of a :class:`Terminated`, :class:`OutputError` or
+    :class:`UserCodeError` (which names its signal, file or callable), else
+    ``<Type>: <message>``."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (SIGINT)"
-    if isinstance(exc, (Terminated, OutputError)):
+    if isinstance(exc, (Terminated, OutputError, UserCodeError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -12,7 +12,8 @@ argument and exit status 2 instead of an overflow, a ``MemoryError`` or an HDF5 
   and fit the int64 columns of the log.
 
 :func:`check_model_size` bounds the dimension a problem gets from the data (``d``, or
-``d h + 2 h + 1`` for ``--problem mlp``) by the same 2^28.
+``d h + 2 h + 1`` for ``--problem mlp``) by the same 2^28, and
+:func:`check_parameter_count` a torch model's parameters (before its buffers are made).
 """
 
 from __future__ import annotations
@@ -60,5 +61,15 @@ def check_model_size(cfg: dict[str, Any], n_features: int) -> None:
         )
         raise UsageError(
             f"{what}: the model would have {dim} parameters, more than {MAX_MODEL} (2^28, "
+            "2 GiB per vector, several per rank)"
+        )
+
+
+def check_parameter_count(count: int, origin: str) -> None:
+    """Refuse a built model of more than :data:`MAX_MODEL` parameters (before its flat
+    buffers are allocated); ``origin`` names what built it (``--model=m:f``)."""
+    if count > MAX_MODEL:
+        raise UsageError(
+            f"{origin}: the model has {count} parameters, more than {MAX_MODEL} (2^28, "
             "2 GiB per vector, several per rank)"
         )

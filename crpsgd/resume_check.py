@@ -8,7 +8,8 @@ with one message saying which file changed:
 * a log that is missing, not a regular file, truncated or unreadable;
 * a log with another ``run_id`` (replaced since, e.g. by another run with ``--overwrite``);
 * a log that lacks a row of a round the checkpoint has done (an older copy put back);
-* a data or test-data file whose sha256 differs from the one recorded.
+* a data or test-data file whose sha256 differs from the one recorded;
+* a model that is not the one recorded (:func:`check_identity`, after the problem is built).
 
 Flags given with ``--resume`` (:func:`check_resume_flags`): only the ones of
 ``RESUME_OVERRIDES`` may change; any other flag is accepted when its value is the one the
@@ -142,3 +143,26 @@ def verify_resume(ckpt: Checkpoint, resume: str | os.PathLike, active: bool = Tr
                 f"{where}: the {flag} file {recorded['source']} changed since the checkpoint "
                 f"was written (sha256 {recorded['sha256'][:16]}... then, {now[:16]}... now)"
             )
+
+
+def check_identity(
+    recorded: dict[str, str] | None, now: dict[str, str], where: str, origin: str
+) -> None:
+    """Refuse a resumed run whose problem's :attr:`~crpsgd.problems.base.Problem.identity`
+    (``now``; a torch model's: :mod:`crpsgd.torchprob.identity`) is not the one
+    ``recorded`` in the checkpoint (None: an older checkpoint, nothing to compare).
+    ``where`` names ``--resume``, ``origin`` what built the problem (``--model=m:f``)."""
+    if not recorded:
+        return
+    if recorded.get("architecture") != now["architecture"]:
+        what = "its architecture (module types, parameter names and shapes) differs"
+        if recorded.get("parameters") != now["parameters"]:
+            what += f": {now['parameters']} parameters now, {recorded.get('parameters')} then"
+    elif recorded.get("source") and now["source"] and recorded["source"] != now["source"]:
+        what = "the source of its build callable differs"
+    else:
+        return
+    raise UsageError(
+        f"{where}: {origin} is not the model the checkpoint was written with ({what}); "
+        "resume with the model of the interrupted run"
+    )

@@ -29,7 +29,8 @@ from crpsgd.limits import check_model_size
 from crpsgd.outputs import GuardedLog
 from crpsgd.paths import check_run_paths, early_inputs
 from crpsgd.problems.base import Problem
-from crpsgd.resume_check import input_identities, new_run_id, verify_resume
+from crpsgd.replicas import check_same_start
+from crpsgd.resume_check import check_identity, input_identities, new_run_id, verify_resume
 from crpsgd.rng import worker_rng
 from crpsgd.run_setup import agree, check_out, default_out, open_log, read_resume, resume_log
 from crpsgd.step_size import step_size_from_config
@@ -72,6 +73,12 @@ def run_from_cli(
     agree(comm, check_model_size, cfg, getattr(data.train, "n_features", 0))
     # a model that does not fit the data on any rank: every rank leaves with its message
     problem = agree(comm, problem_part.build, parts.ProblemContext(cfg, comm, data))
+    x0 = problem.initial_point(cfg["seed"])
+    check_same_start(comm, x0, problem.origin or f"--problem={cfg['problem']}")
+    if ckpt is not None and problem.identity is not None:  # the checkpoint's model
+        where = f"--resume={cli_values['resume']}"
+        recorded = ckpt.state.get("model_identity")
+        agree(comm, check_identity, recorded, problem.identity, where, problem.origin)
     if problem.smoothness_known:
         smoothness, smoothness_bound = global_smoothness(problem, comm)
     else:
@@ -120,7 +127,7 @@ def run_from_cli(
             "log_path": str(out),
             "run_id": run_id,
             "inputs": inputs,
-            "extra": {"gamma": gamma, **settings},
+            "extra": {"gamma": gamma, **settings, **_identity(problem)},
         },
         start_rounds=ckpt.rounds if ckpt is not None else 0,
         log=log,
@@ -137,7 +144,7 @@ def run_from_cli(
         evaluator=evaluator,
         log=log,
         rng=rng,
-        x0=problem.initial_point(cfg["seed"]),
+        x0=x0,
         gamma=gamma,
         step_size=step_size_from_config(cfg, gamma),
         plan=plan,
@@ -155,11 +162,16 @@ def run_from_cli(
         log.close(f"preempted: stopped after round {exc.rounds}, checkpoint {exc.path}")
         raise
     except DivergenceError as exc:
-        exc.args = (
-            f"{exc}; last finite objective {evaluator.last_finite_objective:.8g} at round "
-            f"{evaluator.last_finite_round}; the step size --gamma={gamma:.6g} is probably "
-            "too large for this problem and batch: try a smaller one",
-        )
+        if evaluator.last_finite_round < 0:  # not even the starting point: no step to blame
+            hint = "not finite at the starting point, before any step: check the data and the "
+            hint += f"initial parameters ({problem.origin or '--problem=' + cfg['problem']})"
+        else:
+            hint = (
+                f"last finite objective {evaluator.last_finite_objective:.8g} at round "
+                f"{evaluator.last_finite_round}; the step size --gamma={gamma:.6g} is probably "
+                "too large for this problem and batch: try a smaller one"
+            )
+        exc.args = (f"{exc}; {hint}",)
         log.close(f"failed: {exc}")
         raise
     except AllRanksError as exc:
@@ -183,6 +195,11 @@ def _warn(comm: Communicator, log: Any, warning: str | None, resumed: bool) -> N
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if not resumed:
         log.set_attrs(schedule_warning=warning)
+
+
+def _identity(problem: Problem) -> dict[str, Any]:
+    """The checkpoint's record of the problem's identity (nothing for the built-in ones)."""
+    return {} if problem.identity is None else {"model_identity": problem.identity}
 
 
 def _make_problem(cfg: dict[str, Any], shard: Any, n_total: int) -> Problem:

@@ -134,6 +134,26 @@ def test_adaptive_on_one_rank_without_sample_norms_exits_2_with_one_message(tmp_
     assert not (tmp_path / "r.h5").exists()  # refused before anything was written
 
 
+@pytest.mark.parametrize("problem", ["logreg", "torch"])
+def test_adaptive_b1_1_with_the_within_worker_estimate_exits_2(tmp_path, problem):
+    """Issue 22, class 14: on one rank the within-worker estimate of one sample was NaN for
+    every round and the batch never grew, in silence."""
+    if problem == "torch":
+        pytest.importorskip("torch", reason="PyTorch is not installed")
+    extra = ["--model", "tests.torch_bad_models:linear"] if problem == "torch" else []
+    proc = subprocess.run(
+        [sys.executable, "-m", "crpsgd", "run", "--data", "synthetic:n=200,d=5,seed=1",
+         "--problem", problem, *extra, "--algo", "cr-psgd", "--schedule", "adaptive",
+         "--b1", "1", "--T", "100", "--gamma", "0.1", "--out", str(tmp_path / "r.h5"),
+         "--quiet"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("crpsgd:")]
+    assert len(lines) == 1 and "--b1=1: --schedule adaptive with the within-worker" in lines[0]
+    assert not (tmp_path / "r.h5").exists()
+
+
 def test_one_rank_logs_nan_columns_and_a_format_2_log_reads_with_nan_columns(tmp_path):
     out = tmp_path / "r.h5"
     proc = subprocess.run(

@@ -166,7 +166,7 @@ def test_state_arrays_resume_bit_for_bit(shards):
     rounds(a, rng, 2)
     saved = {k: v.copy() for k, v in a.state_arrays().items()}
     x_saved, rng_state = a.x.copy(), rng.bit_generator.state
-    assert set(saved) == {"norm_stats", "norm_batches", "augment_rng", "momentum"}
+    assert set(saved) == {"norm_stats", "norm_batches", "augment_rng", "momentum", "torch_rng"}
     assert saved["augment_rng"].dtype == np.uint8 and saved["norm_batches"].tolist() == [4]
     rounds(a, rng, 2)
     b = _problem(train, **kw)

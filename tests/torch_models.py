@@ -50,3 +50,35 @@ def random_init_unseeded():
     with torch.no_grad():
         model.weight.normal_()
     return model
+
+
+def tabular_dropout() -> nn.Module:
+    """5 features, 2 classes, Dropout: draws from torch's global generator in training."""
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+
+
+def tabular_spectral_norm() -> nn.Module:
+    """``spectral_norm``'s power iteration updates its buffers ``u`` and ``v`` per forward."""
+    return nn.Sequential(
+        nn.utils.parametrizations.spectral_norm(nn.Linear(5, 8)), nn.Tanh(), nn.Linear(8, 2)
+    )
+
+
+class _RunningScale(nn.Module):
+    """A linear layer scaled by a buffer it updates in training mode (a custom buffer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(5, 2)
+        self.register_buffer("scale", torch.ones(2))
+
+    def forward(self, x):
+        out = self.linear(x)
+        if self.training:
+            with torch.no_grad():
+                self.scale.mul_(0.9).add_(0.1 * out.abs().mean(0))
+        return out * self.scale
+
+
+def tabular_custom_buffer() -> nn.Module:
+    return _RunningScale()

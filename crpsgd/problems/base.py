@@ -32,6 +32,11 @@ class Problem(ABC):
     smoothness_known: bool = True
     #: dtype of the iterate, the gradient and the round's buffer.
     dtype: Any = np.float64
+    #: the argument that built the problem, named by messages about it ("": ``--problem``).
+    origin: str = ""
+    #: what the problem is beyond its configuration (a torch model's architecture and build
+    #: source), recorded in checkpoints and compared at ``--resume``; None: nothing more.
+    identity: dict[str, str] | None = None
 
     @abstractmethod
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from crpsgd.comm import Communicator
-from crpsgd.config import Param
+from crpsgd.config import Param, all_of, at_most
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
+from crpsgd.errors import UsageError
+from crpsgd.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
 
 
@@ -56,7 +58,13 @@ TORCH_PARAMS: tuple[Param, ...] = (
         "torch: size of the fixed training subset evaluated",
         check=_at_least(1),
     ),
-    Param("threads", int, 1, "torch: intra-op threads per rank", check=_at_least(1)),
+    Param(
+        "threads",
+        int,
+        1,
+        "torch: intra-op threads per rank",
+        check=all_of(_at_least(1), at_most(2**16, "2^16: a thread count torch can hold")),
+    ),
     Param("device", str, "cpu", "torch: cpu or cuda", ("cpu", "cuda")),
 )
 
@@ -89,16 +97,31 @@ def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
 def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData):
     """The :class:`~crpsgd.torchprob.problem.TorchProblem` of ``cfg`` on this rank.
 
-    Raises the one :class:`UsageError` of a missing PyTorch, a bad ``--model``, a model that
-    does not fit the data, ``--device cuda`` without a GPU, or a bad parameter value.
+    Raises the one :class:`UsageError` of a missing PyTorch, a bad ``--model``, a model of
+    more than 2^28 parameters (checked before its flat buffers exist), a model that does not
+    fit the data, ``--device cuda`` without a GPU, or a bad parameter value. The problem's
+    ``identity`` is the model's (:mod:`crpsgd.torchprob.identity`), checked at ``--resume``.
     """
     require_torch()
+    from torch.nn.parameter import is_lazy
+
+    from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import resolve_model
     from crpsgd.torchprob.problem import TorchProblem, resolve_device
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
-    return TorchProblem(
+    origin = f"--model={cfg['model']}"
+    lazy = [name for name, p in model.named_parameters() if is_lazy(p)]
+    if lazy:
+        raise UsageError(
+            f"{origin}: the module has uninitialised (lazy) parameters ({', '.join(lazy[:3])}"
+            f"{', ...' if len(lazy) > 3 else ''}): give LazyLinear/LazyConv their sizes, or "
+            "run one forward pass inside the build"
+        )
+    check_parameter_count(sum(p.numel() for p in model.parameters()), origin)
+    identity = model_identity(model, cfg["model"])
+    problem = TorchProblem(
         model,
         data.train,
         rank=comm.rank,
@@ -114,3 +137,5 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         device=device,
         model_name=cfg["model"],
     )
+    problem.identity = identity
+    return problem

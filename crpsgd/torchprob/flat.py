@@ -21,6 +21,12 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
 
+#: what a round says when a gradient left :attr:`FlatModule.grads` (as check_views does)
+GRADIENT_LOST = (
+    "a gradient of the model left the flat buffer (was .grad set to None, e.g. by "
+    "module.zero_grad()?)"
+)
+
 
 class FlatModule:
     """Owns ``module`` (converted to float32 on ``device``) and its flat buffers."""
@@ -42,6 +48,7 @@ class FlatModule:
             p.grad = self.grads[offset : offset + n].view_as(p)
             offset += n
         self.dim = dim
+        self._grad_views = [p.grad for p in self._params]
         self._stats: list[tuple[nn.Module, str]] = []
         self.counters: list[tuple[nn.Module, str]] = []
         for mod in module.modules():
@@ -64,8 +71,18 @@ class FlatModule:
             setattr(mod, name, view)
             offset += n
 
+    @property
+    def norm_entries(self) -> list[tuple[nn.Module, str]]:
+        """``(module, buffer name)`` of every statistic held in :attr:`norm_stats`."""
+        return list(self._stats)
+
     def zero_grads(self) -> None:
         self.grads.zero_()
+
+    def grads_in_place(self) -> bool:
+        """Whether every parameter's ``.grad`` is still its view of :attr:`grads` (one
+        identity test per parameter tensor: cheap enough for every round)."""
+        return all(p.grad is v for p, v in zip(self._params, self._grad_views, strict=True))
 
     def check_views(self) -> None:
         """Raise if a parameter, gradient or statistic no longer lives in its flat buffer

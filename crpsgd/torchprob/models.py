@@ -18,6 +18,7 @@ from torch import nn
 
 from crpsgd.errors import UsageError
 from crpsgd.torchprob.resnet import resnet20
+from crpsgd.usercode import user_code
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 BUILTIN = ("resnet20",)
@@ -28,7 +29,8 @@ def resolve_model(spec: str, seed: int, n_classes: int) -> tuple[nn.Module, Loss
 
     Errors (:class:`UsageError`, one message naming ``--model``): a spec that is neither a
     built-in name nor ``module:callable``, a module that cannot be imported, a missing or
-    failing callable, and a result that is not a Module (or a (Module, loss) pair).
+    failing callable (an exception, ``sys.exit``, ``os._exit``: :mod:`crpsgd.usercode`), and
+    a result that is not a Module (or a (Module, loss) pair).
     """
     if spec == "resnet20":
         return resnet20(n_classes, seed), None
@@ -37,23 +39,15 @@ def resolve_model(spec: str, seed: int, n_classes: int) -> tuple[nn.Module, Loss
             f"--model={spec}: not a built-in model ({', '.join(BUILTIN)}) nor 'pkg.module:callable'"
         )
     module_name, _, attr = spec.partition(":")
-    try:
+    with user_code(f"--model={spec}: cannot import {module_name}"):
         module = importlib.import_module(module_name)
-    except Exception as exc:  # any error of the user's module is the user's input
-        raise UsageError(
-            f"--model={spec}: cannot import {module_name}: {type(exc).__name__}: {exc}"
-        ) from None
     build = getattr(module, attr, None)
     if not callable(build):
         raise UsageError(f"--model={spec}: {module_name} has no callable {attr!r}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        try:
+        with user_code(f"--model={spec}: {attr}() failed"):
             built = build()
-        except Exception as exc:
-            raise UsageError(
-                f"--model={spec}: {attr}() failed: {type(exc).__name__}: {exc}"
-            ) from None
     loss = None
     if isinstance(built, tuple) and len(built) == 2:
         built, loss = built

@@ -40,15 +40,19 @@ from torch import nn
 from crpsgd.comm import Communicator
 from crpsgd.data.images import ImageShard
 from crpsgd.data.shard import shard_bounds
-from crpsgd.errors import UsageError
+from crpsgd.errors import UsageError, UserCodeError
 from crpsgd.optim import SgdUpdate
 from crpsgd.problems.base import Problem
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
-from crpsgd.torchprob.flat import FlatModule, numpy_view
+from crpsgd.torchprob.extra_state import extra_state, load_extra_state, seed_global_generator
+from crpsgd.torchprob.fit_check import check_model
+from crpsgd.torchprob.flat import GRADIENT_LOST, FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
 from crpsgd.torchprob.pipeline import BatchPipeline
+from crpsgd.usercode import user_code
 
 AUGMENT_STREAM = 1  # spawn key of the augmentation stream beside the rank's sampling stream
+_REQUIRED_STATE = ("norm_stats", "norm_batches", "augment_rng", "momentum")
 
 
 def augmentation_generator(seed: int, rank: int) -> torch.Generator:
@@ -97,12 +101,19 @@ class TorchProblem(Problem):
             raise UsageError(f"--micro-batch={micro_batch}: must be >= 1")
         if threads < 1:
             raise UsageError(f"--threads={threads}: must be >= 1")
-        if eval_rows < 1:
-            raise UsageError(f"--eval-rows={eval_rows}: must be >= 1")
+        if eval_rows < size:
+            raise UsageError(
+                f"--eval-rows={eval_rows}: must be >= the number of ranks ({size}): every "
+                "rank evaluates its share of the rows"
+            )
         torch.set_num_threads(threads)
         self.device = resolve_device(device)
         self.flat = FlatModule(model, self.device)
         self.model = self.flat.module
+        self.origin = f"--model={model_name}"
+        self._failed = {  # what the guard of the user's code says during the rounds
+            mode: f"{self.origin}: the {mode} step failed" for mode in ("training", "evaluation")
+        }
         self.own_loss = loss is not None
         self.loss = loss if loss is not None else nn.CrossEntropyLoss()
         self.shard = shard
@@ -126,7 +137,8 @@ class TorchProblem(Problem):
             self.x = numpy_view(torch.empty(self.dim, pin_memory=True))
             self.grad = numpy_view(torch.empty(self.dim, pin_memory=True))
             self.x[:] = self.flat.params.cpu().numpy()
-        self._check_fits(model_name)
+        check_model(self, self.origin)
+        seed_global_generator(seed, rank)  # after the check, which may draw (Dropout)
 
     # ------------------------------------------------------------------ the round
     def stochastic_grad(self, x: np.ndarray, idx: np.ndarray, out: np.ndarray) -> None:
@@ -142,12 +154,15 @@ class TorchProblem(Problem):
             inputs, targets = self.pipeline.batch(chunk, self.augment)
             if acc is not None:
                 acc.before_chunk(grads)
-            value = self.loss(self.model(inputs), targets) * (chunk.size / total)
-            value.backward()
+            with user_code(self._failed["training"], "rounds"):
+                value = self.loss(self.model(inputs), targets) * (chunk.size / total)
+                value.backward()
             if acc is not None:
                 acc.after_chunk(grads, chunk.size)
         if acc is not None:
             acc.finish(grads)
+        if not self.flat.grads_in_place():  # this round's gradient never reached the buffer
+            raise UserCodeError(f"{self._failed['training']}: {GRADIENT_LOST}")
         self._store_grad(out)
 
     def enable_chunk_variance(self) -> None:
@@ -209,8 +224,9 @@ class TorchProblem(Problem):
         total = 0.0
         for chunk in self._chunks(self.eval_idx):
             inputs, targets = self.pipeline.batch(chunk, augment=False)
-            value = self.loss(self.model(inputs), targets) * chunk.size
-            value.backward()
+            with user_code(self._failed["evaluation"], "rounds"):
+                value = self.loss(self.model(inputs), targets) * chunk.size
+                value.backward()
             total += float(value.detach())
         grad_out[:] = self.flat.grads.detach().cpu().numpy()
         self.flat.grads.copy_(self._saved_grad)
@@ -237,8 +253,9 @@ class TorchProblem(Problem):
         with torch.no_grad():
             for chunk in self._chunks(np.arange(test.n_rows, dtype=np.int64)):
                 inputs, targets = pipe.batch(chunk, augment=False)
-                out = self.model(inputs)
-                loss_sum += float(self.loss(out, targets)) * chunk.size
+                with user_code(self._failed["evaluation"], "rounds"):
+                    out = self.model(inputs)
+                    loss_sum += float(self.loss(out, targets)) * chunk.size
                 correct += int((out.argmax(dim=1) == targets).sum())
         self.model.train()
         return loss_sum, correct
@@ -250,7 +267,8 @@ class TorchProblem(Problem):
     def state_arrays(self) -> dict[str, np.ndarray]:
         """This rank's state beyond ``x``: momentum buffer (float32, if momentum > 0),
         BatchNorm running statistics (float32) and counters (int64), augmentation RNG
-        state (uint8). Store each in its own dtype."""
+        state (uint8), torch's generator and the model's other buffers
+        (:mod:`crpsgd.torchprob.extra_state`). Store each in its own dtype."""
         state = {
             "norm_stats": self.flat.norm_stats.detach().cpu().numpy().copy(),
             "norm_batches": self.flat.counter_values(),
@@ -258,11 +276,13 @@ class TorchProblem(Problem):
         }
         if self.update.velocity is not None:
             state["momentum"] = self.update.velocity.copy()
-        return state
+        return {**state, **extra_state(self.flat)}
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         expected = self.state_arrays()
         for key, ref in expected.items():
+            if key not in _REQUIRED_STATE and key not in arrays:
+                continue  # an older checkpoint: load_extra_state leaves it as it is
             got = arrays.get(key)
             if got is None or got.shape != ref.shape:
                 raise ValueError(
@@ -274,6 +294,7 @@ class TorchProblem(Problem):
         self.generator.set_state(torch.from_numpy(arrays["augment_rng"].astype(np.uint8)))
         if self.update.velocity is not None:
             self.update.velocity[:] = arrays["momentum"]
+        load_extra_state(self.flat, arrays)
 
     # ------------------------------------------------------------------ helpers
     def _chunks(self, idx: np.ndarray, training: bool = False) -> Iterator[np.ndarray]:
@@ -301,30 +322,3 @@ class TorchProblem(Problem):
             torch.from_numpy(self.grad).copy_(self.flat.grads)  # synchronous: MPI reads next
         if not np.shares_memory(out, self.grad):
             out[:] = self.grad
-
-    def _check_fits(self, model_name: str) -> None:
-        """One forward pass (eval mode, no gradient) on two training rows: a model that does
-        not take the data's shape, or whose output the loss rejects, is a UsageError."""
-        k = min(2, self.n_local)
-        inputs, targets = self.pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                out = self.model(inputs)
-                if not self.own_loss and (out.ndim != 2 or out.shape[1] < self.shard.n_classes):
-                    raise ValueError(
-                        f"output of shape {tuple(out.shape)[1:]} per sample, expected "
-                        f"({self.shard.n_classes},) scores for {self.shard.n_classes} classes"
-                    )
-                value = self.loss(out, targets)
-                if value.numel() != 1:
-                    raise ValueError(f"the loss returned shape {tuple(value.shape)}, not a scalar")
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UsageError(
-                f"--model={model_name}: does not fit the data {self.shard.source} (samples of "
-                f"shape {self.shard.sample_shape}, {self.shard.n_classes} classes): {first}"
-            ) from None
-        finally:
-            self.model.train()
-        self.flat.check_views()
