@@ -33,7 +33,7 @@ export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
 	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead bench-adaptive \
-	bench-resnet20 bench-torch figures clean
+	bench-resnet20 bench-torch figures docs clean
 
 install: $(STAMP)
 
@@ -153,8 +153,13 @@ figures: $(STAMP)
 	$(BIN)/python -m bench experiment bench/logreg_synthetic.toml --analyse-only
 	$(BIN)/python -m bench theory --analyse-only
 
+# The documentation site (docs/, mkdocs.yml) into site/; needs the docs extra
+# (make install EXTRAS=mpich,test,docs). tests/test_docs.py runs the same strict build.
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(RUNS) .pytest_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) $(RUNS) site .pytest_cache .ruff_cache build *.egg-info
 
 # Issue 10: driver overhead of a PSGD(B) round on a9a, N = 2 (bench/results/overhead.json).
 bench-overhead: $(STAMP)

@@ -1,14 +1,17 @@
-"""Every ```sh / ```bash block of README.md runs as written from the project's root.
+"""Every ```sh / ```bash block of README.md and of the pages under docs/ runs as written
+from the project's root.
 
 Each block runs with ``bash -e`` in a scratch copy of the project root (symlinks to the
 checkout's files, so the commands' outputs such as ``runs/`` and ``figs/`` land in the
 scratch directory), beside a ``shared/data`` that links to the real data, with the
-virtual environment's ``bin`` on ``PATH`` (the README activates it once, in Usage).
+virtual environment's ``bin`` on ``PATH`` (the README activates it once, in its first quick start).
 
 Budgets are reduced through the test hook ``CRPSGD_TEST_MAX_T`` (every new run's ``--T`` is
-at most that), so the whole README runs in a few minutes; nothing else is changed. A block
+at most that), so every page runs in a few minutes; nothing else is changed. A block
 preceded by the HTML comment ``<!-- readme-test: skip (REASON) -->`` is not run, and its
-reason is checked to be one of :data:`SKIP_REASONS`.
+reason is checked to be one of :data:`SKIP_REASONS`. The README runs first (its ``make run``
+creates the virtual environment and the logs later pages read), then the pages of docs/ in
+path order, all in the same scratch directory.
 """
 
 from __future__ import annotations
@@ -26,7 +29,13 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 
 MAX_T = "2000"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]*)\)\s*-->")
-SKIP_REASONS = ("runs the test suite", "needs SLURM", "needs a site MPI", "long run")
+SKIP_REASONS = (
+    "runs the test suite",
+    "needs SLURM",
+    "needs a site MPI",
+    "long run",
+    "installs packages",
+)
 FENCE = re.compile(r"^```(?P<lang>[A-Za-z]*)\s*$")
 
 
@@ -50,14 +59,29 @@ def readme_blocks(text: str) -> list[tuple[int, str, str | None]]:
     return blocks
 
 
+def pages() -> list[Path]:
+    """README.md, then every markdown page under docs/ (path order)."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def all_blocks() -> list[tuple[str, int, str, str | None]]:
+    """``(page relative to the root, line, code, skip reason or None)`` of every page."""
+    return [
+        (page.relative_to(ROOT).as_posix(), *block)
+        for page in pages()
+        for block in readme_blocks(page.read_text())
+    ]
+
+
 def test_readme_blocks_are_found_and_every_skip_is_stated():
     text = "a\n<!-- readme-test: skip (long run) -->\n```sh\nmake x\n```\n```sh\necho y\n```\n"
     assert readme_blocks(text) == [(3, "make x", "long run"), (6, "echo y", None)]
-    blocks = readme_blocks((ROOT / "README.md").read_text())
-    assert len(blocks) >= 8
-    for line, _, reason in blocks:
-        assert reason is None or reason in SKIP_REASONS, f"README.md:{line}: skip ({reason})"
-    assert sum(reason is None for *_, reason in blocks) >= 3
+    blocks = all_blocks()
+    assert sum(page == "README.md" for page, *_ in blocks) >= 4
+    assert sum(page.startswith("docs/") for page, *_ in blocks) >= 8
+    for page, line, _, reason in blocks:
+        assert reason is None or reason in SKIP_REASONS, f"{page}:{line}: skip ({reason})"
+    assert sum(reason is None for *_, reason in blocks) >= 6
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +90,7 @@ def scratch(tmp_path_factory) -> Path:
     proj = base / "crpsgd"
     proj.mkdir()
     for entry in ROOT.iterdir():
-        if entry.name not in ("runs", "figs", ".git", ".pytest_cache"):
+        if entry.name not in ("runs", "figs", "site", ".git", ".pytest_cache"):
             (proj / entry.name).symlink_to(entry)
     (base / "shared").mkdir()
     if SHARED_DATA.is_dir():
@@ -74,15 +98,17 @@ def scratch(tmp_path_factory) -> Path:
     return proj
 
 
-BLOCKS = [b for b in readme_blocks((ROOT / "README.md").read_text()) if b[2] is None]
+BLOCKS = [b for b in all_blocks() if b[3] is None]
 
 
-@pytest.mark.parametrize("line,code", [b[:2] for b in BLOCKS], ids=[f"L{b[0]}" for b in BLOCKS])
-def test_readme_block_runs_as_written(scratch, line, code):
+@pytest.mark.parametrize(
+    "page,line,code", [b[:3] for b in BLOCKS], ids=[f"{b[0]}:L{b[1]}" for b in BLOCKS]
+)
+def test_readme_block_runs_as_written(scratch, page, line, code):
     if mpiexec() is None:
         pytest.skip("no MPI launcher (mpiexec) found")
     if "../shared/data" in code and not SHARED_DATA.is_dir():
-        pytest.skip(f"README.md:{line} needs the real data in {SHARED_DATA}")
+        pytest.skip(f"{page}:{line} needs the real data in {SHARED_DATA}")
     env = {
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}",
@@ -97,5 +123,5 @@ def test_readme_block_runs_as_written(scratch, line, code):
         text=True,
         timeout=900,
     )
-    assert proc.returncode == 0, f"README.md:{line}\n{code}\n--- stderr\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{page}:{line}\n{code}\n--- stderr\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr
