@@ -25,10 +25,11 @@ from typing import Any
 import h5py
 import numpy as np
 
-from crpsgd.checkpoint import Checkpoint, hdf5_truncation
+from crpsgd.checkpoint import Checkpoint
 from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert
 from crpsgd.data.loader import data_identity
 from crpsgd.errors import UsageError
+from crpsgd.hdf5_open import hdf5_truncation
 from crpsgd.outputs import reason
 from crpsgd.paths import same_file
 

@@ -19,12 +19,18 @@ import h5py
 import numpy as np
 
 from crpsgd.errors import UsageError
-from crpsgd.runlog.lock import LogLock
+from crpsgd.hdf5_open import refuse_truncated
+from crpsgd.runlog.lock import LogLock, is_locked
 from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 
 
 def open_for_reading(path: Path) -> h5py.File:
-    """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader."""
+    """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader.
+    A copy cut short is refused first (:func:`crpsgd.hdf5_open.refuse_truncated`): the SWMR
+    reader would retry its missing bytes for a very long time. A live writer's file is not
+    checked (its end may be allocated before it is written)."""
+    if not is_locked(path):
+        refuse_truncated(path, "run log")
     try:
         return h5py.File(path, "r", locking=False)
     except OSError:
@@ -32,7 +38,10 @@ def open_for_reading(path: Path) -> h5py.File:
 
 
 def needs_repair(path: Path) -> bool:
-    """Whether plain HDF5 readers refuse ``path`` while a SWMR reader opens it."""
+    """Whether plain HDF5 readers refuse ``path`` while a SWMR reader opens it (a copy cut
+    short is refused, as by :func:`open_for_reading`)."""
+    if not is_locked(path):
+        refuse_truncated(path, "run log")
     try:
         with h5py.File(path, "r", locking=False):
             return False
