@@ -21,8 +21,9 @@ Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
                       ``y_prev`` (Catalyst's prox centre) or ``local_models`` (Local SGD);
                       ``<name>@rank<r>``: rank ``r``'s own (``Problem.state_arrays``)
 
-The file is written to ``<path>.tmp`` and renamed over ``<path>``, so a job killed while
-writing leaves the previous checkpoint intact. A write that fails (full disk, quota, I/O
+The file is written to a new temporary file beside ``<path>`` (``.<name>.XXXXXXXX.tmp``,
+:mod:`crpsgd.atomic_write`) and renamed over ``<path>``, so a job killed while writing
+leaves the previous checkpoint intact. A write that fails (full disk, quota, I/O
 error) removes the temporary file and raises one :class:`~crpsgd.errors.OutputError`
 naming ``--checkpoint``; a file that cannot be read back (missing, not a regular file,
 truncated, foreign, damaged) is one :class:`~crpsgd.errors.DataFormatError` naming it.
@@ -42,6 +43,7 @@ import h5py
 import numpy as np
 
 from crpsgd import __version__
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import DataFormatError
 from crpsgd.hdf5_open import refuse_truncated
 
@@ -73,24 +75,16 @@ def checkpoint_path_for(log_path: str | Path) -> Path:
 
 
 def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``ckpt`` to ``path`` atomically (:mod:`crpsgd.atomic_write`: a new temporary
+    file beside it, fsync, rename)."""
     from crpsgd.outputs import output_error
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     image = _image(ckpt)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(image)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with AtomicFiles(usage_errors=False) as files:
+            files.temp(path, f"--checkpoint={path}").write_bytes(image)
     except Exception as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise output_error("--checkpoint", path, "checkpoint", exc) from None
 
 

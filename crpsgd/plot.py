@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
 from crpsgd.report import data_note, distinguishing_labels
 from crpsgd.runlog import RunRecord
@@ -91,10 +92,17 @@ def plot_runs(
         out = out.with_suffix("")
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    for fmt in formats:
-        path = out.with_name(f"{out.name}.{fmt}")
-        fig.savefig(path, dpi=110, bbox_inches="tight", bbox_extra_artists=fig.legends)
-        written.append(path)
+    with AtomicFiles() as files:  # temporaries renamed at the end; links, FIFOs refused
+        for fmt in formats:
+            path = out.with_name(f"{out.name}.{fmt}")
+            fig.savefig(
+                files.temp(path, f"--out={path}"),
+                format=fmt,
+                dpi=110,
+                bbox_inches="tight",
+                bbox_extra_artists=fig.legends,
+            )
+            written.append(path)
     plt.close(fig)
     return written
 

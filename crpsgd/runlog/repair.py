@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
 from crpsgd.hdf5_open import refuse_truncated
 from crpsgd.runlog.lock import LogLock, is_locked
@@ -108,7 +109,9 @@ def rewrite(src_path: Path, dst_path: Path, keep_rounds: int | None = None) -> N
 def repair(path: str | Path) -> bool:
     """Make a log whose writer is gone readable by any HDF5 tool; returns whether it had to
     be rewritten. A log still being written by a live process is refused
-    (:class:`UsageError`), as is a file that is not a crpsgd run log."""
+    (:class:`UsageError`), as is a file that is not a crpsgd run log. A symbolic link to a
+    log repairs the log it names and stays a link; the copy is written to a temporary
+    name beside the log and renamed over it (:mod:`crpsgd.atomic_write`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such run log")
@@ -122,25 +125,24 @@ def repair(path: str | Path) -> bool:
         return False
     from crpsgd.runlog.lock import take_lock
 
+    real = Path(os.path.realpath(path))  # a link to a log: the log it names is repaired
     try:
-        old = take_lock(path, f"{path}", "nothing to repair while it runs")
+        old = take_lock(real, f"{path}", "nothing to repair while it runs")
     except OSError as exc:
         raise UsageError(f"{path}: cannot repair: {exc.strerror or exc}") from None
     try:
-        tmp = path.with_name(path.name + ".repair.tmp")
-        new = LogLock.acquire(tmp)
-        try:
-            rewrite(path, tmp)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"{path}: cannot repair: {exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            if new is not None:
-                new.release()
+        new = None
+        with AtomicFiles(usage_errors=False) as files:
+            tmp = files.temp(real, f"{path}")
+            new = LogLock.acquire(tmp, create=False)
+            try:
+                rewrite(real, tmp)
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot repair: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot repair: {exc}") from None
     finally:
+        if new is not None:
+            new.release()
         old.release()
     return True
