@@ -4,12 +4,16 @@ raw HDF5 error."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from tests.conftest import ROOT
@@ -104,3 +108,107 @@ def test_the_whole_logs_still_read(tmp_path, logs):
         shutil.copy(src, path)
         proc = crpsgd(["info", str(path)])
         assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------ hand-edited run logs
+
+
+def _delete(where):
+    def edit(f):
+        del f[where]
+
+    return edit
+
+
+def _replace(where, data):
+    def edit(f):
+        del f[where]
+        f.create_dataset(where, data=data)
+
+    return edit
+
+
+def _attr(name, value=None):
+    def edit(f):
+        if value is None:
+            del f.attrs[name]
+        else:
+            f.attrs[name] = value
+
+    return edit
+
+
+def _result_attr(name, value):
+    def edit(f):
+        f["result"].attrs[name] = value
+
+    return edit
+
+
+EDITS = {
+    "rounds not a group": (_replace("rounds", np.zeros(3)), "/rounds is not a group"),
+    "short column": (_replace("rounds/batch", np.ones(4)), "/rounds/batch has 4 rows"),
+    "text column": (
+        _replace("eval/objective", np.array([b"x", b"y"])),
+        "/eval/objective holds |S1 values, not numbers",
+    ),
+    "2-D column": (_replace("rounds/step_size", np.zeros((5, 2))), "has shape (5, 2)"),
+    "config not JSON": (_attr("config", "{oops"), "root attribute config is not JSON"),
+    "config a list": (_attr("config", "[1]"), "config is not a JSON object"),
+    "n_workers text": (_attr("n_workers", "ten"), "root attribute n_workers is 'ten'"),
+    "bad UTF-8": (_attr("algorithm", np.bytes_(b"\xff")), "attribute algorithm is not UTF-8"),
+    "summary text": (_result_attr("objective", "low"), "/result attribute objective is 'low'"),
+    "x text": (_replace("result/x", np.array([b"a"])), "/result/x holds |S1 values"),
+    "no format_version": (_attr("format_version"), "format_version None is not one"),
+    "format_version 99": (_attr("format_version", 99), "format_version 99 is not one"),
+}
+
+
+@pytest.fixture(scope="module")
+def small_log(tmp_path_factory) -> Path:
+    from crpsgd.runlog import RunLog
+
+    path = tmp_path_factory.mktemp("edited") / "run.h5"
+    log = RunLog(path, {"algorithm": "psgd", "config": "{}", "n_workers": 1})
+    for t in range(1, 6):
+        log.add_round(
+            round=t, batch=1, sfo_per_worker=t, sfo_total=t, step_size=0.1, wall_s=0.0,
+            compute_s=0.0, comm_s=0.0,
+        )  # fmt: skip
+        if t in (1, 5):
+            log.add_eval(
+                round=t, sfo_per_worker=t, sfo_total=t, objective=1.0 / t, grad_norm_sq=1.0,
+                suboptimality=float("nan"), test_accuracy=float("nan"), wall_s=0.0, eval_s=0.0,
+            )  # fmt: skip
+    log.close("completed", np.zeros(3), {"objective": 0.2, "comm_bytes": 24, "rounds": 5})
+    return path
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+@pytest.mark.parametrize("reader", ["info", "report", "export", "project"])
+def test_hand_edited_logs_are_one_message_naming_the_file(tmp_path, small_log, edit, reader):
+    from crpsgd.cli import main
+
+    path = tmp_path / "edited.h5"
+    shutil.copy(small_log, path)
+    change, expected = EDITS[edit]
+    with h5py.File(path, "r+") as f:
+        change(f)
+    extra = [a.format(tmp=tmp_path) for a in READERS[reader]]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert main([reader, str(path), *extra]) == 2, err.getvalue()
+    one_message(err.getvalue(), f"{path}: ")
+    assert expected in err.getvalue()
+
+
+def test_a_killed_logs_columns_cut_between_flushes_are_read_to_the_shortest(tmp_path, small_log):
+    from crpsgd.runlog import read_run
+
+    path = tmp_path / "cut.h5"
+    shutil.copy(small_log, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["status"] = "running"
+        _replace("rounds/batch", np.ones(4))(f)
+    run = read_run(path)
+    assert {len(v) for v in run.rounds.values()} == {4}
