@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from crpsgd.errors import UsageError
+from crpsgd.file_names import check_utf8_name
 from crpsgd.outputs import reason
 
 
@@ -100,6 +101,7 @@ class AtomicFiles:
 
     def temp(self, path: str | os.PathLike, where: str, overwrite: bool = True) -> Path:
         """A temporary file for ``path`` (its folders created when missing)."""
+        check_utf8_name("", path)
         path = Path(path)
         if refuse_unsafe_target(path, where) and not overwrite:
             raise UsageError(f"{where}: file exists (pass --overwrite to replace it)")

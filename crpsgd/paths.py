@@ -26,6 +26,7 @@ from typing import Any
 from crpsgd.atomic_write import check_name_fits, refuse_unsafe_target
 from crpsgd.checkpoint import checkpoint_path_for
 from crpsgd.errors import UsageError
+from crpsgd.file_names import check_utf8_name
 from crpsgd.outputs import reason
 
 #: ``--resume``'s own file may be rewritten by the resumed run's checkpoint.
@@ -37,7 +38,9 @@ def _is_synthetic(source: str) -> bool:
 
 
 def check_input(flag: str, path: str | os.PathLike) -> None:
-    """An input that exists must be a regular file (a missing one is its reader's message)."""
+    """An input that exists must be a regular file (a missing one is its reader's message);
+    its name must be UTF-8 text (:mod:`crpsgd.file_names`)."""
+    check_utf8_name(flag, path)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -53,6 +56,7 @@ def check_input(flag: str, path: str | os.PathLike) -> None:
 def check_output(flag: str, path: str | os.PathLike) -> None:
     """``path`` can be created (or replaced) now: a regular file or nothing, in a place where
     this process can create a file (tested by creating and removing one)."""
+    check_utf8_name(flag, path)
     path = Path(path)
     exists = _output_kind(flag, path)
     refuse_unsafe_target(path, f"{flag}={path}")  # a link: never written through

@@ -27,7 +27,7 @@ import numpy as np
 
 from crpsgd.checkpoint import Checkpoint
 from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert
-from crpsgd.data.loader import data_identity
+from crpsgd.data.loader import data_identity, same_source
 from crpsgd.errors import UsageError
 from crpsgd.hdf5_open import hdf5_truncation
 from crpsgd.outputs import reason
@@ -63,6 +63,8 @@ def _unchanged(key: str, raw: Any, old: Any) -> bool:
         return False
     if value == old:
         return True
+    if key in _DATA_KEYS and old is not None:
+        return same_source(str(value), str(old))
     return key in _FILE_KEYS and old is not None and same_file(str(value), str(old))
 
 
