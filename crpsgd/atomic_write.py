@@ -20,10 +20,10 @@ job keeps its rows); :func:`crpsgd.paths.check_output` applies the same refusals
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import stat
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -57,8 +57,7 @@ def refuse_unsafe_target(path: str | os.PathLike, where: str) -> bool:
     return True
 
 
-#: Bytes a temporary name adds to its target's name: ``"." + NAME + "." + 8 random + ".tmp"``
-#: (:func:`tempfile.mkstemp` draws 8 characters).
+#: Bytes a temporary name adds to its target's name: ``"." + NAME + "." + 8 hex + ".tmp"``.
 TEMP_EXTRA_BYTES = 14
 
 
@@ -81,6 +80,21 @@ def check_name_fits(path: str | os.PathLike, where: str) -> None:
             f"written beside it needs {need}, more than the {limit} this file system allows: "
             "name a shorter file"
         )
+
+
+def _create_new(path: Path) -> Path:
+    """A new empty file ``.NAME.XXXXXXXX.tmp`` beside ``path``, created exclusively (an
+    existing name, a link included, is never opened) with the mode a plain create gives
+    (0666 less the umask: the renamed file is as readable as one written directly)."""
+    for _ in range(100):
+        name = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return name
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
 
 
 class AtomicFiles:
@@ -108,12 +122,11 @@ class AtomicFiles:
         check_name_fits(path, where)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            name = _create_new(path)
         except OSError as exc:
             raise UsageError(f"{where}: cannot write: {exc.strerror or exc}") from None
-        os.close(fd)
-        self._pending.append((Path(name), path, where))
-        return Path(name)
+        self._pending.append((name, path, where))
+        return name
 
     def commit(self) -> list[Path]:
         """Flush every temporary to disk and rename it over its target; returns the targets."""
@@ -160,16 +173,3 @@ class AtomicFiles:
         self.discard()
         if self._usage_errors and isinstance(exc, OSError) and where:
             raise UsageError(f"{where}: cannot write: {reason(exc)}") from None
-
-
-def write_atomically(
-    path: str | os.PathLike,
-    where: str,
-    write: Callable[[Path], None],
-    overwrite: bool = True,
-) -> Path:
-    """``write(tmp)`` into a temporary beside ``path``, then rename it over ``path`` (see
-    :class:`AtomicFiles`); returns ``path``."""
-    with AtomicFiles() as files:
-        write(files.temp(path, where, overwrite))
-    return Path(path)

@@ -301,3 +301,13 @@ def test_plot_never_writes_into_a_fifo_or_link(tmp_path, log, kind, capsys):
     assert main(["plot", str(log), "--out", str(tmp_path / "fig"), "--format", "png"]) == 2
     assert EXPECTED[kind] in capsys.readouterr().err
     _unchanged(tmp_path, kind, path)
+
+
+def test_a_renamed_file_has_the_mode_of_a_plain_create(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        with AtomicFiles() as files:
+            files.temp(tmp_path / "a.csv", "a.csv").write_text("x\n")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(os.stat(tmp_path / "a.csv").st_mode) == 0o644
