@@ -8,11 +8,18 @@ that a log whose writer was killed needs retries the missing metadata for a very
 instead of failing. :func:`hdf5_truncation` compares the two numbers before HDF5 opens the
 file, and :func:`refuse_truncated` turns a cut into one
 :class:`~crpsgd.errors.DataFormatError` naming the file.
+
+A file of full length whose metadata is damaged (bytes overwritten) makes the same SWMR
+reader retry each failing checksum for hours. :func:`refuse_unreadable_swmr` reads every
+attribute and object header once in a child process first, and refuses the file when the
+child has not finished within :data:`SWMR_PROBE_S` seconds.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from crpsgd.errors import DataFormatError
@@ -58,3 +65,39 @@ def refuse_truncated(path: str | Path, what: str) -> None:
             f"truncated {what} ({cut[0]} bytes of {cut[1]}): a copy cut short or still "
             "being copied; use a complete copy",
         )
+
+
+#: Seconds the child reading a killed log's metadata (:func:`refuse_unreadable_swmr`) may
+#: take: a sound log of any size needs well under one.
+SWMR_PROBE_S = 60.0
+
+_PROBE = """
+import sys, h5py
+def visit(name, obj):
+    dict(obj.attrs)
+    if isinstance(obj, h5py.Dataset) and obj.shape and obj.shape[0]:
+        obj[-1]
+with h5py.File(sys.argv[1], "r", swmr=True, locking=False) as f:
+    dict(f.attrs)
+    f.visititems(visit)
+"""
+
+
+def refuse_unreadable_swmr(path: str | Path, what: str) -> None:
+    """:class:`~crpsgd.errors.DataFormatError` naming ``path`` when a SWMR reader does not
+    finish reading its metadata within :data:`SWMR_PROBE_S` seconds (in a child process,
+    ended then); any other outcome is left to the caller's own read."""
+    try:
+        subprocess.run(
+            [sys.executable, "-c", _PROBE, os.fspath(path)],
+            capture_output=True,
+            timeout=SWMR_PROBE_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise DataFormatError(
+            path,
+            None,
+            f"damaged {what}: HDF5 was still reading its metadata after {SWMR_PROBE_S:.0f} s "
+            "(checksums fail: bytes overwritten?); use an undamaged copy",
+        ) from None

@@ -212,3 +212,28 @@ def test_a_killed_logs_columns_cut_between_flushes_are_read_to_the_shortest(tmp_
         _replace("rounds/batch", np.ones(4))(f)
     run = read_run(path)
     assert {len(v) for v in run.rounds.values()} == {4}
+
+
+PROBE_5S = (
+    "import sys\nimport crpsgd.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
+    "from crpsgd.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+)
+
+
+def test_a_killed_log_with_overwritten_metadata_is_one_message(tmp_path, logs):
+    path = tmp_path / "damaged.h5"
+    data = bytearray(logs["killed"].read_bytes())
+    data[4096:64096] = bytes(60000)  # full length, metadata zeroed: checksums fail
+    path.write_bytes(bytes(data))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE_5S, "info", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("crpsgd info still running after 60 s") from None
+    assert proc.returncode == 2, proc.stderr
+    one_message(proc.stderr, f"{path}: damaged run log: HDF5 was still reading its metadata")

@@ -20,21 +20,26 @@ import numpy as np
 
 from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
-from crpsgd.hdf5_open import refuse_truncated
+from crpsgd.hdf5_open import refuse_truncated, refuse_unreadable_swmr
 from crpsgd.runlog.lock import LogLock, is_locked
 from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 
 
 def open_for_reading(path: Path) -> h5py.File:
     """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader.
-    A copy cut short is refused first (:func:`crpsgd.hdf5_open.refuse_truncated`): the SWMR
-    reader would retry its missing bytes for a very long time. A live writer's file is not
-    checked (its end may be allocated before it is written)."""
-    if not is_locked(path):
+    Refused first, with one message naming the file: a copy cut short
+    (:func:`~crpsgd.hdf5_open.refuse_truncated`) and a killed writer's log whose metadata a
+    SWMR reader cannot finish reading (:func:`~crpsgd.hdf5_open.refuse_unreadable_swmr`), on
+    which HDF5 would retry for a very long time. A live writer's file is not checked (its
+    end may be allocated before it is written)."""
+    live = is_locked(path)
+    if not live:
         refuse_truncated(path, "run log")
     try:
         return h5py.File(path, "r", locking=False)
     except OSError:
+        if not live:  # a killed writer's log: damaged metadata would make HDF5 retry for hours
+            refuse_unreadable_swmr(path, "run log")
         return h5py.File(path, "r", swmr=True, locking=False)
 
 
