@@ -22,7 +22,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
 from crpsgd.checkpoint import Checkpoint
@@ -90,13 +89,12 @@ def check_resume_flags(cli_values: dict[str, Any], config: dict[str, Any]) -> No
 
 
 def _read_log(path: Path) -> tuple[dict[str, Any], np.ndarray]:
-    """Root attributes and the ``/rounds/round`` column of a run log (normal open, else as a
-    SWMR reader, for a log whose writer was killed)."""
-    try:
-        f = h5py.File(path, "r", locking=False)
-    except OSError:
-        f = h5py.File(path, "r", swmr=True, locking=False)
-    with f:
+    """Root attributes and the ``/rounds/round`` column of a run log, opened as every reader
+    opens one (:func:`crpsgd.runlog.repair.open_for_reading`: a SWMR reader for a log whose
+    writer was killed, refused when damaged)."""
+    from crpsgd.runlog.repair import open_for_reading
+
+    with open_for_reading(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         rounds = f["rounds"]["round"][()] if "rounds" in f and "round" in f["rounds"] else None
     if rounds is None:

@@ -237,3 +237,33 @@ def test_a_killed_log_with_overwritten_metadata_is_one_message(tmp_path, logs):
         raise AssertionError("crpsgd info still running after 60 s") from None
     assert proc.returncode == 2, proc.stderr
     one_message(proc.stderr, f"{path}: damaged run log: HDF5 was still reading its metadata")
+
+
+VERIFY_5S = (
+    "import sys\nimport crpsgd.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
+    "from crpsgd.checkpoint import Checkpoint\nfrom crpsgd.errors import UsageError\n"
+    "from crpsgd.resume_check import verify_resume\n"
+    "ckpt = Checkpoint({}, 1, 'psgd', sys.argv[1], 1, 1, [], {})\n"
+    "try:\n    verify_resume(ckpt, 'r.ckpt.h5')\nexcept UsageError as exc:\n"
+    "    print(exc)\n    sys.exit(2)\n"
+)
+
+
+def test_resume_refuses_a_killed_log_with_overwritten_metadata(tmp_path, logs):
+    path = tmp_path / "damaged.h5"
+    data = bytearray(logs["killed"].read_bytes())
+    data[4096:64096] = bytes(60000)
+    path.write_bytes(bytes(data))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", VERIFY_5S, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the resume check still running after 60 s") from None
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot read its run log {path}" in proc.stdout
+    assert "HDF5 was still reading its metadata" in proc.stdout
