@@ -21,8 +21,9 @@ Schema (``format = "crpsgd-checkpoint"``, ``format_version = 1``)::
                       ``y_prev`` (Catalyst's prox centre) or ``local_models`` (Local SGD);
                       ``<name>@rank<r>``: rank ``r``'s own (``Problem.state_arrays``)
 
-The file is written to ``<path>.tmp`` and renamed over ``<path>``, so a job killed while
-writing leaves the previous checkpoint intact. A write that fails (full disk, quota, I/O
+The file is written to a new temporary file beside ``<path>`` (``.<name>.XXXXXXXX.tmp``,
+:mod:`crpsgd.atomic_write`) and renamed over ``<path>``, so a job killed while writing
+leaves the previous checkpoint intact. A write that fails (full disk, quota, I/O
 error) removes the temporary file and raises one :class:`~crpsgd.errors.OutputError`
 naming ``--checkpoint``; a file that cannot be read back (missing, not a regular file,
 truncated, foreign, damaged) is one :class:`~crpsgd.errors.DataFormatError` naming it.
@@ -42,7 +43,9 @@ import h5py
 import numpy as np
 
 from crpsgd import __version__
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import DataFormatError
+from crpsgd.hdf5_open import refuse_truncated
 
 FORMAT = "crpsgd-checkpoint"
 FORMAT_VERSION = 1
@@ -72,24 +75,16 @@ def checkpoint_path_for(log_path: str | Path) -> Path:
 
 
 def write_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
-    """Write ``ckpt`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``ckpt`` to ``path`` atomically (:mod:`crpsgd.atomic_write`: a new temporary
+    file beside it, fsync, rename)."""
     from crpsgd.outputs import output_error
 
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     image = _image(ckpt)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(image)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with AtomicFiles(usage_errors=False) as files:
+            files.temp(path, f"--checkpoint={path}").write_bytes(image)
     except Exception as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise output_error("--checkpoint", path, "checkpoint", exc) from None
 
 
@@ -121,35 +116,6 @@ def _image(ckpt: Checkpoint) -> bytes:
         return f.id.get_file_image()
 
 
-def hdf5_truncation(path: str | Path) -> tuple[int, int] | None:
-    """``(size, stored_eof)`` when ``path`` is an HDF5 file shorter than the end-of-file
-    address its superblock records (a copy cut short), else None.
-
-    Checked before opening, because HDF5's reader for a file left in SWMR mode (a log whose
-    writer was killed) retries a truncated file for a long time instead of failing.
-    Superblock versions 0 and 1 keep that address at byte 40 or 44, versions 2 and 3 at 28
-    (offsets of 8 bytes; HDF5 format specification, "Superblock").
-    """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(52)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError:
-        return None
-    if len(head) < 9 or head[:8] != b"\x89HDF\r\n\x1a\n":
-        return None
-    version = head[8]
-    where = {0: 40, 1: 44, 2: 28, 3: 28}.get(version)
-    if where is None:
-        return None
-    if version in (0, 1) and head[13] != 8 or version in (2, 3) and head[9] != 8:
-        return None  # offsets of another size: not written by h5py's defaults
-    if len(head) < where + 8:
-        return (size, where + 8)
-    eof = int.from_bytes(head[where : where + 8], "little")
-    return (size, eof) if size < eof else None
-
-
 def read_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint; a missing, foreign, truncated or damaged file is one error
     naming it."""
@@ -160,11 +126,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise DataFormatError(path, None, "no such checkpoint") from None
     if not stat.S_ISREG(mode):
         raise DataFormatError(path, None, "not a regular file, not a checkpoint")
-    cut = hdf5_truncation(path)
-    if cut is not None:
-        raise DataFormatError(
-            path, None, f"truncated checkpoint ({cut[0]} bytes of {cut[1]}): a copy cut short"
-        )
+    refuse_truncated(path, "checkpoint")
     try:
         with h5py.File(path, "r", locking=False) as f:
             a = f.attrs

@@ -112,8 +112,10 @@ def _add_log_tools(sub: Any) -> None:
     exp.add_argument(
         "directory",
         metavar="DIR",
-        help="directory to write rounds, eval, outer, result and attributes files into",
+        help="directory to write rounds, eval, outer, result and attributes files into "
+        "(created when missing)",
     )
+    exp.add_argument("--overwrite", action="store_true", help="replace existing files in DIR")
     rep = sub.add_parser(
         "repair",
         help="make a log whose job was killed readable by any HDF5 tool (h5py, h5dump)",
@@ -153,7 +155,7 @@ def _export(args: argparse.Namespace) -> None:
     from crpsgd.export import export
 
     (run,) = _read_runs([args.run])
-    written = export(run, args.to, args.directory)
+    written = export(run, args.to, args.directory, overwrite=args.overwrite)
     print("wrote " + " ".join(str(p) for p in written))
 
 

@@ -29,11 +29,13 @@ def add_parser(sub: Any) -> None:
 
 def main(args: argparse.Namespace) -> None:
     """Write the files; a bad argument is one :class:`~crpsgd.errors.UsageError`."""
+    from crpsgd.config import PARAMS_BY_NAME, convert
     from crpsgd.data.digits import digits_to_cifar10
     from crpsgd.errors import UsageError
 
     if args.n_test < 1:
         raise UsageError(f"--n-test={args.n_test}: must be >= 1")
+    convert(PARAMS_BY_NAME["seed"], args.seed, "command line")  # run's --seed rule: 0..2^63-1
     info = digits_to_cifar10(args.out_dir, args.n_test, args.seed, args.overwrite)
     print(
         f"{info['path']}: {info['train_rows']} training, {info['test_rows']} test images; "

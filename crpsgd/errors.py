@@ -1,5 +1,7 @@
 """Exceptions that the command line turns into one message and exit status 2."""
 
+import shlex
+
 
 class UsageError(ValueError):
     """Bad input from the user: an argument, a configuration value or a file.
@@ -58,7 +60,7 @@ class Preempted(AllRanksError):
         self.path = path
         super().__init__(
             f"stopped on request after round {rounds}; checkpoint written to {path}; "
-            f"continue with: crpsgd run --resume {path}"
+            f"continue with: crpsgd run --resume {shlex.quote(str(path))}"
         )
 
 

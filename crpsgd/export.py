@@ -1,6 +1,7 @@
 """``crpsgd export RUN.h5 --to csv|json DIR``: a run log as plain files pandas reads directly.
 
-Written into ``DIR`` (created if need be):
+Written into ``DIR`` (created if need be; existing files replaced only with ``--overwrite``,
+all files renamed into place at the end):
 
 * ``rounds.<ext>``, ``eval.<ext>``, ``outer.<ext>``: one row per row of the log's series,
   one column per dataset (``outer`` has only a header when the run has no outer loop);
@@ -23,11 +24,13 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
 from crpsgd.runlog import RunRecord
 
@@ -59,21 +62,34 @@ def attributes(run: RunRecord) -> dict[str, Any]:
     return attrs
 
 
-def export(run: RunRecord, fmt: str, directory: str | Path) -> list[Path]:
-    """Write the files of the module docstring; returns their paths."""
+def export(run: RunRecord, fmt: str, directory: str | Path, overwrite: bool = False) -> list[Path]:
+    """Write the files of the module docstring; returns their paths.
+
+    ``directory`` is created when missing. An existing file of the export is refused, naming
+    it, unless ``overwrite``; every file is written to a temporary name and all are renamed
+    at the end (:mod:`crpsgd.atomic_write`), so a full disk leaves no partial file.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"--to={fmt}: must be one of {', '.join(FORMATS)}")
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"{directory}: exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for stem, columns in tables(run).items():
-        path = directory / f"{stem}.{fmt}"
-        (_write_csv if fmt == "csv" else _write_json)(path, columns)
-        written.append(path)
-    path = directory / f"attributes.{fmt}"
-    attrs = attributes(run)
+    targets = [directory / f"{stem}.{fmt}" for stem in (*tables(run), "attributes")]
+    existing = [str(p) for p in targets if os.path.lexists(p)]
+    if existing and not overwrite:
+        raise UsageError(
+            f"{directory}: would replace {', '.join(existing)} (pass --overwrite to replace them)"
+        )
+    with AtomicFiles() as files:
+        for stem, columns in tables(run).items():
+            path = directory / f"{stem}.{fmt}"
+            (_write_csv if fmt == "csv" else _write_json)(files.temp(path, str(path)), columns)
+        path = directory / f"attributes.{fmt}"
+        _write_attributes(files.temp(path, str(path)), fmt, attributes(run))
+    return targets
+
+
+def _write_attributes(path: Path, fmt: str, attrs: dict[str, Any]) -> None:
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
@@ -82,8 +98,6 @@ def export(run: RunRecord, fmt: str, directory: str | Path) -> list[Path]:
                 w.writerow([key, _csv_attr(value)])
     else:
         path.write_text(json.dumps({k: _json(v) for k, v in attrs.items()}, indent=1) + "\n")
-    written.append(path)
-    return written
 
 
 def _cell(value: Any) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import MutableMapping
 
 #: What is set when ranks outnumber cores (MPICH's CH4 device; Open MPI).
@@ -73,9 +74,10 @@ def resume_command(
 ) -> str:
     """The command that resumes from ``checkpoint`` on ``n_ranks`` ranks, with the launcher
     this run was started by: ``srun`` under SLURM, ``mpirun`` under Open MPI, else
-    ``mpiexec``; without a launcher on one rank, plain ``crpsgd run``."""
+    ``mpiexec``; without a launcher on one rank, plain ``crpsgd run``. The path is
+    shell-quoted: the line can be pasted into a shell whatever the name holds."""
     env = os.environ if env is None else env
-    command = f"crpsgd run --resume {checkpoint}"
+    command = f"crpsgd run --resume {shlex.quote(str(checkpoint))}"  # spaces, quotes, $
     if n_ranks <= 1 and local_ranks(env) is None:
         return command
     if "SLURM_JOB_ID" in env and "SLURM_PROCID" in env:

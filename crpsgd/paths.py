@@ -3,9 +3,10 @@
 * **Inputs** (``--data``, ``--test-data``, ``--config``, ``--resume``) that exist must be
   regular files (after following links): ``/dev/zero`` or a directory is refused, never read.
 * **Outputs** (``--out`` and the checkpoint, ``--checkpoint`` or its default beside the log)
-  must be regular files or not exist yet, and the place they go must be writable now: a file
-  is created there and removed again, so a read-only place or a full quota is found at the
-  start, not when the run stops after hours.
+  must be regular files (not symbolic links) or not exist yet, with names short enough for
+  the temporary file written beside them (:mod:`crpsgd.atomic_write`), and the place they
+  go must be writable now: a file is created there and removed again, so a read-only place
+  or a full quota is found at the start, not when the run stops after hours.
 * **No aliases**: no output may be an input or the other output. Two names are the same file
   when their resolved paths are equal (``./x`` and ``x``, symbolic links) or, for existing
   files, when they are the same inode (hard links, bind mounts). The one exception: a resumed
@@ -22,8 +23,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from crpsgd.atomic_write import check_name_fits, refuse_unsafe_target
 from crpsgd.checkpoint import checkpoint_path_for
 from crpsgd.errors import UsageError
+from crpsgd.file_names import check_utf8_name
 from crpsgd.outputs import reason
 
 #: ``--resume``'s own file may be rewritten by the resumed run's checkpoint.
@@ -35,7 +38,9 @@ def _is_synthetic(source: str) -> bool:
 
 
 def check_input(flag: str, path: str | os.PathLike) -> None:
-    """An input that exists must be a regular file (a missing one is its reader's message)."""
+    """An input that exists must be a regular file (a missing one is its reader's message);
+    its name must be UTF-8 text (:mod:`crpsgd.file_names`)."""
+    check_utf8_name(flag, path)
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
@@ -51,8 +56,11 @@ def check_input(flag: str, path: str | os.PathLike) -> None:
 def check_output(flag: str, path: str | os.PathLike) -> None:
     """``path`` can be created (or replaced) now: a regular file or nothing, in a place where
     this process can create a file (tested by creating and removing one)."""
+    check_utf8_name(flag, path)
     path = Path(path)
     exists = _output_kind(flag, path)
+    refuse_unsafe_target(path, f"{flag}={path}")  # a link: never written through
+    check_name_fits(path, f"{flag}={path}")
     place = path.absolute().parent
     while not place.exists() and place != place.parent:
         place = place.parent  # the writer creates the missing directories below it

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
 from crpsgd.labels import data_note, distinguishing_labels
 from crpsgd.paths import check_output
@@ -102,10 +103,16 @@ def plot_runs(
     plt = _pyplot()
     fig = draw(runs, metrics, title, labels, x, xscale)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        # "tight" keeps every artist of the figure (title, notes, legend): naming only some
-        # in bbox_extra_artists would crop the others away
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+    with AtomicFiles() as files:  # temporaries renamed at the end; links, FIFOs refused
+        for path in paths:
+            # "tight" keeps every artist of the figure (title, notes, legend): naming only some
+            # in bbox_extra_artists would crop the others away
+            fig.savefig(
+                files.temp(path, f"--out={path}"),
+                format=path.suffix[1:],
+                dpi=110,
+                bbox_inches="tight",
+            )
     plt.close(fig)
     return paths
 

@@ -23,13 +23,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 
-from crpsgd.checkpoint import Checkpoint, hdf5_truncation
+from crpsgd.checkpoint import Checkpoint
 from crpsgd.config import PARAMS_BY_NAME, RESUME_OVERRIDES, convert
-from crpsgd.data.loader import data_identity
+from crpsgd.data.loader import data_identity, same_source
 from crpsgd.errors import UsageError
+from crpsgd.hdf5_open import hdf5_truncation
 from crpsgd.outputs import reason
 from crpsgd.paths import same_file
 
@@ -63,6 +63,8 @@ def _unchanged(key: str, raw: Any, old: Any) -> bool:
         return False
     if value == old:
         return True
+    if key in _DATA_KEYS and old is not None:
+        return same_source(str(value), str(old))
     return key in _FILE_KEYS and old is not None and same_file(str(value), str(old))
 
 
@@ -88,13 +90,12 @@ def check_resume_flags(cli_values: dict[str, Any], config: dict[str, Any]) -> No
 
 
 def _read_log(path: Path) -> tuple[dict[str, Any], np.ndarray]:
-    """Root attributes and the ``/rounds/round`` column of a run log (normal open, else as a
-    SWMR reader, for a log whose writer was killed)."""
-    try:
-        f = h5py.File(path, "r", locking=False)
-    except OSError:
-        f = h5py.File(path, "r", swmr=True, locking=False)
-    with f:
+    """Root attributes and the ``/rounds/round`` column of a run log, opened as every reader
+    opens one (:func:`crpsgd.runlog.repair.open_for_reading`: a SWMR reader for a log whose
+    writer was killed, refused when damaged)."""
+    from crpsgd.runlog.repair import open_for_reading
+
+    with open_for_reading(path) as f:
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
         rounds = f["rounds"]["round"][()] if "rounds" in f and "round" in f["rounds"] else None
     if rounds is None:

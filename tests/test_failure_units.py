@@ -15,8 +15,9 @@ import pytest
 
 from crpsgd import comm as comm_module
 from crpsgd import lifecycle
-from crpsgd.checkpoint import Checkpoint, hdf5_truncation, write_checkpoint
+from crpsgd.checkpoint import Checkpoint, write_checkpoint
 from crpsgd.errors import OutputError, Terminated, UsageError, describe_failure
+from crpsgd.hdf5_open import hdf5_truncation
 from crpsgd.limits import EXACT_MAX, check_model_size, int_problem
 from crpsgd.outputs import GuardedLog, reason
 from crpsgd.paths import check_output, check_run_paths, same_file

@@ -74,3 +74,16 @@ def test_resume_command_names_the_launcher_and_rank_count():
     assert launch.resume_command("r.h5", 8, ompi).startswith("mpirun -n 8 ")
     slurm = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_TASKS_PER_NODE": "10"}
     assert launch.resume_command("r.h5", 10, slurm).startswith("srun -n 10 ")
+
+
+def test_resume_command_quotes_the_checkpoint_for_the_shell():
+    import shlex
+
+    from crpsgd.errors import Preempted
+
+    path = "my runs/it's $HOME.ckpt.h5"
+    for n, env in ((1, {}), (4, {"PMI_SIZE": "4", "PMI_RANK": "0"})):
+        words = shlex.split(launch.resume_command(path, n, env))
+        assert words[-2:] == ["--resume", path]
+    hint = str(Preempted(3, path)).split("continue with: ", 1)[1]
+    assert shlex.split(hint)[-1] == path

@@ -134,18 +134,22 @@ def is_cifar10_source(source: str) -> bool:
     return source.startswith(PREFIX)
 
 
-def cifar10_paths(source: str) -> tuple[tuple[Path, ...], Path]:
-    """The training files and the test file of ``cifar10:DIR`` (missing files are an error
-    naming the source and the file)."""
+def cifar10_paths(
+    source: str, need_train: bool = True, need_test: bool = True, flag: str = "--data"
+) -> tuple[tuple[Path, ...], Path]:
+    """The training files and the test file of ``cifar10:DIR``; those needed (the training
+    files of ``--data``; the test file unless ``--test-data`` names another) must exist, else
+    an error naming ``flag``, the source and the file."""
     if not is_cifar10_source(source) or not source[len(PREFIX) :]:
-        raise UsageError(f"--data={source}: expected cifar10:DIR")
+        raise UsageError(f"{flag}={source}: expected cifar10:DIR")
     root = Path(source[len(PREFIX) :])
     if not root.is_dir():
-        raise UsageError(f"--data={source}: {root} is not a directory")
+        raise UsageError(f"{flag}={source}: {root} is not a directory")
     train = tuple(root / name for name in TRAIN_FILES)
-    for path in (*train, root / TEST_FILE):
+    needed = (*(train if need_train else ()), *((root / TEST_FILE,) if need_test else ()))
+    for path in needed:
         if not path.is_file():
-            raise DataFormatError(path, None, f"no such file (needed by --data={source})")
+            raise DataFormatError(path, None, f"no such file (needed by {flag}={source})")
     return train, root / TEST_FILE
 
 
@@ -166,12 +170,15 @@ def write_cifar10_binary(path: str | os.PathLike, images: np.ndarray, labels: np
 def cifar10_identity(source: str) -> dict[str, str]:
     """What the run log records about ``cifar10:DIR``: ``{"path", "sha256", "kind", "note"}``.
 
-    ``sha256`` digests the six files' own digests in order (training files, then test);
+    ``sha256`` digests the six files' own digests in order (training files, then test; a
+    file the run does not need and the folder lacks is left out);
     ``note`` is the first line of ``DIR/SOURCE.txt``, else ``"CIFAR-10 binary version"``.
     """
-    train, test = cifar10_paths(source)
+    train, test = cifar10_paths(source, need_train=False, need_test=False)
     outer = hashlib.sha256()
     for path in (*train, test):
+        if not path.is_file():  # the folder of --test-data alone, or --data given --test-data
+            continue
         h = hashlib.sha256()
         with open(path, "rb") as f:
             while block := f.read(1 << 20):
@@ -180,6 +187,11 @@ def cifar10_identity(source: str) -> dict[str, str]:
     note_path = test.parent / SOURCE_NOTE
     note = "CIFAR-10 binary version"
     if note_path.is_file():
-        lines = note_path.read_text(encoding="utf-8").splitlines()
+        try:
+            lines = note_path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(
+                note_path, None, f"not UTF-8 text (byte {exc.start}); the note must be text"
+            ) from None
         note = lines[0].strip() if lines and lines[0].strip() else note
     return {"path": source, "sha256": outer.hexdigest(), "kind": "cifar10", "note": note}

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.data.cifar10 import SOURCE_NOTE, TEST_FILE, TRAIN_FILES, write_cifar10_binary
 from crpsgd.errors import UsageError
 
@@ -59,27 +60,29 @@ def digits_to_cifar10(
     """Write the digits stand-in into ``out_dir`` as CIFAR-10 binary files (see the module).
 
     Returns ``{"path", "train_rows", "test_rows", "note"}``. An existing CIFAR-10 file in
-    ``out_dir`` is a :class:`UsageError` unless ``overwrite``.
+    ``out_dir`` is a :class:`UsageError` unless ``overwrite``. Every file is written to a
+    temporary name and renamed at the end; a file that is a symbolic link (into a real
+    CIFAR-10 folder, say), a FIFO or a directory is refused, never written through.
     """
     out = Path(out_dir)
     names = (*TRAIN_FILES, TEST_FILE)
-    if not overwrite and any((out / name).exists() for name in names):
+    if not overwrite and any(os.path.lexists(out / name) for name in names):
         raise UsageError(f"{out}: holds CIFAR-10 files already (pass --overwrite to replace)")
     parts = digits_images(n_test, seed)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        images, labels = parts["train"]
+    images, labels = parts["train"]
+    note = (
+        f"scikit-learn digits stand-in (not CIFAR-10): {labels.size} training and "
+        f"{parts['test'][1].size} test images of 8x8 grey digits upsampled 4x4 to 32x32, "
+        f"grey in all three channels, split with seed {seed}"
+    )
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a directory")
+    with AtomicFiles() as files:  # links into a real CIFAR-10 folder are refused, not followed
+        temps = {name: files.temp(out / name, str(out / name)) for name in (*names, SOURCE_NOTE)}
         for name, rows in zip(TRAIN_FILES, np.array_split(np.arange(labels.size), 5), strict=True):
-            write_cifar10_binary(out / name, images[rows], labels[rows])
-        write_cifar10_binary(out / TEST_FILE, *parts["test"])
-        note = (
-            f"scikit-learn digits stand-in (not CIFAR-10): {labels.size} training and "
-            f"{parts['test'][1].size} test images of 8x8 grey digits upsampled 4x4 to 32x32, "
-            f"grey in all three channels, split with seed {seed}"
-        )
-        (out / SOURCE_NOTE).write_text(note + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{out}: cannot write: {exc}") from None
+            write_cifar10_binary(temps[name], images[rows], labels[rows])
+        write_cifar10_binary(temps[TEST_FILE], *parts["test"])
+        temps[SOURCE_NOTE].write_text(note + "\n", encoding="utf-8")
     return {
         "path": str(out),
         "train_rows": int(labels.size),

@@ -67,10 +67,10 @@ def cifar10_shards(
 ) -> tuple[ImageShard, ImageShard]:
     """This rank's rows of the training files of ``cifar10:DIR`` and of the test set:
     ``DIR/test_batch.bin``, or ``test_source`` (a ``cifar10:DIR2`` or one ``.bin`` file)."""
-    train_paths, test_path = cifar10_paths(source)
+    train_paths, test_path = cifar10_paths(source, need_test=test_source is None)
     if test_source is not None:
         if test_source.startswith("cifar10:"):
-            test_path = cifar10_paths(test_source)[1]
+            test_path = cifar10_paths(test_source, need_train=False, flag="--test-data")[1]
         else:
             test_path = Path(test_source)
     images, labels, n = read_cifar10_shard(train_paths, rank, size)

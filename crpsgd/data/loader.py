@@ -235,3 +235,23 @@ def data_identity(source: str) -> dict[str, Any]:
         digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
         return {"path": canonical, "sha256": digest, "kind": kind}
     return {"path": str(source), "sha256": file_sha256(source), "kind": kind}
+
+
+def same_source(a: str, b: str) -> bool:
+    """Whether two ``--data`` values name the same data however spelled: one file or folder
+    (``cifar10:./digits`` and ``cifar10:digits``, links), or one synthetic spec."""
+    from crpsgd.data.cifar10 import PREFIX
+    from crpsgd.paths import same_file
+
+    if a == b:
+        return True
+    if is_synthetic(a) and is_synthetic(b):
+        try:
+            return parse_synthetic_spec(a).to_string() == parse_synthetic_spec(b).to_string()
+        except ValueError:
+            return False
+    if a.startswith(PREFIX) != b.startswith(PREFIX):
+        return False
+    if a.startswith(PREFIX):
+        a, b = a[len(PREFIX) :], b[len(PREFIX) :]
+    return same_file(a, b)

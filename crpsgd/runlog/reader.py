@@ -14,7 +14,6 @@ Besides the data, the reader says whether the writer is still alive (:attr:`RunR
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -22,12 +21,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
 from crpsgd.errors import UsageError
 from crpsgd.runlog.lock import is_locked
 from crpsgd.runlog.repair import needs_repair, open_for_reading, repair
 from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, READABLE_VERSIONS, ROUND_DEFAULTS, SCHEMA
+from crpsgd.runlog.validate import (
+    check_attrs,
+    check_column,
+    check_group,
+    check_summary,
+    damaged,
+    equal_lengths,
+    plain,
+)
 
 #: A heartbeat older than this (seconds) from another host counts as a dead writer when the
 #: file system cannot tell by its locks.
@@ -127,44 +136,68 @@ def _read(path: Path) -> RunRecord:
     except OSError as exc:
         raise UsageError(f"{path}: cannot read as HDF5 ({exc})") from None
     with f:
-        if f.attrs.get("format") != FORMAT:
-            raise UsageError(f"{path}: not a crpsgd run log ({_what_it_is(f.attrs.get('format'))})")
-        attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        version = attrs.get("format_version")
-        if version not in READABLE_VERSIONS:
-            raise UsageError(
-                f"{path}: format_version {version} is not one this crpsgd reads "
-                f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade crpsgd"
+        try:
+            return _read_open(path, f)
+        except UsageError:
+            raise
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # what the checks of crpsgd.runlog.validate do not foresee: still one message
+            raise damaged(path, f"{type(exc).__name__}: {exc}") from None
+
+
+def _read_open(path: Path, f: h5py.File) -> RunRecord:
+    """The record of the open log ``f``, checked (:mod:`crpsgd.runlog.validate`)."""
+    if f.attrs.get("format") != FORMAT:
+        raise UsageError(f"{path}: not a crpsgd run log ({_what_it_is(f.attrs.get('format'))})")
+    attrs = {k: plain(path, k, v) for k, v in f.attrs.items()}
+    version = attrs.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise UsageError(
+            f"{path}: format_version {version} is not one this crpsgd reads "
+            f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade crpsgd"
+        )
+    config = check_attrs(path, attrs)
+    running = attrs.get("status") == "running"
+    series: dict[str, dict[str, np.ndarray]] = {}
+    units: dict[str, dict[str, tuple[str, str]]] = {}
+    for name, schema in SCHEMA.items():
+        check_group(path, f, name)
+        group = f[name] if name in f else {}
+        columns = {c: check_column(path, f"/{name}/{c}", group[c][()]) for c in group}
+        series[name] = equal_lengths(path, name, columns, running)
+        units[name] = {}
+        for c in series[name]:
+            a = group[c].attrs
+            known = schema.get(c)
+            units[name][c] = (
+                plain(path, f"/{name}/{c} unit", a["unit"])
+                if "unit" in a
+                else (known.unit if known else ""),
+                plain(path, f"/{name}/{c} meaning", a["meaning"])
+                if "meaning" in a
+                else (known.meaning if known else ""),
             )
-        series: dict[str, dict[str, np.ndarray]] = {}
-        units: dict[str, dict[str, tuple[str, str]]] = {}
-        for name, schema in SCHEMA.items():
-            group = f[name] if name in f else {}
-            series[name] = {c: group[c][()] for c in group}
-            units[name] = {}
-            for c in series[name]:
-                a = group[c].attrs
-                known = schema.get(c)
-                units[name][c] = (
-                    _plain(a["unit"]) if "unit" in a else (known.unit if known else ""),
-                    _plain(a["meaning"]) if "meaning" in a else (known.meaning if known else ""),
-                )
-        n = len(series["rounds"].get("round", ()))
-        for c, default in ROUND_DEFAULTS.items():  # columns older versions lack
-            if c not in series["rounds"]:
-                dtype = SCHEMA["rounds"][c].dtype  # int for v1's, float (NaN) for v2's
-                series["rounds"][c] = np.full(n, default, dtype=dtype)
-                units["rounds"][c] = (SCHEMA["rounds"][c].unit, SCHEMA["rounds"][c].meaning)
-        m = len(series["eval"].get("round", ()))
-        for c, default in EVAL_DEFAULTS.items():  # logs written before the column
-            if c not in series["eval"]:
-                series["eval"][c] = np.full(m, default, dtype=np.float64)
-                units["eval"][c] = (SCHEMA["eval"][c].unit, SCHEMA["eval"][c].meaning)
-        result = f.get("result")
-        x = result["x"][()] if result is not None and "x" in result else None
-        arrays = {k: v[()] for k, v in result.items() if k != "x"} if result is not None else {}
-        summary = {k: _plain(v) for k, v in result.attrs.items()} if result is not None else {}
-    config = json.loads(attrs.get("config") or "{}")
+    n = len(series["rounds"].get("round", ()))
+    for c, default in ROUND_DEFAULTS.items():  # columns older versions lack
+        if c not in series["rounds"]:
+            dtype = SCHEMA["rounds"][c].dtype  # int for v1's, float (NaN) for v2's
+            series["rounds"][c] = np.full(n, default, dtype=dtype)
+            units["rounds"][c] = (SCHEMA["rounds"][c].unit, SCHEMA["rounds"][c].meaning)
+    m = len(series["eval"].get("round", ()))
+    for c, default in EVAL_DEFAULTS.items():  # logs written before the column
+        if c not in series["eval"]:
+            series["eval"][c] = np.full(m, default, dtype=np.float64)
+            units["eval"][c] = (SCHEMA["eval"][c].unit, SCHEMA["eval"][c].meaning)
+    check_group(path, f, "result")
+    result = f.get("result")
+    x = check_column(path, "/result/x", result["x"][()]) if result and "x" in result else None
+    arrays = {k: v[()] for k, v in result.items() if k != "x"} if result is not None else {}
+    summary = (
+        {k: plain(path, f"/result {k}", v) for k, v in result.attrs.items()}
+        if result is not None
+        else {}
+    )
+    check_summary(path, summary)
     return RunRecord(
         path,
         attrs,
@@ -203,13 +236,3 @@ def writer_state(path: Path, attrs: dict[str, Any]) -> str:
 
 def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value

@@ -18,21 +18,36 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
-from crpsgd.runlog.lock import LogLock
+from crpsgd.hdf5_open import refuse_truncated, refuse_unreadable_swmr
+from crpsgd.runlog.lock import LogLock, is_locked
 from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 
 
 def open_for_reading(path: Path) -> h5py.File:
-    """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader."""
+    """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader.
+    Refused first, with one message naming the file: a copy cut short
+    (:func:`~crpsgd.hdf5_open.refuse_truncated`) and a killed writer's log whose metadata a
+    SWMR reader cannot finish reading (:func:`~crpsgd.hdf5_open.refuse_unreadable_swmr`), on
+    which HDF5 would retry for a very long time. A live writer's file is not checked (its
+    end may be allocated before it is written)."""
+    live = is_locked(path)
+    if not live:
+        refuse_truncated(path, "run log")
     try:
         return h5py.File(path, "r", locking=False)
     except OSError:
+        if not live:  # a killed writer's log: damaged metadata would make HDF5 retry for hours
+            refuse_unreadable_swmr(path, "run log")
         return h5py.File(path, "r", swmr=True, locking=False)
 
 
 def needs_repair(path: Path) -> bool:
-    """Whether plain HDF5 readers refuse ``path`` while a SWMR reader opens it."""
+    """Whether plain HDF5 readers refuse ``path`` while a SWMR reader opens it (a copy cut
+    short is refused, as by :func:`open_for_reading`)."""
+    if not is_locked(path):
+        refuse_truncated(path, "run log")
     try:
         with h5py.File(path, "r", locking=False):
             return False
@@ -99,7 +114,9 @@ def rewrite(src_path: Path, dst_path: Path, keep_rounds: int | None = None) -> N
 def repair(path: str | Path) -> bool:
     """Make a log whose writer is gone readable by any HDF5 tool; returns whether it had to
     be rewritten. A log still being written by a live process is refused
-    (:class:`UsageError`), as is a file that is not a crpsgd run log."""
+    (:class:`UsageError`), as is a file that is not a crpsgd run log. A symbolic link to a
+    log repairs the log it names and stays a link; the copy is written to a temporary
+    name beside the log and renamed over it (:mod:`crpsgd.atomic_write`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such run log")
@@ -113,25 +130,24 @@ def repair(path: str | Path) -> bool:
         return False
     from crpsgd.runlog.lock import take_lock
 
+    real = Path(os.path.realpath(path))  # a link to a log: the log it names is repaired
     try:
-        old = take_lock(path, f"{path}", "nothing to repair while it runs")
+        old = take_lock(real, f"{path}", "nothing to repair while it runs")
     except OSError as exc:
         raise UsageError(f"{path}: cannot repair: {exc.strerror or exc}") from None
     try:
-        tmp = path.with_name(path.name + ".repair.tmp")
-        new = LogLock.acquire(tmp)
-        try:
-            rewrite(path, tmp)
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"{path}: cannot repair: {exc}") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        finally:
-            if new is not None:
-                new.release()
+        new = None
+        with AtomicFiles(usage_errors=False) as files:
+            tmp = files.temp(real, f"{path}")
+            new = LogLock.acquire(tmp, create=False)
+            try:
+                rewrite(real, tmp)
+            except OSError as exc:
+                raise UsageError(f"{path}: cannot repair: {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot repair: {exc}") from None
     finally:
+        if new is not None:
+            new.release()
         old.release()
     return True

@@ -28,7 +28,6 @@ SWMR reader can follow a live run.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
 from crpsgd.runlog.lock import LogLock, live_writer_text, take_lock, writer_attrs
 from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
@@ -112,16 +112,18 @@ class RunLog:
             raise UsageError(f"{path}: the run log of the checkpoint is missing")
         old = take_lock(path, f"{path}", "resume once that run has ended")
         try:
-            tmp = path.with_name(path.name + ".resume.tmp")
-            new = LogLock.acquire(tmp)
+            files = AtomicFiles(usage_errors=False)  # a new temporary, renamed over the log
+            tmp = files.temp(path, f"--out={path}")
+            new = LogLock.acquire(tmp, create=False)
             if new is None:
+                files.discard()
                 raise UsageError(f"{tmp}: {live_writer_text(tmp)}")
             try:
                 rewrite(path, tmp, keep_rounds=keep_rounds)
-                os.replace(tmp, path)
+                files.commit()
             except BaseException:
                 new.release()
-                tmp.unlink(missing_ok=True)
+                files.discard()
                 raise
         finally:
             old.release()
