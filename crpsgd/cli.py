@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import traceback
 
 from crpsgd import __version__, cli_torch
@@ -104,12 +105,22 @@ def _rank() -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``crpsgd`` command; returns the exit status.
 
-    ``crpsgd run`` as a command (``argv`` None) does not return: it ends the process with
-    :func:`_leave_run`, so that no thread the user's code started keeps a rank alive."""
+    ``crpsgd run`` as a command (``argv`` None) with a thread of the user's code still alive
+    does not return: it ends the process with :func:`_leave_run`, so that the thread cannot
+    keep the rank alive. Otherwise the process ends as usual: an immediate exit with a
+    non-zero status can reach MPICH's launcher before the other ranks' own exits, which it
+    then kills (status 9 for what was exit status 2 on every rank)."""
     code = _main(argv)
-    if argv is None and sys.argv[1:2] == ["run"]:
+    if argv is None and sys.argv[1:2] == ["run"] and _foreign_threads_alive():
         _leave_run(code)
     return code
+
+
+def _foreign_threads_alive() -> bool:
+    """Whether a thread that is neither the main thread nor a daemon is still running (one
+    that the user's code started and did not end: the interpreter would wait for it)."""
+    main = threading.main_thread()
+    return any(t.is_alive() and not t.daemon and t is not main for t in threading.enumerate())
 
 
 def _main(argv: list[str] | None) -> int:

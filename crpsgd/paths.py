@@ -58,8 +58,7 @@ def check_output(flag: str, path: str | os.PathLike) -> None:
     this process can create a file (tested by creating and removing one)."""
     check_utf8_name(flag, path)
     path = Path(path)
-    exists = _output_kind(flag, path)
-    refuse_unsafe_target(path, f"{flag}={path}")  # a link: never written through
+    exists = refuse_unsafe_target(path, f"{flag}={path}")  # a link: never written through
     check_name_fits(path, f"{flag}={path}")
     place = path.absolute().parent
     while not place.exists() and place != place.parent:
@@ -95,22 +94,10 @@ def early_inputs(cli_values: dict[str, Any]) -> None:
             check_input(f"--{key}", cli_values[key])
     for key in ("out", "checkpoint"):
         if cli_values.get(key):
-            _output_kind(f"--{key}", Path(cli_values[key]))
-
-
-def _output_kind(flag: str, path: Path) -> bool:
-    """Whether ``path`` exists; an existing one must be a regular file."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise UsageError(f"{flag}={path}: cannot use: {reason(exc)}") from None
-    if stat.S_ISDIR(mode):
-        raise UsageError(f"{flag}={path}: is a directory; name a file")
-    if not stat.S_ISREG(mode):
-        raise UsageError(f"{flag}={path}: not a regular file (a device, pipe or socket)")
-    return True
+            # what the name leads to: a link is refused later, after the clearer message
+            # when it leads to an input ("the same file as --data")
+            target = os.path.realpath(cli_values[key])
+            refuse_unsafe_target(target, f"--{key}={cli_values[key]}")
 
 
 def checkpoint_of(cfg: dict[str, Any], out: str | os.PathLike) -> Path:

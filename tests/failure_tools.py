@@ -24,6 +24,21 @@ THROTTLE = {
 }
 
 
+def crpsgd_within(args: list[str], limit: float = 60) -> subprocess.CompletedProcess:
+    """``python -m crpsgd ARGS`` (one process, no launcher); a run past ``limit`` seconds is
+    a hang and fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "crpsgd", *args],
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            cwd=ROOT,
+        )
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"crpsgd {' '.join(args)} still running after {limit} s") from None
+
+
 def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

@@ -22,22 +22,9 @@ from crpsgd.errors import OutputError, UsageError
 from crpsgd.paths import check_output
 from crpsgd.runlog import RunLog, read_run
 from tests.conftest import ROOT
-from tests.failure_tools import digest, one_message
+from tests.failure_tools import crpsgd_within, digest, one_message
 
 SVM = "1 1:0.5 3:1\n-1 2:1\n1 1:1 4:0.25\n"
-
-
-def _crpsgd(args: list[str], limit: float = 60) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "crpsgd", *args],
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            cwd=ROOT,
-        )
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"crpsgd {' '.join(args)} still running after {limit} s") from None
 
 
 @pytest.fixture
@@ -134,7 +121,7 @@ def test_run_outputs_refuse_a_link(tmp_path):
 
 def test_convert_refuses_dev_zero_at_once_and_writes_nothing(tmp_path):
     out = tmp_path / "c.h5"
-    proc = _crpsgd(["convert", "/dev/zero", str(out)])
+    proc = crpsgd_within(["convert", "/dev/zero", str(out)])
     assert proc.returncode == 2, proc.stderr
     one_message(proc.stderr, "IN=/dev/zero: not a regular file")
     assert list(tmp_path.iterdir()) == []
@@ -143,7 +130,7 @@ def test_convert_refuses_dev_zero_at_once_and_writes_nothing(tmp_path):
 def test_convert_refuses_a_fifo_as_input(tmp_path):
     fifo = tmp_path / "in.fifo"
     os.mkfifo(fifo)
-    proc = _crpsgd(["convert", str(fifo), str(tmp_path / "c.h5")])
+    proc = crpsgd_within(["convert", str(fifo), str(tmp_path / "c.h5")])
     assert proc.returncode == 2, proc.stderr
     one_message(proc.stderr, f"IN={fifo}: not a regular file")
     assert not (tmp_path / "c.h5").exists()
@@ -263,7 +250,7 @@ def test_info_on_a_link_to_a_killed_log_repairs_the_log_and_keeps_the_link(tmp_p
     subprocess.run([sys.executable, "-c", writer, str(killed)], check=True, cwd=ROOT)
     link = tmp_path / "link.h5"
     link.symlink_to(killed)
-    proc = _crpsgd(["info", str(link)])
+    proc = crpsgd_within(["info", str(link)])
     assert proc.returncode == 0, proc.stderr
     assert "ended without a status (killed?) after round 1" in proc.stdout
     assert link.is_symlink() and os.readlink(link) == str(killed)

@@ -144,6 +144,17 @@ def test_resume_needs_the_same_rank_count_and_configuration(tmp_path):
     assert changed.returncode == 2 and "--batch cannot be changed" in changed.stderr
 
 
+def test_a_usage_error_on_every_rank_is_exit_2_every_time(tmp_path):
+    """Every rank refuses the resume and exits 2; the launcher must report 2, not 9 (a rank
+    leaving at once with status 2 once made MPICH's launcher kill the others before their
+    own exits: status 9 in about one job of five)."""
+    part = tmp_path / "part.h5"
+    assert _run(2, CASES["psgd"], part, env={"CRPSGD_TEST_STOP_AT": "0:round:3"}).returncode == 75
+    ckpt = str(tmp_path / "part.ckpt.h5")
+    codes = [run_mpi(3, ["-m", "crpsgd", "run", "--resume", ckpt]).returncode for _ in range(6)]
+    assert codes == [2] * 6
+
+
 def _deliver(sig: int) -> None:
     """Send ``sig`` to this process and give the interpreter a moment to run its handler."""
     os.kill(os.getpid(), sig)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.failure_tools import one_message
+from tests.failure_tools import crpsgd_within, one_message
 
 #: A log of ``rows`` rounds (several flushes), then closed ("completed") or the writer
 #: ended without a status, as by ``kill -9`` ("killed").
@@ -46,20 +46,6 @@ READERS = {
 }
 
 
-def crpsgd(args: list[str], limit: float = 60) -> subprocess.CompletedProcess:
-    """``python -m crpsgd ARGS``; a run past ``limit`` seconds is a hang (the test fails)."""
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "crpsgd", *args],
-            capture_output=True,
-            text=True,
-            timeout=limit,
-            cwd=ROOT,
-        )
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"crpsgd {' '.join(args)} still running after {limit} s") from None
-
-
 @pytest.fixture(scope="module")
 def logs(tmp_path_factory) -> dict[str, Path]:
     where = tmp_path_factory.mktemp("logs")
@@ -85,7 +71,7 @@ def test_info_on_a_cut_log_is_one_message(tmp_path, logs, kind, cut):
     size = {"half": whole // 2, "last byte": whole - 1}.get(cut, cut)
     assert size < whole
     path = _cut(logs[kind], size, tmp_path / "t.h5")
-    proc = crpsgd(["info", str(path)])
+    proc = crpsgd_within(["info", str(path)])
     assert proc.returncode == 2, proc.stderr
     one_message(proc.stderr, f"{path}: truncated run log ({size} bytes of {whole})")
 
@@ -95,7 +81,7 @@ def test_every_reader_on_a_cut_killed_log_is_one_message(tmp_path, logs, reader)
     path = _cut(logs["killed"], 65536, tmp_path / "t.h5")
     before = path.read_bytes()
     extra = [a.format(tmp=tmp_path) for a in READERS[reader]]
-    proc = crpsgd([reader, str(path), *extra])
+    proc = crpsgd_within([reader, str(path), *extra])
     assert proc.returncode == 2, proc.stderr
     one_message(proc.stderr, f"{path}: truncated run log")
     assert path.read_bytes() == before  # nothing rewritten
@@ -106,7 +92,7 @@ def test_the_whole_logs_still_read(tmp_path, logs):
     for kind, src in logs.items():
         path = tmp_path / f"{kind}.h5"
         shutil.copy(src, path)
-        proc = crpsgd(["info", str(path)])
+        proc = crpsgd_within(["info", str(path)])
         assert proc.returncode == 0, proc.stderr
 
 

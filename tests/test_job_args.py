@@ -56,6 +56,7 @@ def job(tmp_path):
             "CRPSGD_PYTHON": str(python),
             "CRPSGD_LAUNCH": "mpirun",
             "CRPSGD_OUT": str(out),
+            "CRPSGD_NTASKS": "1",  # outside SLURM the script would start its own --ntasks
             **env,
         }
         proc = subprocess.run(
