@@ -25,8 +25,6 @@ from crpsgd.algorithms.fast_plan import ENV, FastPlan, fast_plan
 from crpsgd.comm import Communicator
 from crpsgd.errors import DivergenceError
 from crpsgd.noise import NoiseEstimate
-from crpsgd.schedules import ConstantBatch
-from crpsgd.step_size import ConstantStep
 
 __all__ = ["ENV", "FastPlan", "fast_plan", "run_fast_loop"]
 
@@ -63,29 +61,10 @@ def plan_block(
 ) -> int:
     """Fill the batches and step sizes of rounds ``t, t+1, ...`` that fit the budget (as
     :func:`~crpsgd.schedules.rounds_within_budget`), at most ``limit``; returns how many."""
-    schedule = plan.schedule
-    if isinstance(schedule, ConstantBatch):
-        b = int(schedule.size)
-        if b < 1:
-            raise ValueError(f"schedule gave batch size {b} at round {t}")
-        count = min(limit, (budget - used) // b) if used + b <= budget else 0
-        bufs.batches[:count] = b
-    else:
-        count = 0
-        while count < limit:
-            b = int(schedule.batch(t + count))
-            if b < 1:
-                raise ValueError(f"schedule gave batch size {b} at round {t + count}")
-            if used + b > budget:
-                break
-            used += b
-            bufs.batches[count] = b
-            count += 1
-    if count and isinstance(step_size, ConstantStep):
-        bufs.gammas[:count] = step_size.gamma
-    elif count:
+    count = plan.schedule.batch_table(t, used, budget, bufs.batches[:limit])
+    if count:
         before = sfo + np.concatenate(([0], np.cumsum(bufs.batches[: count - 1])))
-        bufs.gammas[:count] = [step_size(int(s)) for s in before]
+        bufs.gammas[:count] = step_size.table(before)
     return count
 
 
