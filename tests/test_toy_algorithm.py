@@ -9,7 +9,7 @@ import pytest
 
 from crpsgd.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
-from tests.conftest import run_mpi
+from tests.conftest import ROOT, run_mpi
 
 pytestmark = pytest.mark.mpi
 
@@ -56,3 +56,8 @@ def test_toy_algorithm_without_its_momentum_would_not_resume(tmp_path):
     assert _run([*zero, "--out", str(plain)]).returncode == 0
     assert _run([*ARGS, "--out", str(heavy)]).returncode == 0
     assert not np.array_equal(read_run(plain).x, read_run(heavy).x)
+
+
+def test_the_worked_example_page_shows_the_module_as_it_is():
+    page = (ROOT / "docs" / "worked-example-algorithm.md").read_text()
+    assert (ROOT / "tests" / "toy_algorithm.py").read_text() in page
