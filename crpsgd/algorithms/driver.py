@@ -187,6 +187,11 @@ class Driver:
         each = algo.resumable_rounds
         wtime = comm.wtime
         while (batch := algo.next_round(self)) is not None:
+            if not (batch >= 1 and algo.local_steps >= 1):
+                raise ValueError(
+                    f"{type(algo).__name__}.next_round planned round {rec.rounds + 1} with "
+                    f"batch {batch!r} and local_steps {algo.local_steps!r}; both must be >= 1"
+                )
             t0 = wtime()
             gamma = step_size(rec.sfo)
             buf = algo.local_work(self, batch, gamma)
