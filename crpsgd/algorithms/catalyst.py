@@ -30,6 +30,7 @@ driver's checkpoints) are the ends of the outer iterations.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -185,7 +186,7 @@ class Catalyst(ParallelSGD):
             **({"schedule": sched_state} if sched_state else {}),
         }
 
-    def compiled(self, driver: Driver):
+    def compiled(self, driver: Driver) -> Callable[[], None] | None:
         return None
 
     def finish(self, driver: Driver, result: RunResult) -> CatalystResult:

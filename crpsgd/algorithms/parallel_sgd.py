@@ -28,6 +28,8 @@ the schedule's slots), the step, and the schedule's state for checkpoints.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from crpsgd.adaptive import noise_columns, with_noise_estimate
@@ -110,7 +112,7 @@ class ParallelSGD(Algorithm):
         state = self.schedule.state()
         return {}, ({"schedule": state} if state else {})
 
-    def compiled(self, driver: Driver):
+    def compiled(self, driver: Driver) -> Callable[[], None] | None:
         """The same rounds in compiled blocks (:mod:`crpsgd.algorithms.fast_rounds`)."""
         plan = fast_plan(self.problem, driver.comm, self.schedule, driver.step_size, self.buf)
         if plan is None:
