@@ -270,6 +270,17 @@ class ObservedSchedule(Schedule):
     def restart(self) -> None:
         getattr(self.schedule, "restart", lambda: None)()
 
+    def batch_table(self, t: int, used: int, budget: int, out: Any) -> int | None:
+        """The watched schedule's table, when compiled rounds can compute the estimate (the
+        spread across workers, and no slots of the schedule's own); else None."""
+        table = getattr(self.schedule, "batch_table", None)
+        if self._own or self.noise.source != "workers" or table is None:
+            return None
+        return table(t, used, budget, out)
+
+    def block_noise(self) -> NoiseEstimator:
+        return self.noise
+
     def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
         if self._own:
             self.schedule.fill_slots(view[: self._own], local_stats)

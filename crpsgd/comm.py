@@ -113,6 +113,22 @@ class Communicator:
             raise DivergenceError(stats.rounds, "the averaged vector is not finite")
         return buf
 
+    def native_handles(self) -> tuple[np.ndarray, tuple] | None:
+        """For compiled rounds that call MPI themselves (:mod:`crpsgd.comm_native`): the
+        addresses ``[MPI_Allreduce, MPI_Wtime, MPI_IN_PLACE]`` and the handles (communicator,
+        ``MPI_DOUBLE``, ``MPI_SUM``); None where a round must go through
+        :meth:`allreduce_mean_` (a test hook is set, the method is replaced, or MPI's C
+        functions cannot be found)."""
+        if "allreduce_mean_" in vars(self) or (
+            type(self).allreduce_mean_ is not Communicator.allreduce_mean_
+        ):
+            return None
+        if self._fault is not None or self._stop_at is not None or self._round_delay_s:
+            return None
+        from crpsgd.comm_native import round_handles
+
+        return round_handles(self.comm)
+
     def eval_allreduce_sum_(self, buf: np.ndarray) -> np.ndarray:
         """An evaluation collective (not a round): ``buf <- sum_ranks buf``, in place."""
         self._maybe_fail("eval", self.stats.eval_calls + 1)

@@ -65,6 +65,21 @@ def native_mpi() -> NativeMPI | None:
     return _NATIVE[0]
 
 
+def round_handles(comm: MPI.Comm) -> tuple[np.ndarray, tuple] | None:
+    """The addresses and handles a compiled Allreduce-mean on ``comm`` needs (see
+    :meth:`crpsgd.comm.Communicator.native_handles`), or None."""
+    native = native_mpi()
+    if native is None:
+        return None
+    handles = (
+        native.comm_handle(comm),
+        native.handle(native.double),
+        native.handle(native.op_sum),
+    )
+    mpi = np.array([native.allreduce, native.wtime, native.in_place], dtype=np.uint64)
+    return mpi, handles
+
+
 def _find_mpi() -> NativeMPI | None:
     handle_bytes = MPI._sizeof(MPI.Comm)
     if handle_bytes not in (4, 8) or MPI._sizeof(MPI.Datatype) != handle_bytes:

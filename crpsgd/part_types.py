@@ -8,7 +8,9 @@
   ``local_newton_terms``, as :class:`~crpsgd.problems.logreg.LogisticRegression`);
   ``make_evaluator`` (the evaluator of the problem, default the full-data
   :class:`~crpsgd.evaluation.Evaluator`); ``log_attrs(problem)`` (root attributes it adds).
-* :class:`AlgorithmPart`: ``execute(RunContext) -> RunResult``; ``plan(cfg, n_workers)``
+* :class:`AlgorithmPart`: ``execute(RunContext) -> RunResult`` (builds its
+  :class:`~crpsgd.algorithms.driver.Algorithm` and hands it to the one loop with the context:
+  :func:`~crpsgd.algorithms.driver.run_algorithm`); ``plan(cfg, n_workers)``
   (what depends on the rank count, checked on every rank before anything is written);
   ``gamma_auto(L, cfg)`` (the step size of ``--gamma auto``, default ``1/L``);
   ``settings(cfg, L)`` (values derived from ``L`` that the run logs and a checkpoint keeps,
@@ -84,16 +86,6 @@ class RunContext:
     control: Any = None
     resume: Any = None
     progress: Any = None
-
-    def loop_options(self) -> dict[str, Any]:
-        """The keyword arguments every loop takes: evaluation spacing, progress hook,
-        checkpoint control and resume state."""
-        return {
-            "eval_factor": self.cfg["eval_factor"],
-            "progress": self.progress,
-            "control": self.control,
-            "resume": self.resume,
-        }
 
 
 def tabular_data(cfg: dict[str, Any], comm: Any) -> LoadedData:

@@ -81,6 +81,37 @@ class Schedule:
     def load_state(self, state: dict[str, Any]) -> None:
         """Continue from what :meth:`state` returned."""
 
+    def batch_table(self, t: int, used: int, budget: int, out: np.ndarray) -> int | None:
+        """Tabulate ahead, for compiled rounds: write ``B_t, B_(t+1), ...`` of the rounds that
+        still fit the per-worker ``budget`` after ``used`` SFO (the rule of
+        :func:`rounds_within_budget`) into ``out``, at most ``out.size``; return how many.
+        None when the batches are not a function of the round alone (the schedule has slots,
+        observes rounds or keeps an estimate): then rounds must ask :meth:`batch` one by one."""
+        cls = type(self)
+        if (
+            int(self.extra_slots)
+            or hasattr(self, "last")
+            or cls.observe is not Schedule.observe
+            or cls.fill_slots is not Schedule.fill_slots
+        ):
+            return None
+        count = 0
+        while count < out.size:
+            b = int(self.batch(t + count))
+            if b < 1:
+                raise ValueError(f"schedule gave batch size {b} at round {t + count}")
+            if used + b > budget:
+                break
+            used += b
+            out[count] = b
+            count += 1
+        return count
+
+    def block_noise(self) -> Any:
+        """The noise estimator whose update compiled rounds compute themselves (the spread
+        across workers, :class:`~crpsgd.noise.NoiseEstimator`), or None: none to update."""
+        return None
+
 
 @dataclass(frozen=True)
 class FunctionSchedule(Schedule):
@@ -100,6 +131,14 @@ class ConstantBatch(Schedule):
 
     def batch(self, t: int) -> int:
         return self.size
+
+    def batch_table(self, t: int, used: int, budget: int, out: np.ndarray) -> int | None:
+        b = int(self.size)
+        if out.size and b < 1:
+            raise ValueError(f"schedule gave batch size {b} at round {t}")
+        count = min(out.size, (budget - used) // b) if out.size and used + b <= budget else 0
+        out[:count] = b
+        return count
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Protocol
 
+import numpy as np
+
 from crpsgd.errors import UsageError
 
 
@@ -38,6 +40,11 @@ class ConstantStep:
 
     def __call__(self, sfo: int) -> float:
         return self.gamma
+
+    def table(self, sfo_before: np.ndarray) -> np.ndarray:
+        """The step sizes of rounds that start after ``sfo_before`` SFO per worker (for
+        compiled rounds; a rule that cannot be tabulated has no ``table`` or returns None)."""
+        return np.full(len(sfo_before), self.gamma)
 
 
 @dataclass(frozen=True)
@@ -58,6 +65,9 @@ class StepDecay:
         k = sum(1 for b in self._bounds if sfo_before >= b)
         return self.gamma * self.factor**k
 
+    def table(self, sfo_before: np.ndarray) -> np.ndarray:
+        return np.array([self(int(s)) for s in sfo_before], dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class LinearWarmup:
@@ -70,6 +80,13 @@ class LinearWarmup:
     def __call__(self, sfo_before: int) -> float:
         ramp = min(1.0, sfo_before / self.sfo)
         return self.base(sfo_before) * (self.start + (1.0 - self.start) * ramp)
+
+    def table(self, sfo_before: np.ndarray) -> np.ndarray | None:
+        """None when the rule it scales cannot be tabulated."""
+        base = getattr(self.base, "table", None)
+        if base is None or base(sfo_before[:0]) is None:
+            return None
+        return np.array([self(int(s)) for s in sfo_before], dtype=np.float64)
 
 
 def as_step_size(rule: StepSize | float) -> StepSize:

@@ -8,10 +8,12 @@ Every rank runs::
     return y_K
 
 with the inner per-worker budget ``T_in = floor(sqrt(T / N))`` (or ``floor(T / K)`` when
-``K`` is given), so the SFO of one worker never exceeds ``K T_in <= T``. Each inner run is the
-core loop :func:`~crpsgd.algorithms.parallel_sgd.parallel_sgd` on a
-:class:`~crpsgd.problems.proximal.ProximalProblem`; its rounds are the run's rounds (one
-Allreduce each), and the total is the sum of the inner runs' rounds, about
+``K`` is given), so the SFO of one worker never exceeds ``K T_in <= T``. Each inner run is
+:class:`~crpsgd.algorithms.parallel_sgd.ParallelSGD`'s rounds on a
+:class:`~crpsgd.problems.proximal.ProximalProblem`, in the one loop of the run
+(:class:`~crpsgd.algorithms.driver.Driver`, with :class:`Catalyst` the algorithm's part);
+its rounds are the run's rounds (one Allreduce each), and the total is the sum of the inner
+runs' rounds, about
 ``K log_rho(T_in (rho - 1) / B_1)``: ``O(sqrt(N T) log(T / N))``. The paper's analysis takes
 ``theta > L``, ``gamma <= 1/(L + theta)`` and ``1 < rho < 1/(1 - gamma (theta - L))``; the CLI's
 ``auto`` values are ``theta = 2 L`` and ``gamma = 1/(3 L)`` (so ``rho < 1.5``).
@@ -21,24 +23,22 @@ Evaluation: ``f`` and ``||grad f||^2`` over the whole data cost a pass over it, 
 cumulative SFO first reaches ``eval_factor`` times that of the last evaluated one (the core's
 geometric spacing: ``O(log K)`` evaluations for ``K`` outer steps) and at ``y_K``. Every outer
 iteration gets an ``/outer`` row; those not evaluated have NaN values. The reported best point
-is the evaluated ``y_k`` with the smallest ``||grad f||^2``.
+is the evaluated ``y_k`` with the smallest ``||grad f||^2``. The resumable points (the
+driver's checkpoints) are the ends of the outer iterations.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from crpsgd.algorithms.control import Resume, RunControl
-from crpsgd.algorithms.parallel_sgd import (
-    LoopOffset,
-    LoopRecorder,
-    ProgressHook,
-    RunResult,
-    parallel_sgd,
-)
+from crpsgd.algorithms.driver import Driver
+from crpsgd.algorithms.loop_recorder import ProgressHook, RunResult
+from crpsgd.algorithms.parallel_sgd import ParallelSGD
 from crpsgd.comm import Communicator
 from crpsgd.errors import UsageError
 from crpsgd.evaluation import Evaluator
@@ -91,6 +91,123 @@ class CatalystResult(RunResult):
     y_best: np.ndarray | None = None
 
 
+class Catalyst(ParallelSGD):
+    """CR-PSGD-Catalyst's part of the loop: the rounds of ``plan.outer`` inner runs of
+    :class:`ParallelSGD` on ``problem + theta/2 ||. - y_{k-1}||^2``, each with
+    ``plan.inner_budget`` SFO per worker; after each, the outer bookkeeping (evaluation,
+    ``/outer`` row, best point) and a resumable point. The run's iterate ``x`` is ``y_k``."""
+
+    resumable_rounds = False
+
+    def __init__(
+        self,
+        problem: Problem,
+        schedule: Schedule | BatchSchedule | int,
+        plan: CatalystPlan,
+        theta: float,
+    ) -> None:
+        if not theta > 0:
+            raise ValueError(f"theta={theta} must be > 0")
+        self.base = as_schedule(schedule)
+        self.restart = getattr(self.base, "restart", lambda: None)
+        self.plan, self.theta, self.base_problem = plan, theta, problem
+        super().__init__(problem, self.base, plan.inner_budget)
+
+    def start(self, driver: Driver, x0: np.ndarray) -> None:
+        self.problem = ProximalProblem(self.base_problem, self.theta, x0)
+        self.x = np.array(x0, dtype=self.base_problem.dtype, copy=True)  # y_k
+        self.k, self.in_run = 0, False
+
+    def restore(self, driver: Driver, resume: Resume | None) -> None:
+        self.n_workers = driver.comm.size
+        if resume is None:
+            first = driver.rec.last
+            self.best_k, self.best_g = 0, first.grad_norm_sq if first is not None else math.nan
+            self.y_best = self.x.copy()
+            return
+        state = resume.state
+        self.k = int(state["outer"])
+        self.best_k, self.best_g = int(state["best_outer"]), float(state["best_grad_norm_sq"])
+        self.y_best = np.array(resume.arrays["y_best"], dtype=self.base_problem.dtype)
+        if "schedule" in state:
+            self.base.load_state(state["schedule"])
+
+    def next_round(self, driver: Driver) -> int | None:
+        while True:
+            if self.in_run:
+                batch = super().next_round(driver)
+                if batch is not None:
+                    return batch
+                self._close(driver)
+            if self.k >= self.plan.outer:
+                return None
+            self._open(driver)
+
+    def _open(self, driver: Driver) -> None:
+        """Outer iteration ``k + 1``: a fresh inner run from ``y_k``."""
+        self.k += 1
+        self.problem.set_center(self.x)
+        self.restart()  # an observing schedule (adaptive) starts each inner run at B_1, afresh
+        self.schedule = self.base
+        super().start(driver, self.x)  # the inner iterate x: a copy of y_k, y_(k+1) at the end
+        self.t, self.used, self.in_run = 1, 0, True
+        self.rounds_before = driver.rec.rounds
+
+    def _close(self, driver: Driver) -> None:
+        """The end of outer iteration ``k``: ``y_k``, its evaluation and ``/outer`` row."""
+        self.in_run = False
+        rec, k = driver.rec, self.k
+        if rec.rounds == self.rounds_before:
+            rec.batch = 0
+        ev = driver.evaluate_due(self.x, final=k == self.plan.outer)
+        if ev is not None and not ev.grad_norm_sq >= self.best_g:  # also replaces a NaN
+            self.best_k, self.best_g = k, ev.grad_norm_sq
+            self.y_best[:] = self.x
+        driver.log.add_outer(
+            outer=k,
+            round=rec.rounds,
+            sfo_per_worker=rec.sfo,
+            sfo_total=rec.sfo * self.n_workers,
+            evaluated=int(ev is not None),
+            objective=ev.objective if ev is not None else math.nan,
+            grad_norm_sq=ev.grad_norm_sq if ev is not None else math.nan,
+            wall_s=driver.comm.wtime() - rec.start,
+        )
+        driver.resumable_point(driver.comm.wtime())
+
+    def columns(self) -> dict[str, float]:
+        return {"outer": self.k, **super().columns()}
+
+    def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        sched_state = self.base.state()
+        state = {"outer": self.k, "best_outer": self.best_k, "best_grad_norm_sq": self.best_g}
+        return {"y_best": self.y_best}, {
+            **state,
+            **({"schedule": sched_state} if sched_state else {}),
+        }
+
+    def compiled(self, driver: Driver) -> Callable[[], None] | None:
+        return None
+
+    def finish(self, driver: Driver, result: RunResult) -> CatalystResult:
+        driver.log.set_attrs(
+            theta=self.theta,
+            outer_iterations=self.plan.outer,
+            inner_budget=self.plan.inner_budget,
+            best_outer=self.best_k,
+            best_grad_norm_sq=self.best_g,
+        )
+        driver.log.set_result_array("y_best", self.y_best)
+        return CatalystResult(
+            **{f.name: getattr(result, f.name) for f in fields(RunResult)},
+            outer_iterations=self.plan.outer,
+            inner_budget=self.plan.inner_budget,
+            best_outer=self.best_k,
+            best_grad_norm_sq=self.best_g,
+            y_best=self.y_best,
+        )
+
+
 def catalyst(
     problem: Problem,
     comm: Communicator,
@@ -116,101 +233,8 @@ def catalyst(
     consulted after every outer iteration (checkpoints hold ``y_k``, the best point and ``k``);
     ``resume`` continues after the checkpointed outer iteration.
     """
-    if not theta > 0:
-        raise ValueError(f"theta={theta} must be > 0")
-    log = log if log is not None else NullRunLog()
-    schedule = as_schedule(schedule)
-    restart = getattr(schedule, "restart", lambda: None)
-    prox = ProximalProblem(problem, theta, y0)
-    outer_rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, None)
-    y = np.array(y0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
-    outer_rec.begin(y, resume)
-    if resume is None:
-        first, k_done = outer_rec.last, 0
-        best_k = 0
-        best_g = first.grad_norm_sq if first is not None else math.nan
-        y_best = y.copy()
-    else:
-        k_done = int(resume.state["outer"])
-        best_k, best_g = int(resume.state["best_outer"]), float(resume.state["best_grad_norm_sq"])
-        y_best = np.array(resume.arrays["y_best"], dtype=problem.dtype)
-        problem.load_state_arrays(resume.rank_arrays(comm.rank))
-        if "schedule" in resume.state:
-            schedule.load_state(resume.state["schedule"])
-    for k in range(k_done + 1, plan.outer + 1):
-        prox.set_center(y)
-        restart()  # an observing schedule (adaptive) starts each inner run at B_1, afresh
-        before = outer_rec.rounds
-        inner = parallel_sgd(
-            prox,
-            comm,
-            schedule,
-            plan.inner_budget,
-            gamma,
-            y,
-            rng,
-            None,
-            log,
-            offset=LoopOffset(outer_rec.rounds, outer_rec.sfo, outer_rec.start, k),
-        )
-        y = inner.x
-        outer_rec.rounds, outer_rec.sfo = inner.rounds, inner.sfo_per_worker
-        outer_rec.batch = inner.last_batch if inner.rounds > before else 0
-        outer_rec.compute_s += inner.compute_s
-        outer_rec.comm_s += inner.comm_s
-        ev = None
-        if evaluator is not None and (outer_rec.evals.due(outer_rec.sfo) or k == plan.outer):
-            outer_rec.evals.last_sfo = outer_rec.sfo  # y_K: evaluated here, not again below
-            ev = outer_rec.evaluate(y)
-            if not ev.grad_norm_sq >= best_g:  # also replaces a NaN start
-                best_k, best_g = k, ev.grad_norm_sq
-                y_best[:] = y
-        log.add_outer(
-            outer=k,
-            round=outer_rec.rounds,
-            sfo_per_worker=outer_rec.sfo,
-            sfo_total=outer_rec.sfo * comm.size,
-            evaluated=int(ev is not None),
-            objective=ev.objective if ev is not None else math.nan,
-            grad_norm_sq=ev.grad_norm_sq if ev is not None else math.nan,
-            wall_s=comm.wtime() - outer_rec.start,
-        )
-        if control is not None:
-            sched_state = schedule.state()
-            control.after_round(
-                **outer_rec.checkpoint_point(comm.wtime()),
-                x=y,
-                rng=rng,
-                arrays={"y_best": y_best},
-                state={
-                    "outer": k,
-                    "best_outer": best_k,
-                    "best_grad_norm_sq": best_g,
-                    **({"schedule": sched_state} if sched_state else {}),
-                },
-                rank_arrays=problem.state_arrays,
-            )
-    log.set_attrs(
-        theta=theta,
-        outer_iterations=plan.outer,
-        inner_budget=plan.inner_budget,
-        best_outer=best_k,
-        best_grad_norm_sq=best_g,
+    algo = Catalyst(problem, schedule, plan, theta)
+    driver = Driver(
+        comm, problem, gamma, rng, evaluator, log, eval_factor, progress, None, control, resume
     )
-    log.set_result_array("y_best", y_best)
-    done = outer_rec.result(y)
-    return CatalystResult(
-        x=done.x,
-        rounds=done.rounds,
-        sfo_per_worker=done.sfo_per_worker,
-        final=done.final,
-        wall_s=done.wall_s,
-        compute_s=done.compute_s,
-        comm_s=done.comm_s,
-        eval_s=done.eval_s,
-        outer_iterations=plan.outer,
-        inner_budget=plan.inner_budget,
-        best_outer=best_k,
-        best_grad_norm_sq=best_g,
-        y_best=y_best,
-    )
+    return driver.run(algo, y0)

@@ -1,8 +1,8 @@
-"""Run control shared by the loops: checkpoints, stop requests and replica checks.
+"""Run control of the round loop: checkpoints, stop requests and replica checks.
 
-Every loop calls :meth:`RunControl.after_round` at the end of each round it completes
-(Catalyst at the end of each outer iteration, whose inner runs are short), with everything
-it needs to continue from there. The control then
+The loop (:class:`~crpsgd.algorithms.driver.Driver`) calls :meth:`RunControl.after_round`
+at each resumable point (after every round; Catalyst: at the end of each outer iteration,
+whose inner runs are short), with everything needed to continue from there. The control then
 
 * compares a hash of the iterate across ranks every ``check_sync`` rounds (one small
   evaluation collective), and stops the run if the replicas differ;

@@ -1,4 +1,4 @@
-"""The fast path of :func:`~crpsgd.algorithms.parallel_sgd.parallel_sgd`: rounds in
+"""The fast path of :class:`~crpsgd.algorithms.parallel_sgd.ParallelSGD`: rounds in
 compiled blocks (:func:`crpsgd.algorithms.round_block.run_rounds`), Python between blocks.
 
 It applies when nothing inside a round needs Python (:func:`crpsgd.algorithms.fast_plan.
@@ -22,13 +22,9 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.fast_plan import ENV, FastPlan, fast_plan
-from crpsgd.algorithms.loop_recorder import checkpoint_after_round
 from crpsgd.comm import Communicator
 from crpsgd.errors import DivergenceError
 from crpsgd.noise import NoiseEstimate
-from crpsgd.problems.base import Problem
-from crpsgd.schedules import ConstantBatch, Schedule
-from crpsgd.step_size import ConstantStep
 
 __all__ = ["ENV", "FastPlan", "fast_plan", "run_fast_loop"]
 
@@ -65,29 +61,10 @@ def plan_block(
 ) -> int:
     """Fill the batches and step sizes of rounds ``t, t+1, ...`` that fit the budget (as
     :func:`~crpsgd.schedules.rounds_within_budget`), at most ``limit``; returns how many."""
-    schedule = plan.schedule
-    if isinstance(schedule, ConstantBatch):
-        b = int(schedule.size)
-        if b < 1:
-            raise ValueError(f"schedule gave batch size {b} at round {t}")
-        count = min(limit, (budget - used) // b) if used + b <= budget else 0
-        bufs.batches[:count] = b
-    else:
-        count = 0
-        while count < limit:
-            b = int(schedule.batch(t + count))
-            if b < 1:
-                raise ValueError(f"schedule gave batch size {b} at round {t + count}")
-            if used + b > budget:
-                break
-            used += b
-            bufs.batches[count] = b
-            count += 1
-    if count and isinstance(step_size, ConstantStep):
-        bufs.gammas[:count] = step_size.gamma
-    elif count:
+    count = plan.schedule.batch_table(t, used, budget, bufs.batches[:limit])
+    if count:
         before = sfo + np.concatenate(([0], np.cumsum(bufs.batches[: count - 1])))
-        bufs.gammas[:count] = [step_size(int(s)) for s in before]
+        bufs.gammas[:count] = step_size.table(before)
     return count
 
 
@@ -152,27 +129,17 @@ def divergence(comm: Communicator) -> DivergenceError:
     return DivergenceError(comm.stats.rounds, "the averaged vector is not finite")
 
 
-def run_fast_loop(
-    plan: FastPlan,
-    rec: Any,
-    problem: Problem,
-    comm: Communicator,
-    schedule: Schedule,
-    budget: int,
-    step_size: Any,
-    x: np.ndarray,
-    buf: np.ndarray,
-    rng: np.random.Generator,
-    control: Any,
-    first_round: int,
-    base_sfo: int,
-) -> None:
-    """The rounds of :func:`~crpsgd.algorithms.parallel_sgd.parallel_sgd` from round
-    ``first_round`` on, in compiled blocks; evaluations and ``control`` between blocks, at
-    the rounds where the Python loop has them."""
+def run_fast_loop(plan: FastPlan, driver: Any, algo: Any) -> None:
+    """The remaining rounds of ``algo`` (a :class:`~crpsgd.algorithms.parallel_sgd.
+    ParallelSGD`: its budget, iterate, buffer and next round ``algo.t`` after ``algo.used``
+    SFO) in compiled blocks; evaluations and the driver's resumable points between blocks,
+    at the rounds where the Python loop has them."""
     from crpsgd.algorithms.round_block import DIVERGED, MPI_FAILED, STOPPED, run_rounds
 
-    bitgen = rng.bit_generator.ctypes
+    rec, comm, control = driver.rec, driver.comm, driver.control
+    problem, budget, step_size = algo.problem, algo.budget, driver.step_size
+    x, buf = algo.x, algo.buf
+    bitgen = driver.rng.bit_generator.ctypes
     rng_fn = ctypes.cast(bitgen.next_uint32, ctypes.c_void_p).value
     rng_state = bitgen.state_address
     bufs = BlockBuffers(MAX_ROUNDS, 1, buf.size)
@@ -181,7 +148,7 @@ def run_fast_loop(
     n_workers = comm.size
     beta = observer.smoothing if observer is not None else 0.0
     size_as = np.float64(comm.size)
-    t, used = first_round, rec.sfo - base_sfo
+    t, used = algo.t, algo.used
     while True:
         limit = MAX_ROUNDS
         if control is not None:
@@ -231,8 +198,7 @@ def run_fast_loop(
             raise RuntimeError(f"MPI_Allreduce failed (error code {err}) in round {rec.rounds + 1}")
         t += done
         used += int(bufs.batches[:done].sum())
+        algo.t, algo.used = t, used
         if rec.evaluator is not None and rec.evals.due(rec.sfo):
             rec.evaluate(x)
-        if control is not None and control.due(rec.rounds):
-            now = float(bufs.columns[5, done - 1])
-            checkpoint_after_round(control, rec, schedule, x, rng, problem, now)
+        driver.resumable_point(float(bufs.columns[5, done - 1]))

@@ -28,7 +28,8 @@ the number of local steps above:
 both at least 1. The step size is PR-SGD's constant one by default; a step-size rule
 (:mod:`crpsgd.step_size`) is read once per round, from the SFO spent before it. The local
 steps are plain SGD steps; the averaged step is the problem's
-:meth:`~crpsgd.problems.base.Problem.apply_step`.
+:meth:`~crpsgd.problems.base.Problem.apply_step`. The loop is the one
+:class:`~crpsgd.algorithms.driver.Driver`; :class:`LocalSGD` is the algorithm's part.
 """
 
 from __future__ import annotations
@@ -38,17 +39,13 @@ import math
 import numpy as np
 
 from crpsgd.algorithms.control import Resume, RunControl
-from crpsgd.algorithms.parallel_sgd import (
-    LoopOffset,
-    LoopRecorder,
-    ProgressHook,
-    RunResult,
-)
+from crpsgd.algorithms.driver import Algorithm, Driver
+from crpsgd.algorithms.loop_recorder import LoopOffset, ProgressHook, RunResult
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluator
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.step_size import StepSize, as_step_size
+from crpsgd.step_size import StepSize
 
 PERIOD_RULES = ("stich", "prsgd")
 
@@ -62,6 +59,56 @@ def auto_period(rule: str, budget: int, batch: int, n_workers: int) -> int:
     if rule == "prsgd":
         return max(1, math.floor(steps**0.25 / n_workers**0.75 + 1e-12))
     raise ValueError(f"unknown period rule {rule!r} (known: {', '.join(PERIOD_RULES)})")
+
+
+class LocalSGD(Algorithm):
+    """Local SGD's part of the loop: a round is ``h = min(H, S)`` local minibatch steps from
+    the common point; the sum of their gradients is averaged and applied as one step. At a
+    round boundary every worker's local model is the average ``x``: no state besides it."""
+
+    def __init__(self, problem: Problem, batch: int, period: int, budget: int) -> None:
+        if batch < 1:
+            raise ValueError(f"batch={batch} must be >= 1")
+        if period < 1:
+            raise ValueError(f"period={period} must be >= 1")
+        self.problem, self.batch, self.period, self.budget = problem, batch, period, budget
+
+    def start(self, driver: Driver, x0: np.ndarray) -> None:
+        self.x = np.array(x0, dtype=self.problem.dtype, copy=True)
+        self.x_local = np.empty_like(self.x)
+        self.acc = np.empty_like(self.x)  # s_i: the sum of this period's minibatch gradients
+        self.grad = np.empty_like(self.x)
+
+    def restore(self, driver: Driver, resume: Resume | None) -> None:
+        self.steps_left = self.budget // self.batch - driver.sfo_done // self.batch
+
+    def next_round(self, driver: Driver) -> int | None:
+        if self.steps_left <= 0:
+            return None
+        self.local_steps = min(self.period, self.steps_left)
+        return self.batch
+
+    def local_work(self, driver: Driver, batch: int, gamma: float) -> np.ndarray:
+        problem, rng, h = self.problem, driver.rng, self.local_steps
+        x_local, acc, grad = self.x_local, self.acc, self.grad
+        x_local[:] = self.x
+        for step in range(h):
+            idx = problem.sample_batch(rng, batch)
+            if step == 0:
+                problem.stochastic_grad(x_local, idx, acc)
+                g = acc
+            else:
+                problem.stochastic_grad(x_local, idx, grad)
+                acc += grad
+                g = grad
+            if step + 1 < h:  # the last local step is replaced by the averaged one
+                np.multiply(g, gamma, out=grad)
+                x_local -= grad
+        return acc
+
+    def apply(self, driver: Driver, batch: int, gamma: float) -> None:
+        self.problem.apply_step(self.x, self.acc, gamma)
+        self.steps_left -= self.local_steps
 
 
 def local_sgd(
@@ -85,49 +132,11 @@ def local_sgd(
     the per-worker SFO ``budget`` holds no further minibatch. Returns the last average.
 
     Collective: every rank of ``comm`` calls it with the same arguments but its own ``rng``.
-    The ``/rounds`` row of a round has ``batch = b`` and ``local_steps = h``.
+    The ``/rounds`` row of a round has ``batch = b`` and ``local_steps = h``. The other
+    arguments are the :class:`~crpsgd.algorithms.driver.Driver`'s.
     """
-    if batch < 1:
-        raise ValueError(f"batch={batch} must be >= 1")
-    if period < 1:
-        raise ValueError(f"period={period} must be >= 1")
-    step_size = as_step_size(gamma)
-    rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    x = np.array(x0 if resume is None else resume.arrays["x"], dtype=problem.dtype, copy=True)
-    x_local = np.empty_like(x)
-    acc = np.empty_like(x)  # s_i: the sum of this period's local minibatch gradients
-    grad = np.empty_like(x)
-    rec.begin(x, resume)
-    if resume is not None:
-        problem.load_state_arrays(resume.rank_arrays(comm.rank))
-    # at a round boundary every worker's local model is the average x: nothing else to restore
-    steps_left = budget // batch - (rec.sfo - (offset.sfo if offset is not None else 0)) // batch
-    while steps_left > 0:
-        h = min(period, steps_left)
-        t0 = comm.wtime()
-        gamma_t = step_size(rec.sfo)
-        x_local[:] = x
-        for step in range(h):
-            idx = problem.sample_batch(rng, batch)
-            if step == 0:
-                problem.stochastic_grad(x_local, idx, acc)
-                g = acc
-            else:
-                problem.stochastic_grad(x_local, idx, grad)
-                acc += grad
-                g = grad
-            if step + 1 < h:  # the last local step is replaced by the averaged one
-                np.multiply(g, gamma_t, out=grad)
-                x_local -= grad
-        t1 = comm.wtime()
-        comm.allreduce_mean_(acc)
-        t2 = comm.wtime()
-        problem.apply_step(x, acc, gamma_t)
-        t3 = comm.wtime()
-        steps_left -= h
-        rec.round_done(x, batch, h, gamma_t, (t1 - t0) + (t3 - t2), t2 - t1, t3)
-        if control is not None:
-            control.after_round(
-                **rec.checkpoint_point(t3), x=x, rng=rng, rank_arrays=problem.state_arrays
-            )
-    return rec.result(x)
+    algo = LocalSGD(problem, batch, period, budget)
+    driver = Driver(
+        comm, problem, gamma, rng, evaluator, log, eval_factor, progress, offset, control, resume
+    )
+    return driver.run(algo, x0)

@@ -1,8 +1,7 @@
 """The bookkeeping of a training loop: its counters, ``/rounds`` and ``/eval`` rows,
 evaluation points and result (:class:`LoopRecorder`, :class:`EvalSchedule`,
-:class:`LoopOffset`, :class:`RunResult`), shared by
-:func:`~crpsgd.algorithms.parallel_sgd.parallel_sgd` and Local SGD
-(:mod:`crpsgd.algorithms.local_sgd`). Seconds are ``MPI.Wtime`` seconds of this rank.
+:class:`LoopOffset`, :class:`RunResult`), kept by the one round loop
+(:class:`~crpsgd.algorithms.driver.Driver`). Seconds are ``MPI.Wtime`` seconds of this rank.
 """
 
 from __future__ import annotations
@@ -171,29 +170,33 @@ class LoopRecorder:
         comm_s: float,
         now: float,
         extra: dict[str, float] | None = None,
+        evaluate: bool = True,
     ) -> None:
         """Count one round of ``local_steps`` minibatches of ``batch`` rows per worker, log its
-        row (with the ``extra`` columns, e.g. the noise estimates), and evaluate ``x`` (the
-        iterate after the round) if an evaluation point is due."""
+        row (with the ``extra`` columns, e.g. the noise estimates or ``outer``, which take
+        precedence), and, unless ``evaluate`` is False (the algorithm evaluates at its own
+        points), evaluate ``x`` (the iterate after the round) if an evaluation point is due."""
         self.rounds += 1
         self.sfo += batch * local_steps
         self.batch = batch
         self.compute_s += compute_s
         self.comm_s += comm_s
-        self._add_round(
-            round=self.rounds,
-            batch=batch,
-            local_steps=local_steps,
-            outer=self.outer,
-            sfo_per_worker=self.sfo,
-            sfo_total=self.sfo * self._size,
-            step_size=gamma,
-            wall_s=now - self.start,
-            compute_s=compute_s,
-            comm_s=comm_s,
-            **(extra or {}),
-        )
-        if self.evaluator is not None and self.evals.due(self.sfo):
+        row = {
+            "round": self.rounds,
+            "batch": batch,
+            "local_steps": local_steps,
+            "outer": self.outer,
+            "sfo_per_worker": self.sfo,
+            "sfo_total": self.sfo * self._size,
+            "step_size": gamma,
+            "wall_s": now - self.start,
+            "compute_s": compute_s,
+            "comm_s": comm_s,
+        }
+        if extra:
+            row.update(extra)
+        self._add_round(**row)
+        if evaluate and self.evaluator is not None and self.evals.due(self.sfo):
             self.evaluate(x)
 
     def result(self, x: np.ndarray) -> RunResult:
@@ -211,25 +214,3 @@ class LoopRecorder:
             eval_s=self.eval_s,
             last_batch=self.batch,
         )
-
-
-def checkpoint_after_round(
-    control: Any,
-    rec: LoopRecorder,
-    schedule: Any,
-    x: np.ndarray,
-    rng: Any,
-    problem: Any,
-    now: float,
-) -> None:
-    """The run control's work after a round that :meth:`RunControl.due` names (replica check,
-    checkpoint, agreed stop): the loop's counters at wall-clock ``now``, the iterate, the
-    streams, the schedule's state and the problem's per-rank arrays."""
-    state = schedule.state()
-    control.after_round(
-        **rec.checkpoint_point(now),
-        x=x,
-        rng=rng,
-        state={"schedule": state} if state else None,
-        rank_arrays=problem.state_arrays,
-    )

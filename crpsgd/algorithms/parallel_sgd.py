@@ -21,19 +21,20 @@ Where nothing in a round needs Python (logistic regression, a pure schedule, a s
 rule of SFO, no test hook) the rounds run in compiled blocks instead, with the same results
 bit for bit (:mod:`crpsgd.algorithms.fast_rounds`; ``CRPSGD_FAST_ROUNDS=0`` turns it off).
 
-Composition: CR-PSGD-Catalyst (:mod:`crpsgd.algorithms.catalyst`) calls this loop once per
-outer iteration, without an evaluator, and passes :class:`LoopOffset` so that round and SFO
-counters, the wall clock and the ``outer`` column continue over the calls; Local SGD
-(:mod:`crpsgd.algorithms.local_sgd`) shares :class:`LoopRecorder`, the bookkeeping of rows,
-evaluations and counters.
+The loop itself is the one :class:`~crpsgd.algorithms.driver.Driver`; this module supplies
+:class:`ParallelSGD`, the algorithm's part: the batch of each round, the local gradient (and
+the schedule's slots), the step, and the schedule's state for checkpoints.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from crpsgd.adaptive import noise_columns, with_noise_estimate
 from crpsgd.algorithms.control import Resume, RunControl
+from crpsgd.algorithms.driver import Algorithm, Driver
 from crpsgd.algorithms.fast_rounds import fast_plan, run_fast_loop
 from crpsgd.algorithms.loop_recorder import (  # noqa: F401  (re-exported)
     EvalSchedule,
@@ -41,21 +42,82 @@ from crpsgd.algorithms.loop_recorder import (  # noqa: F401  (re-exported)
     LoopRecorder,
     ProgressHook,
     RunResult,
-    checkpoint_after_round,
 )
 from crpsgd.comm import Communicator
 from crpsgd.evaluation import Evaluator
 from crpsgd.problems.base import Problem
 from crpsgd.rng import sample_indices  # noqa: F401  (re-exported: the loops' sampling)
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import (
-    BatchSchedule,
-    LocalStats,
-    RoundStats,
-    Schedule,
-    rounds_within_budget,
-)
-from crpsgd.step_size import StepSize, as_step_size
+from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule
+from crpsgd.step_size import StepSize
+
+
+class ParallelSGD(Algorithm):
+    """Parallel SGD's part of the loop: round ``t`` takes ``B_t`` from ``schedule`` while the
+    per-worker SFO ``budget`` holds it (:func:`~crpsgd.schedules.rounds_within_budget`'s
+    rule), averages the minibatch gradient plus the schedule's slots, and steps with the
+    problem's :meth:`~crpsgd.problems.base.Problem.apply_step`."""
+
+    def __init__(
+        self, problem: Problem, schedule: Schedule | BatchSchedule | int, budget: int
+    ) -> None:
+        self.problem = problem
+        self.schedule = schedule
+        self.budget = budget
+
+    def start(self, driver: Driver, x0: np.ndarray) -> None:
+        # every run logs the noise estimates: one more slot unless the schedule has its own
+        self.schedule = with_noise_estimate(self.schedule, driver.comm.size, self.problem)
+        self.slots = self.schedule.extra_slots
+        # the iterate, and the round's buffer: gradient, then the schedule's slots
+        self.x, self.buf = self.problem.loop_arrays(x0, self.slots)
+        self.grad, self.extra = self.buf[: self.x.size], self.buf[self.x.size :]
+
+    def restore(self, driver: Driver, resume: Resume | None) -> None:
+        if resume is not None and "schedule" in resume.state:
+            self.schedule.load_state(resume.state["schedule"])
+        self.t = driver.rounds_done + 1  # the round next_round plans
+        self.used = driver.sfo_done
+        self.n_workers = driver.comm.size
+
+    def next_round(self, driver: Driver) -> int | None:
+        b = self.schedule.batch(self.t)
+        if b < 1:
+            raise ValueError(f"schedule gave batch size {b} at round {self.t}")
+        if self.used + b > self.budget:
+            return None
+        self.used += b
+        return b
+
+    def local_work(self, driver: Driver, batch: int, gamma: float) -> np.ndarray:
+        problem, x = self.problem, self.x
+        idx = problem.sample_batch(driver.rng, batch)
+        problem.stochastic_grad(x, idx, self.grad)
+        if self.slots:
+            self.schedule.fill_slots(
+                self.extra, LocalStats(self.t, batch, self.grad, x, idx, problem)
+            )
+        return self.buf
+
+    def apply(self, driver: Driver, batch: int, gamma: float) -> None:
+        t = self.t
+        self.schedule.observe(t, RoundStats(t, batch, self.grad, self.extra, self.n_workers))
+        self.problem.apply_step(self.x, self.grad, gamma)
+        self.t = t + 1
+
+    def columns(self) -> dict[str, float]:
+        return noise_columns(self.schedule)
+
+    def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+        state = self.schedule.state()
+        return {}, ({"schedule": state} if state else {})
+
+    def compiled(self, driver: Driver) -> Callable[[], None] | None:
+        """The same rounds in compiled blocks (:mod:`crpsgd.algorithms.fast_rounds`)."""
+        plan = fast_plan(self.problem, driver.comm, self.schedule, driver.step_size, self.buf)
+        if plan is None:
+            return None
+        return lambda: run_fast_loop(plan, driver, self)
 
 
 def parallel_sgd(
@@ -79,51 +141,13 @@ def parallel_sgd(
     rule of the run's SFO per worker before the round). Returns the last iterate.
 
     Collective: every rank of ``comm`` must call it with the same schedule, budget and
-    step size. Rows go to ``log`` (rank 0's :class:`RunLog`; a null log elsewhere).
-    ``evaluator=None`` evaluates nothing (an inner run of Catalyst); ``offset`` continues the
-    counters of earlier loops of the same run; ``control`` checkpoints after rounds and
-    ``resume`` continues a checkpointed run (``x0`` is then ignored).
+    step size. The other arguments are the :class:`~crpsgd.algorithms.driver.Driver`'s.
 
     The round's buffer is the gradient followed by the schedule's ``extra_slots``, which
     :meth:`~crpsgd.schedules.Schedule.fill_slots` fills; after the Allreduce
     :meth:`~crpsgd.schedules.Schedule.observe` sees the averages, before the step.
     """
-    # every run logs the noise estimates: one more slot unless the schedule has its own
-    schedule = with_noise_estimate(schedule, comm.size, problem)
-    step_size = as_step_size(gamma)
-    rec = LoopRecorder(comm, evaluator, log, eval_factor, progress, offset)
-    slots = schedule.extra_slots
-    # the iterate, and the round's buffer: gradient, then the schedule's slots
-    x, buf = problem.loop_arrays(x0 if resume is None else resume.arrays["x"], slots)
-    grad, extra = buf[: x.size], buf[x.size :]
-    rec.begin(x, resume)
-    base_sfo = offset.sfo if offset is not None else 0
-    if resume is not None:
-        problem.load_state_arrays(resume.rank_arrays(comm.rank))
-        if "schedule" in resume.state:
-            schedule.load_state(resume.state["schedule"])
-    first_round = rec.rounds - (offset.rounds if offset is not None else 0) + 1
-    fast = fast_plan(problem, comm, schedule, step_size, buf)
-    if fast is not None:  # the same rounds in compiled blocks (crpsgd.algorithms.fast_rounds)
-        args = (budget, step_size, x, buf, rng, control, first_round, base_sfo)
-        run_fast_loop(fast, rec, problem, comm, schedule, *args)
-        return rec.result(x)
-    rounds = rounds_within_budget(schedule, budget, first_round, rec.sfo - base_sfo)
-    for t, batch in enumerate(rounds, start=first_round):
-        t0 = comm.wtime()
-        gamma_t = step_size(rec.sfo)
-        idx = problem.sample_batch(rng, batch)
-        problem.stochastic_grad(x, idx, grad)
-        if slots:
-            schedule.fill_slots(extra, LocalStats(t, batch, grad, x, idx, problem))
-        t1 = comm.wtime()
-        comm.allreduce_mean_(buf)
-        t2 = comm.wtime()
-        schedule.observe(t, RoundStats(t, batch, grad, extra, comm.size))
-        problem.apply_step(x, grad, gamma_t)
-        t3 = comm.wtime()
-        seconds = (t1 - t0) + (t3 - t2), t2 - t1, t3
-        rec.round_done(x, batch, 1, gamma_t, *seconds, noise_columns(schedule))
-        if control is not None and control.due(rec.rounds):
-            checkpoint_after_round(control, rec, schedule, x, rng, problem, t3)
-    return rec.result(x)
+    driver = Driver(
+        comm, problem, gamma, rng, evaluator, log, eval_factor, progress, offset, control, resume
+    )
+    return driver.run(ParallelSGD(problem, schedule, budget), x0)

@@ -3,24 +3,14 @@ growing batch (its default schedule, ``exponential``: ``--b1``, ``--rho``)."""
 
 from __future__ import annotations
 
-from crpsgd.algorithms.parallel_sgd import RunResult, parallel_sgd
+from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.parallel_sgd import ParallelSGD, RunResult
 from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
 
 
 def execute_schedule_loop(ctx: RunContext) -> RunResult:
     """The one loop of every schedule-driven algorithm, with the run's schedule."""
-    return parallel_sgd(
-        ctx.problem,
-        ctx.comm,
-        ctx.schedule,
-        ctx.cfg["T"],
-        ctx.step_size,
-        ctx.x0,
-        ctx.rng,
-        ctx.evaluator,
-        ctx.log,
-        **ctx.loop_options(),
-    )
+    return run_algorithm(ParallelSGD(ctx.problem, ctx.schedule, ctx.cfg["T"]), ctx)
 
 
 register_algorithm(

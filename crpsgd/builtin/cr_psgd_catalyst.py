@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from crpsgd import parts
-from crpsgd.algorithms.catalyst import CatalystPlan, catalyst, catalyst_plan, check_plan
-from crpsgd.algorithms.parallel_sgd import RunResult
+from crpsgd.algorithms.catalyst import Catalyst, CatalystPlan, catalyst_plan, check_plan
+from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.config import Param, at_least, positive
 from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
 
@@ -50,19 +51,8 @@ def plan(cfg: dict[str, Any], n_workers: int) -> CatalystPlan:
 
 
 def execute(ctx: RunContext) -> RunResult:
-    return catalyst(
-        ctx.problem,
-        ctx.comm,
-        ctx.schedule,
-        ctx.plan,
-        ctx.settings["theta"],
-        ctx.step_size,
-        ctx.x0,
-        ctx.rng,
-        ctx.evaluator,
-        ctx.log,
-        **ctx.loop_options(),
-    )
+    algo = Catalyst(ctx.problem, ctx.schedule, ctx.plan, ctx.settings["theta"])
+    return run_algorithm(algo, ctx)
 
 
 register_algorithm(

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd.algorithms.local_sgd import PERIOD_RULES, auto_period, local_sgd
-from crpsgd.algorithms.parallel_sgd import RunResult
+from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.local_sgd import PERIOD_RULES, LocalSGD, auto_period
+from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
 from crpsgd.config import Param, at_least, check_first_batch
 from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
@@ -41,19 +42,7 @@ def execute(ctx: RunContext) -> RunResult:
     ctx.log.set_attrs(
         period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
     )
-    return local_sgd(
-        ctx.problem,
-        ctx.comm,
-        cfg["batch"],
-        ctx.plan,
-        cfg["T"],
-        ctx.step_size,
-        ctx.x0,
-        ctx.rng,
-        ctx.evaluator,
-        ctx.log,
-        **ctx.loop_options(),
-    )
+    return run_algorithm(LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"]), ctx)
 
 
 register_algorithm(
