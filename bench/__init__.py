@@ -10,6 +10,7 @@ theory             the theory checks: rounds against ``T``, suboptimality agains
 adaptive-target    the adaptive schedule's target table from the definitions' results
 adaptive-theory    the adaptive schedule's rounds against ``T`` (PL theory check)
 kernels            gradient-kernel throughput against NumPy/SciPy and the memory read
+kernels-against    the kernels against an earlier revision's, alternating in one process
 libsvm             the LIBSVM reader's speed
 overhead           what a round costs besides its kernel and its Allreduce
 allreduce          MPI_Allreduce's latency and bandwidth fits
@@ -25,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "adaptive-target": "adaptive_target",
     "adaptive-theory": "adaptive_theory",
     "kernels": "bench_kernels",
+    "kernels-against": "kernels_against",
     "libsvm": "bench_libsvm",
     "overhead": "bench_overhead",
     "allreduce": "bench_allreduce",

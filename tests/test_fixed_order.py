@@ -5,6 +5,7 @@ library's ``exp``/``log``/... and NumPy/LAPACK."""
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -16,18 +17,24 @@ from crpsgd.kernels.logistic_rows import _dot_dense_row
 SIZES = [0, 1, 7, 8, 9, 15, 16, 17, 50, 123, 1001]
 
 
+def exact_fma(a: float, b: float, c: float) -> float:
+    """``a b + c`` rounded once (exact rationals; ``float(Fraction)`` rounds correctly)."""
+    return float(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)))
+
+
 def lane_sum(a, b) -> float:
     """The documented order: lane ``l`` adds terms ``l, l + 8, ...`` of the first
-    ``8 floor(n/8)``, lanes combined pairwise, the rest added one by one."""
+    ``8 floor(n/8)`` by fused multiply-adds, lanes combined pairwise, the rest added one by
+    one (fused too)."""
     n = len(a)
     full = n - n % 8
     acc = [0.0] * 8
     for j in range(0, full, 8):
         for lane in range(8):
-            acc[lane] += float(a[j + lane]) * float(b[j + lane])
+            acc[lane] = exact_fma(a[j + lane], b[j + lane], acc[lane])
     s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
     for j in range(full, n):
-        s += float(a[j]) * float(b[j])
+        s = exact_fma(a[j], b[j], s)
     return s
 
 

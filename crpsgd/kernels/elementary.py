@@ -6,11 +6,13 @@ fused multiply-adds, chosen when the processor has them), and they differ from t
 the last bit for some arguments; NumPy's vectorised versions differ again by vector width. The
 kernels use these instead: each is a fixed sequence of additions, multiplications, divisions
 and exact scalings by powers of two, compiled without ``fastmath``, so every processor rounds
-every step alike. The methods are the classical ones of Cody & Waite and of Tang (argument
-reduction by ``ln 2`` in two parts, a minimax polynomial on the reduced interval; the
-polynomials' coefficients are those of the freely distributable fdlibm); the errors are below
-one unit in the last place for ``exp`` and ``log`` and a few units for the others, as
-``tests`` check against the C library.
+every step alike. The methods are the classical ones of Cody & Waite (argument
+reduction by ``ln 2`` in two parts, then a polynomial on the reduced interval: Taylor's for
+``exp``, evaluated with fused multiply-adds, which are exact operations of IEEE 754 and give
+the same bits on every processor, see :mod:`crpsgd.kernels.lanes`; for ``log`` the minimax
+polynomial of the freely distributable fdlibm); the errors are at most one unit in the last
+place for ``exp`` and ``log`` and a few units for the others, as the tests check against the
+C library.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from __future__ import annotations
 import math
 
 import numba
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
+
+from crpsgd.kernels.lanes import fma
 
 __all__ = ["exp", "log", "log1p", "expm1", "tanh"]
 
@@ -28,11 +35,18 @@ _LN2_LO = 1.90821492927058770002e-10  # ln 2 - _LN2_HI
 _INV_LN2 = 1.44269504088896338700e00
 _EXP_MAX = 7.09782712893383973096e02  # exp overflows above
 _EXP_MIN = -7.45133219101941108420e02  # exp underflows to 0 below
-_P1 = 1.66666666666666019037e-01
-_P2 = -2.77777777770155933842e-03
-_P3 = 6.61375632143793436117e-05
-_P4 = -1.65339022054652515390e-06
-_P5 = 4.13813679705723846039e-08
+_E2 = 1.0 / 2  # 1/2!
+_E3 = 1.0 / 6  # 1/3!
+_E4 = 1.0 / 24  # 1/4!
+_E5 = 1.0 / 120  # 1/5!
+_E6 = 1.0 / 720  # 1/6!
+_E7 = 1.0 / 5040  # 1/7!
+_E8 = 1.0 / 40320  # 1/8!
+_E9 = 1.0 / 362880  # 1/9!
+_E10 = 1.0 / 3628800  # 1/10!
+_E11 = 1.0 / 39916800  # 1/11!
+_E12 = 1.0 / 479001600  # 1/12!
+_E13 = 1.0 / 6227020800  # 1/13!
 _LG1 = 6.666666666666735130e-01
 _LG2 = 3.999999999940941908e-01
 _LG3 = 2.857142874366239149e-01
@@ -41,28 +55,61 @@ _LG5 = 1.818357216161805012e-01
 _LG6 = 1.531383769920937332e-01
 _LG7 = 1.479819860511658591e-01
 _SQRT_HALF = 0.70710678118654752440
+_TWO_M1000 = 2.0**-1000
 
 
-@numba.njit(**_JIT)
+@intrinsic
+def _pow2(typingctx, k):
+    """``2^k`` for an integer ``-1022 <= k <= 1023``, built from its bits (exact)."""
+    if not isinstance(k, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        kk = args[0] if args[0].type.width == 64 else builder.sext(args[0], i64)
+        bits = builder.shl(builder.add(kk, ir.Constant(i64, 1023)), ir.Constant(i64, 52))
+        return builder.bitcast(bits, ir.DoubleType())
+
+    return types.float64(k), codegen
+
+
+@numba.njit(inline="always")
+def _scale(y: float, k: int) -> float:
+    """``y 2^k`` rounded once, as ``ldexp`` (``0.5 < y < 2``, ``-1075 <= k <= 1024``): one
+    exact product by a power of two, then at most one rounding product."""
+    if k < -1021:
+        return (y * _pow2(k + 1000)) * _TWO_M1000
+    if k > 1023:
+        return (y * _pow2(k - 1)) * 2.0
+    return y * _pow2(k)
+
+
+@numba.njit(inline="always", **_JIT)
 def exp(x: float) -> float:
-    """``e^x``: ``x = k ln 2 + r`` with ``|r| <= ln(2)/2``, then ``e^r`` by a rational form
-    of a degree-10 minimax polynomial, scaled exactly by ``2^k``."""
-    if x != x:
-        return x
-    if x > _EXP_MAX:
-        return math.inf
-    if x < _EXP_MIN:
-        return 0.0
-    if abs(x) < 3.725290298461914e-09:  # 2^-28: e^x = 1 + x to working precision
-        return 1.0 + x
+    """``e^x``: ``x = k ln 2 + r`` with ``|r| <= ln(2)/2`` (``k ln 2`` subtracted in two exact
+    parts), then ``e^r`` by its Taylor polynomial of degree 13 (truncation below ``1e-17``
+    relative) in Horner's form with fused multiply-adds, scaled exactly by ``2^k``. No
+    division and no branch in the usual range, so a loop of them vectorises."""
+    if not (_EXP_MIN < x < _EXP_MAX):
+        if x != x:
+            return x
+        return 0.0 if x < 0.0 else math.inf
     k = math.floor(x * _INV_LN2 + 0.5)
-    hi = x - k * _LN2_HI
-    lo = k * _LN2_LO
-    r = hi - lo
-    t = r * r
-    c = r - t * (_P1 + t * (_P2 + t * (_P3 + t * (_P4 + t * _P5))))
-    y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
-    return math.ldexp(y, int(k))
+    r = (x - k * _LN2_HI) - k * _LN2_LO
+    p = fma(_E13, r, _E12)
+    p = fma(p, r, _E11)
+    p = fma(p, r, _E10)
+    p = fma(p, r, _E9)
+    p = fma(p, r, _E8)
+    p = fma(p, r, _E7)
+    p = fma(p, r, _E6)
+    p = fma(p, r, _E5)
+    p = fma(p, r, _E4)
+    p = fma(p, r, _E3)
+    p = fma(p, r, _E2)
+    p = fma(p, r, 1.0)
+    p = fma(p, r, 1.0)
+    return _scale(p, int(k))
 
 
 @numba.njit(**_JIT)

@@ -7,9 +7,11 @@ number a run logs is therefore built from the reductions of this module, which f
 in the source and use no ``fastmath`` flag (no reassociation, no fused multiply-add):
 
 * a **lane sum** of ``n`` products keeps ``LANES = 8`` partial sums, lane ``l`` adding the
-  terms ``l, l + 8, l + 16, ...`` of the first ``8 floor(n / 8)`` terms in order; the lanes are
-  combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))`` and the remaining
-  ``n mod 8`` terms are added one by one after it.
+  terms ``l, l + 8, l + 16, ...`` of the first ``8 floor(n / 8)`` terms in order, each with a
+  fused multiply-add (``s_l <- fma(a_j, b_j, s_l)``, rounded once: IEEE's exact operation,
+  an instruction where the processor has one, the C library's exact ``fma`` elsewhere); the
+  lanes are combined as ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))`` and the
+  remaining ``n mod 8`` terms are added one by one after it, by fused multiply-adds too.
 
 The eight lanes are independent, so they live in vector registers (one 512-bit, two 256-bit
 or four 128-bit registers: :mod:`crpsgd.kernels.lanes` writes them as an ``<8 x double>``
@@ -27,7 +29,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from crpsgd.kernels.lanes import LANES, lane_dot_at, lane_dots8_at
+from crpsgd.kernels.lanes import LANES, fma, lane_dot_at, lane_dots8_at
 from crpsgd.kernels.stack import stack_buffer
 
 __all__ = [
@@ -66,10 +68,10 @@ def _scalar_lanes(a, b):
     full = n - n % LANES
     for j in range(0, full, LANES):
         for lane in range(LANES):
-            acc[lane] += a[j + lane] * b[j + lane]
+            acc[lane] = fma(a[j + lane], b[j + lane], acc[lane])
     s = combine_lanes(acc)
     for j in range(full, n):
-        s += a[j] * b[j]
+        s = fma(a[j], b[j], s)
     return s
 
 

@@ -1,13 +1,17 @@
 """The lane sum of :mod:`crpsgd.kernels.fixed_order`, written as LLVM vector IR.
 
 ``LANES = 8`` partial sums live in one ``<8 x double>`` value: each step adds the elementwise
-product of the next eight terms, then the lanes are combined as
+product of the next eight terms with a fused multiply-add (``s <- fma(a, b, s)``: the product
+and the sum rounded once), then the lanes are combined as
 ``((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))`` and the remaining ``n mod 8`` terms are
-added one by one. LLVM lowers an ``<8 x double>`` operation to one AVX-512 instruction, two
-AVX2 or four SSE2 ones; every lane is computed alike on each, and the operations carry no
-fast-math flag, so the IR fixes the order and the rounding and no fused multiply-add is
-formed. (Numba's scalar code would leave these sums unvectorised: the eight accumulators of
-a loop are not packed into vector registers without ``reassoc``.)
+added one by one, each by a fused multiply-add too. LLVM lowers an ``<8 x double>`` operation
+to one AVX-512 instruction, two AVX2 or four SSE2 ones; every lane is computed alike on each,
+and the operations carry no fast-math flag, so the IR fixes the order and the rounding.
+``llvm.fma`` is IEEE's fused multiply-add, exactly rounded by definition: one ``vfmadd``
+instruction on processors that have it (x86-64 since Haswell and Piledriver), the C library's
+``fma`` (exact, in software, slower) on those that do not; the same bits on both. (Numba's
+scalar code would leave these sums unvectorised: the eight accumulators of a loop are not
+packed into vector registers without ``reassoc``.)
 
 The intrinsics take addresses (``array.ctypes.data``) of contiguous float64 data.
 """
@@ -19,12 +23,37 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["LANES", "lane_dot_at", "lane_dots8_at"]
+__all__ = ["LANES", "fma", "lane_dot_at", "lane_dots8_at"]
 
 LANES = 8
 _F64 = ir.DoubleType()
 _VEC = ir.VectorType(_F64, LANES)
 _I64 = ir.IntType(64)
+
+
+def _fma(builder, a, b, c):
+    """``a b + c`` rounded once (``llvm.fma`` on doubles or on ``<8 x double>``)."""
+    name = "llvm.fma.v8f64" if isinstance(a.type, ir.VectorType) else "llvm.fma.f64"
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(a.type, [a.type] * 3), name)
+    return builder.call(fn, [a, b, c])
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a b + c`` rounded once, for float64 scalars (see the module docstring)."""
+    if not all(isinstance(t, types.Float) for t in (a, b, c)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _fma(
+            builder,
+            *(
+                context.cast(builder, v, t, types.float64)
+                for v, t in zip(args, signature.args, strict=True)
+            ),
+        )
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
 def _doubles(builder, address):
@@ -63,13 +92,13 @@ def lane_dot_at(typingctx, a, b, n):
         acc = cgutils.alloca_once_value(builder, ir.Constant(_VEC, None))
         step, one = ir.Constant(_I64, LANES), ir.Constant(_I64, 1)
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), full, step, _I64) as (j, _):
-            prod = builder.fmul(_load_lanes(builder, pa, j), _load_lanes(builder, pb, j))
-            builder.store(builder.fadd(builder.load(acc), prod), acc)
+            va, vb = _load_lanes(builder, pa, j), _load_lanes(builder, pb, j)
+            builder.store(_fma(builder, va, vb, builder.load(acc)), acc)
         total = cgutils.alloca_once_value(builder, _combine(builder, builder.load(acc)))
         with cgutils.for_range_slice(builder, full, n64, one, _I64) as (j, _):
             va = builder.load(builder.gep(pa, [j]))
             vb = builder.load(builder.gep(pb, [j]))
-            builder.store(builder.fadd(builder.load(total), builder.fmul(va, vb)), total)
+            builder.store(_fma(builder, va, vb, builder.load(total)), total)
         return builder.load(total)
 
     return types.float64(a, b, n), codegen
@@ -97,16 +126,16 @@ def lane_dots8_at(typingctx, base, row_bytes, rows, x, d, out):
         with cgutils.for_range_slice(builder, ir.Constant(_I64, 0), full, step, _I64) as (j, _):
             vx = _load_lanes(builder, px, j)
             for start, acc in zip(starts, accs, strict=True):
-                prod = builder.fmul(_load_lanes(builder, start, j), vx)
-                builder.store(builder.fadd(builder.load(acc), prod), acc)
+                va = _load_lanes(builder, start, j)
+                builder.store(_fma(builder, va, vx, builder.load(acc)), acc)
         totals = [
             cgutils.alloca_once_value(builder, _combine(builder, builder.load(acc))) for acc in accs
         ]
         with cgutils.for_range_slice(builder, full, d_, one, _I64) as (j, _):
             xj = builder.load(builder.gep(px, [j]))
             for start, total in zip(starts, totals, strict=True):
-                prod = builder.fmul(builder.load(builder.gep(start, [j])), xj)
-                builder.store(builder.fadd(builder.load(total), prod), total)
+                va = builder.load(builder.gep(start, [j]))
+                builder.store(_fma(builder, va, xj, builder.load(total)), total)
         po = _doubles(builder, out_)
         for r, total in enumerate(totals):
             builder.store(builder.load(total), builder.gep(po, [ir.Constant(_I64, r)]))

@@ -12,6 +12,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from crpsgd.kernels.fixed_order import dot_dense_rows8
+from crpsgd.kernels.lanes import fma
 from crpsgd.kernels.logistic_rows import _JIT, _coef, _dot_csr_row
 from crpsgd.kernels.stack import stack_buffer
 
@@ -101,15 +102,19 @@ def _dense_block_margins(X, rows, x, margins):
 @numba.njit(inline="always")
 def _dense_block_update(X, rows, weight, out):
     """``out += sum_r weight[r] a_{rows[r]}`` for the 8 rows of a block, in one pass over
-    ``out`` (one load and one store of ``out[j]`` per block, not per row)."""
+    ``out`` (one load and one store of ``out[j]`` per block, not per row), as a fixed tree of
+    products and fused multiply-adds (:func:`crpsgd.kernels.lanes.fma`): elementwise in
+    ``j``, so it vectorises without changing a bit."""
     r0, r1, r2, r3 = rows[0], rows[1], rows[2], rows[3]
     r4, r5, r6, r7 = rows[4], rows[5], rows[6], rows[7]
     w0, w1, w2, w3 = weight[0], weight[1], weight[2], weight[3]
     w4, w5, w6, w7 = weight[4], weight[5], weight[6], weight[7]
     for j in range(X.shape[1]):
-        low = (w0 * X[r0, j] + w1 * X[r1, j]) + (w2 * X[r2, j] + w3 * X[r3, j])
-        high = (w4 * X[r4, j] + w5 * X[r5, j]) + (w6 * X[r6, j] + w7 * X[r7, j])
-        out[j] += low + high
+        p01 = fma(w1, X[r1, j], w0 * X[r0, j])
+        p23 = fma(w3, X[r3, j], w2 * X[r2, j])
+        p45 = fma(w5, X[r5, j], w4 * X[r4, j])
+        p67 = fma(w7, X[r7, j], w6 * X[r6, j])
+        out[j] += (p01 + p23) + (p45 + p67)
 
 
 @numba.njit(**_JIT)
