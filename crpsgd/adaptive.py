@@ -28,6 +28,7 @@ from crpsgd.config import Param, all_of, at_most
 from crpsgd.errors import UsageError
 from crpsgd.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.problems.base import Problem
+from crpsgd.rho_condition import rho_warning  # re-exported: the fixed schedule's check
 from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
 DEFAULT_ETA = 1.0  # the minimax eta of make bench-adaptive's sweep (README "Choosing eta")
@@ -325,24 +326,3 @@ def noise_columns(schedule: Any) -> dict[str, float]:
     """The three ``/rounds`` columns of the schedule's last estimate (NaN before any)."""
     last = getattr(schedule, "last", None)
     return last.columns() if last is not None else dict(NAN_COLUMNS)
-
-
-def rho_warning(gamma: float, lam: float, rho: float) -> str | None:
-    """The one-line warning when ``rho >= 1/(1 - gamma lam)`` (None otherwise).
-
-    With ``mu >= lam`` (l2 logistic regression), ``1/(1 - gamma mu) <= 1/(1 - gamma lam)``, so
-    such a ``rho`` breaks the analysis's ``rho < 1/(1 - gamma mu)``. No warning when
-    ``gamma lam >= 1`` (no finite bound) or ``lam <= 0`` (no known ``mu``).
-    """
-    if not (gamma > 0 and lam > 0) or gamma * lam >= 1:
-        return None
-    bound = 1.0 / (1.0 - gamma * lam)
-    if rho < bound:
-        return None
-    # enough digits to show bound - 1 to 4 significant digits
-    digits = max(6, 4 - math.floor(math.log10(bound - 1.0)))
-    text = f"{bound:.{digits}g}"
-    return (
-        f"rho >= 1/(1 − gamma lambda) = {text}: the analysis's condition "
-        f"1 < rho < 1/(1 − gamma mu) fails with mu >= lambda; it wants rho < {text}"
-    )
