@@ -49,7 +49,7 @@ RHO_NOTE := make run: the rho warning is expected: the analysis's condition is s
 
 run: $(STAMP)
 	mkdir -p $(RUNS)
-	@$(BIN)/python -m crpsgd.kernel_cache
+	@$(BIN)/python -m crpsgd.session.kernel_cache
 	$(MPIEXEC) $(MPIFLAGS) -n $(NP) $(BIN)/crpsgd run --algo cr-psgd --b1 8 --rho 1.5 \
 		$(RUN_ARGS) --out $(RUNS)/cr-psgd.h5 --overwrite
 	@echo "$(RHO_NOTE)"

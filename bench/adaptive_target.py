@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", nargs="+", type=Path, help="bench/results/<name>.json")
     parser.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
     args = parser.parse_args(argv)
-    from crpsgd.adaptive import DEFAULT_ETA
+    from crpsgd.schedules.adaptive import DEFAULT_ETA
 
     results, checks = [], []
     for path in args.results:

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
-from crpsgd.comm import Communicator
-from crpsgd.run import run_from_cli
+from crpsgd.comm.communicator import Communicator
 from crpsgd.runlog import read_run
+from crpsgd.session.run import run_from_cli
 
 # the CONVEX problem of python -m bench theory and its fixed schedule
 # (rho = 1.15 meets rho < 1/(1-gamma mu))

@@ -19,7 +19,7 @@ Algorithms: ``mpich`` is MPICH's own choice (no variable set); the others force 
 through ``MPIR_CVAR_ALLREDUCE_INTRA_ALGORITHM`` (``recursive_doubling``,
 ``reduce_scatter_allgather``, ``ring``) with ``MPIR_CVAR_DEVICE_COLLECTIVES=none`` (so that
 the device's shared-memory collectives do not take over). The fit: the model of
-:mod:`crpsgd.network` is linear in ``alpha`` and ``beta`` once ``gamma`` is measured, so
+:mod:`crpsgd.analysis.network` is linear in ``alpha`` and ``beta`` once ``gamma`` is measured, so
 ``t(n) - C(p, n) gamma = A(p, n) alpha + B(p, n) beta`` is solved by least squares over the
 sizes in the algorithm's regime (for ``mpich``: recursive doubling up to 2048 bytes,
 Rabenseifner above, fitted apart), with ``A, B, C`` the model's coefficients.
@@ -48,7 +48,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 
-from crpsgd.network import MPICH_SHORT_MSG_SIZE, Network, allreduce_seconds  # noqa: E402
+from crpsgd.analysis.network import MPICH_SHORT_MSG_SIZE, Network, allreduce_seconds  # noqa: E402
 
 #: float64 element counts of the sweep (124: a9a's buffer; 270,000: ResNet20's, as doubles).
 SWEEP = (1, 8, 32, 124, 256, 1024, 4096, 16384, 65536, 270000, 1048576)

@@ -102,7 +102,7 @@ def log_rounds(path: Path) -> dict[str, float]:
 
 def time_kernel(problem, batch: int, calls: int) -> float:
     """Median seconds of one ``stochastic_grad`` call on sampled sorted rows."""
-    from crpsgd.rng import sample_indices
+    from crpsgd.data.rng import sample_indices
 
     rng = np.random.default_rng(12345)
     x = np.zeros(problem.dim, dtype=problem.dtype)
@@ -120,7 +120,7 @@ def time_kernel(problem, batch: int, calls: int) -> float:
 
 def time_sampling(problem, batch: int, calls: int) -> float:
     """Median seconds of drawing one round's ``batch`` sorted row numbers (the loop's rule)."""
-    from crpsgd.rng import sample_indices, worker_rng
+    from crpsgd.data.rng import sample_indices, worker_rng
 
     rng = worker_rng(7, 0)
     times = np.empty(calls)
@@ -150,7 +150,7 @@ def time_floor(problem, mpi_comm, batch: int, calls: int) -> float:
     """Median seconds of the minimal Python-driven round (item 4 of the module docstring)."""
     from mpi4py import MPI
 
-    from crpsgd.rng import sample_indices, worker_rng
+    from crpsgd.data.rng import sample_indices, worker_rng
 
     rng = worker_rng(99, mpi_comm.rank)
     x = np.zeros(problem.dim, dtype=problem.dtype)
@@ -172,9 +172,9 @@ def time_floor(problem, mpi_comm, batch: int, calls: int) -> float:
 
 def build_problem(argv: list[str], comm):
     """The problem of ``crpsgd run argv`` on this rank (as the run builds it)."""
-    from crpsgd import parts
-    from crpsgd.cli import build_parser
-    from crpsgd.config import merge
+    from crpsgd.cli.app import build_parser
+    from crpsgd.registry import parts
+    from crpsgd.registry.config import merge
 
     cli = {k: v for k, v in vars(build_parser().parse_args(argv)).items() if k != "command"}
     cfg = merge({k: v for k, v in cli.items() if k not in ("config", "resume")}, None)
@@ -186,8 +186,8 @@ def build_problem(argv: list[str], comm):
 def worker(args: argparse.Namespace) -> int:
     from mpi4py import MPI
 
-    from crpsgd.cli import main as crpsgd_main
-    from crpsgd.comm import Communicator
+    from crpsgd.cli.app import main as crpsgd_main
+    from crpsgd.comm.communicator import Communicator
 
     world = MPI.COMM_WORLD
     tmp = Path(args.tmp)

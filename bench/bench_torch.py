@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crpsgd.comm import Communicator  # noqa: E402
+from crpsgd.comm.communicator import Communicator  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
 
 RANDOM_ROWS = 5000

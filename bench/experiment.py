@@ -7,7 +7,7 @@
         --out-dir OUT/logs --results-dir OUT                           # jobs/catalyst_n8.sbatch
 
 SPMD, like ``crpsgd run``: every rank runs this script, and each run is one call of
-:func:`crpsgd.run.run_from_cli` (the command line's code path and HDF5 log). A definition is
+:func:`crpsgd.session.run.run_from_cli` (the command line's code path and HDF5 log). A definition is
 either a single problem (``[run]`` + ``[grid]``, e.g. ``bench/logreg_a9a.toml``) or a list of
 ``[[problem]]`` tables (``bench/catalyst.toml``); both are commented, and ``bench/runner/``
 documents every key (:mod:`runner.definition`, the ``[select]`` rules in :mod:`runner.select`).

@@ -2,6 +2,6 @@
 
 import sys
 
-from crpsgd.cli import main
+from crpsgd.cli.app import main
 
 sys.exit(main())

@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from crpsgd.config import Param, at_least, positive
 from crpsgd.data.shard import shard_bounds
-from crpsgd.parts import (
+from crpsgd.params import Param, at_least, positive
+from crpsgd.problems.base import Problem
+from crpsgd.registry.parts import (
     LoadedData,
     ProblemPart,
     SchedulePart,
     register_problem,
     register_schedule,
 )
-from crpsgd.problems.base import Problem
-from crpsgd.schedules import LocalStats, RoundStats, Schedule
+from crpsgd.schedules.schedule import LocalStats, RoundStats, Schedule
 
 
 def toy_rows(start: int, stop: int, d: int) -> np.ndarray:

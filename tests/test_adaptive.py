@@ -11,11 +11,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crpsgd.adaptive import PARAMS, AdaptiveBatch, ObservedSchedule, next_batch, rho_warning
-from crpsgd.config import Param
 from crpsgd.errors import UsageError
-from crpsgd.noise import LocalStats, RoundStats
-from crpsgd.schedules import ExponentialBatch, rounds_within_budget
+from crpsgd.params import Param
+from crpsgd.schedules.adaptive import (
+    PARAMS,
+    AdaptiveBatch,
+    ObservedSchedule,
+    next_batch,
+    rho_warning,
+)
+from crpsgd.schedules.noise import LocalStats, RoundStats
+from crpsgd.schedules.schedule import ExponentialBatch, rounds_within_budget
 
 
 def feed(schedule, t: int, grads: list[np.ndarray]) -> None:

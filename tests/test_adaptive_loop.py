@@ -9,15 +9,15 @@ import json
 import numpy as np
 from mpi4py import MPI
 
-from crpsgd.adaptive import AdaptiveBatch
 from crpsgd.algorithms.parallel_sgd import sample_indices
-from crpsgd.checkpoint import restore_rng, rng_state
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
-from crpsgd.noise import LocalStats, RoundStats
+from crpsgd.files.checkpoint import restore_rng, rng_state
 from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.rng import worker_rng
-from crpsgd.schedules import rounds_within_budget
+from crpsgd.schedules.adaptive import AdaptiveBatch
+from crpsgd.schedules.noise import LocalStats, RoundStats
+from crpsgd.schedules.schedule import rounds_within_budget
 
 
 def problem() -> LogisticRegression:

@@ -10,16 +10,22 @@ import h5py
 import numpy as np
 import pytest
 
-from crpsgd import parts
-from crpsgd.adaptive import (
+from crpsgd.registry import parts
+from crpsgd.runlog import read_run
+from crpsgd.schedules.adaptive import (
     AdaptiveBatch,
     ObservedSchedule,
     noise_columns,
     rho_warning,
     with_noise_estimate,
 )
-from crpsgd.runlog import read_run
-from crpsgd.schedules import ConstantBatch, ExponentialBatch, LocalStats, RoundStats, Schedule
+from crpsgd.schedules.schedule import (
+    ConstantBatch,
+    ExponentialBatch,
+    LocalStats,
+    RoundStats,
+    Schedule,
+)
 from tests.conftest import ROOT
 
 

@@ -14,12 +14,12 @@ import h5py
 import numpy as np
 import pytest
 
-from crpsgd import export as export_module
-from crpsgd.atomic_write import AtomicFiles, check_name_fits, refuse_unsafe_target
-from crpsgd.checkpoint import Checkpoint, write_checkpoint
-from crpsgd.cli import main
+from crpsgd.analysis import export as export_module
+from crpsgd.cli.app import main
 from crpsgd.errors import OutputError, UsageError
-from crpsgd.paths import check_output
+from crpsgd.files.atomic_write import AtomicFiles, check_name_fits, refuse_unsafe_target
+from crpsgd.files.checkpoint import Checkpoint, write_checkpoint
+from crpsgd.files.paths import check_output
 from crpsgd.runlog import RunLog, read_run
 from tests.conftest import ROOT
 from tests.failure_tools import crpsgd_within, digest, one_message

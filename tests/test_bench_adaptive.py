@@ -14,8 +14,8 @@ import tomllib
 import numpy as np
 import pytest
 
-from crpsgd.adaptive import DEFAULT_ETA
-from crpsgd.config import merge
+from crpsgd.registry.config import merge
+from crpsgd.schedules.adaptive import DEFAULT_ETA
 from tests.conftest import ROOT, bench_module
 
 definition = bench_module("runner.definition")
@@ -38,7 +38,7 @@ def _run_flags(spec):
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
 def test_every_definition_gives_valid_run_configurations(path, quick):
     spec = definition.load(path, quick)
-    from crpsgd import parts
+    from crpsgd.registry import parts
 
     known = {p.name for p in parts.all_params()}
     flags = list(_run_flags(spec))

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from crpsgd.cli import main
-from crpsgd.network import Network, allreduce_seconds
+from crpsgd.analysis.network import Network, allreduce_seconds
+from crpsgd.cli.app import main
 from tests.conftest import ROOT
 
 

@@ -12,15 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crpsgd.algorithms.catalyst import catalyst, catalyst_plan, check_plan
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.parallel_sgd import parallel_sgd
-from crpsgd.comm import Communicator
-from crpsgd.config import merge
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from crpsgd.errors import UsageError
-from crpsgd.evaluation import Evaluator
 from crpsgd.problems.proximal import ProximalProblem
-from crpsgd.rng import worker_rng
+from crpsgd.registry.config import merge
 from crpsgd.runlog import OUTER_COLUMNS, RunLog, read_run
-from crpsgd.schedules import ExponentialBatch, batch_sequence
+from crpsgd.schedules.schedule import ExponentialBatch, batch_sequence
 from tests import nonconvex_reference as R
 from tests.conftest import run_cli
 from tests.test_local_sgd import make_problem

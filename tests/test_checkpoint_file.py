@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from crpsgd.checkpoint import (
+from crpsgd.data.rng import worker_rng
+from crpsgd.errors import DataFormatError
+from crpsgd.files.checkpoint import (
     Checkpoint,
     checkpoint_path_for,
     read_checkpoint,
@@ -9,8 +11,6 @@ from crpsgd.checkpoint import (
     rng_state,
     write_checkpoint,
 )
-from crpsgd.errors import DataFormatError
-from crpsgd.rng import worker_rng
 
 
 def _ckpt():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from crpsgd.algorithms.control import stop_on_signals
-from crpsgd.checkpoint import read_checkpoint
+from crpsgd.files.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
 from tests.conftest import mpiexec, run_mpi, start_mpi, wait_for_rounds
 

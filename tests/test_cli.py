@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from crpsgd.cli import main
+from crpsgd.cli.app import main
 from crpsgd.runlog import read_run
 from tests.conftest import run_cli
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crpsgd.adaptive import AdaptiveBatch, ObservedSchedule
-from crpsgd.comm import Communicator
-from crpsgd.schedules import ConstantBatch, ExponentialBatch, FunctionSchedule, Schedule
-from crpsgd.step_size import ConstantStep, LinearWarmup, StepDecay
+from crpsgd.comm.communicator import Communicator
+from crpsgd.schedules.adaptive import AdaptiveBatch, ObservedSchedule
+from crpsgd.schedules.schedule import ConstantBatch, ExponentialBatch, FunctionSchedule, Schedule
+from crpsgd.schedules.step_size import ConstantStep, LinearWarmup, StepDecay
 
 
 def _table(schedule, t, used, budget, size=64):

@@ -1,7 +1,7 @@
 import pytest
 
-from crpsgd.config import PARAMS, merge, read_toml
 from crpsgd.errors import DataFormatError, UsageError
+from crpsgd.registry.config import PARAMS, merge, read_toml
 
 
 def test_defaults_are_valid():

@@ -7,8 +7,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crpsgd.config import PARAMS, merge
 from crpsgd.errors import UsageError
+from crpsgd.registry.config import PARAMS, merge
 
 TMP = Path(tempfile.mkdtemp(prefix="crpsgd-fuzz-"))
 

@@ -173,7 +173,7 @@ def small_log(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("edit", sorted(EDITS))
 @pytest.mark.parametrize("reader", ["info", "report", "export", "project"])
 def test_hand_edited_logs_are_one_message_naming_the_file(tmp_path, small_log, edit, reader):
-    from crpsgd.cli import main
+    from crpsgd.cli.app import main
 
     path = tmp_path / "edited.h5"
     shutil.copy(small_log, path)
@@ -201,8 +201,8 @@ def test_a_killed_logs_columns_cut_between_flushes_are_read_to_the_shortest(tmp_
 
 
 PROBE_5S = (
-    "import sys\nimport crpsgd.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
-    "from crpsgd.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    "import sys\nimport crpsgd.files.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
+    "from crpsgd.cli.app import main\nsys.exit(main(sys.argv[1:]))\n"
 )
 
 
@@ -226,9 +226,9 @@ def test_a_killed_log_with_overwritten_metadata_is_one_message(tmp_path, logs):
 
 
 VERIFY_5S = (
-    "import sys\nimport crpsgd.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
-    "from crpsgd.checkpoint import Checkpoint\nfrom crpsgd.errors import UsageError\n"
-    "from crpsgd.resume_check import verify_resume\n"
+    "import sys\nimport crpsgd.files.hdf5_open as h\nh.SWMR_PROBE_S = 5.0\n"
+    "from crpsgd.files.checkpoint import Checkpoint\nfrom crpsgd.errors import UsageError\n"
+    "from crpsgd.session.resume_check import verify_resume\n"
     "ckpt = Checkpoint({}, 1, 'psgd', sys.argv[1], 1, 1, [], {})\n"
     "try:\n    verify_resume(ckpt, 'r.ckpt.h5')\nexcept UsageError as exc:\n"
     "    print(exc)\n    sys.exit(2)\n"

@@ -45,7 +45,7 @@ def test_strict_build_has_every_page(site):
 
 
 def test_options_reference_lists_every_parameter(site):
-    from crpsgd.parts import all_params
+    from crpsgd.registry.parts import all_params
 
     html = (site / "reference" / "options" / "index.html").read_text()
     for p in all_params():
@@ -65,7 +65,7 @@ def test_runlog_reference_lists_every_column(site):
 
 
 def test_commands_reference_lists_every_subcommand(site):
-    from crpsgd.cli import build_parser
+    from crpsgd.cli.app import build_parser
 
     html = (site / "reference" / "commands" / "index.html").read_text()
     sub = next(a for a in build_parser()._actions if getattr(a, "choices", None))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from crpsgd.algorithms.driver import Algorithm, Driver
-from crpsgd.comm import Communicator
-from crpsgd.rng import worker_rng
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from tests.test_local_sgd import make_problem
 
 

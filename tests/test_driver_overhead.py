@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from crpsgd.algorithms.control import RunControl
+from crpsgd.data.rng import sample_indices, worker_rng
 from crpsgd.errors import OutputError
+from crpsgd.files.outputs import GuardedLog
 from crpsgd.kernels.round_buffer import unpack_mean
 from crpsgd.kernels.sampling import draw_sorted, radix_sort
-from crpsgd.outputs import GuardedLog
-from crpsgd.rng import sample_indices, worker_rng
 from crpsgd.runlog.lock import is_locked
 from crpsgd.runlog.writer import RunLog
 from tests.conftest import ROOT, SHARED_DATA, mpiexec

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crpsgd.report import comparison_table, differing, distinguishing_labels, summary_table
+from crpsgd.analysis.report import comparison_table, differing, distinguishing_labels, summary_table
 from crpsgd.runlog import read_run
 from tests.conftest import run_cli
 
@@ -121,7 +121,7 @@ def test_labels_and_tables_name_what_differs(logs):
 
 def test_plot_legend_is_outside_every_axes(logs):
     pytest.importorskip("matplotlib")
-    from crpsgd.plot import draw
+    from crpsgd.analysis.plot import draw
 
     runs = [read_run(logs[k]) for k in ("a", "b", "c")]
     fig = draw(runs, ["suboptimality", "objective"])

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from crpsgd.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from crpsgd.files.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from crpsgd.runlog import read_run
 from tests.conftest import ROOT, mpiexec, run_cli, run_mpi, wait_for_rounds
 from tests.failure_tools import (

@@ -13,15 +13,15 @@ import h5py
 import numpy as np
 import pytest
 
-from crpsgd import comm as comm_module
-from crpsgd import lifecycle
-from crpsgd.checkpoint import Checkpoint, write_checkpoint
+from crpsgd.comm import lifecycle
+from crpsgd.comm.communicator import communicator as comm_module
 from crpsgd.errors import OutputError, Terminated, UsageError, describe_failure
-from crpsgd.hdf5_open import hdf5_truncation
-from crpsgd.limits import EXACT_MAX, check_model_size, int_problem
-from crpsgd.outputs import GuardedLog, reason
-from crpsgd.paths import check_output, check_run_paths, same_file
-from crpsgd.resume_check import check_resume_flags
+from crpsgd.files.checkpoint import Checkpoint, write_checkpoint
+from crpsgd.files.hdf5_open import hdf5_truncation
+from crpsgd.files.outputs import GuardedLog, reason
+from crpsgd.files.paths import check_output, check_run_paths, same_file
+from crpsgd.params.limits import EXACT_MAX, check_model_size, int_problem
+from crpsgd.session.resume_check import check_resume_flags
 
 
 @pytest.mark.parametrize("libver", ["earliest", "latest"])

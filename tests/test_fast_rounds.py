@@ -17,16 +17,16 @@ import time
 import numpy as np
 import pytest
 
-from crpsgd.adaptive import AdaptiveBatch, ObservedSchedule, with_noise_estimate
 from crpsgd.algorithms import fast_rounds
 from crpsgd.algorithms.fast_rounds import fast_plan
-from crpsgd.checkpoint import read_checkpoint
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
+from crpsgd.files.checkpoint import read_checkpoint
 from crpsgd.problems.logreg import LogisticRegression
 from crpsgd.problems.proximal import ProximalProblem
 from crpsgd.runlog import read_run
-from crpsgd.step_size import ConstantStep, LinearWarmup, StepDecay
+from crpsgd.schedules.adaptive import AdaptiveBatch, ObservedSchedule, with_noise_estimate
+from crpsgd.schedules.step_size import ConstantStep, LinearWarmup, StepDecay
 from tests.conftest import run_mpi
 from tests.failure_tools import finish, rank_pids, start_job
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from crpsgd.cli import build_parser
+from crpsgd.cli.app import build_parser
 
 
 def _subparsers(parser):

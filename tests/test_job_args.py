@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crpsgd.checkpoint import checkpoint_path_for
-from crpsgd.job_args import checkpoint_for, main, split_words
+from crpsgd.cli.job_args import checkpoint_for, main, split_words
+from crpsgd.files.checkpoint import checkpoint_path_for
 from tests.conftest import ROOT
 
 SCRIPT = ROOT / "jobs" / "resumable_run.sbatch"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from crpsgd import launch
+from crpsgd.session import launch
 from tests.conftest import ROOT, mpiexec
 
 
@@ -36,7 +36,7 @@ def test_throttle_only_when_ranks_outnumber_cores(monkeypatch):
 
 PROBE = """
 import os, sys
-from crpsgd.launch import throttle_if_oversubscribed
+from crpsgd.session.launch import throttle_if_oversubscribed
 throttle_if_oversubscribed()
 from mpi4py import MPI
 seen = MPI.COMM_WORLD.gather(os.environ.get("MPIR_CVAR_CH4_PROGRESS_THROTTLE"))

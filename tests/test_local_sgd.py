@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.local_sgd import auto_period, local_sgd
 from crpsgd.algorithms.parallel_sgd import parallel_sgd
-from crpsgd.comm import Communicator
-from crpsgd.config import merge
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import UsageError
-from crpsgd.evaluation import Evaluator
 from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
-from crpsgd.rng import worker_rng
+from crpsgd.registry.config import merge
 from crpsgd.runlog import RunLog, read_run
 from tests import nonconvex_reference as R
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crpsgd import kernel_cache
+from crpsgd.session import kernel_cache
 from tests.conftest import ROOT
 
 
@@ -63,7 +63,7 @@ def test_make_run_announces_a_cold_compile_and_explains_the_rho_warning(project)
     _stamp(project, "mpich test\n")
     lines = _dry(project, "run").splitlines()
     first_run = next(i for i, line in enumerate(lines) if "crpsgd run" in line)
-    assert any("-m crpsgd.kernel_cache" in line for line in lines[:first_run])
+    assert any("-m crpsgd.session.kernel_cache" in line for line in lines[:first_run])
     note = next(i for i, line in enumerate(lines) if "the rho warning is expected" in line)
     assert first_run < note < next(i for i, ln in enumerate(lines) if "--algo psgd" in ln)
 

@@ -11,12 +11,12 @@ import pytest
 
 from crpsgd.algorithms.catalyst import catalyst_plan
 from crpsgd.algorithms.local_sgd import auto_period
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
 from crpsgd.problems.nonconvex import init_rng
-from crpsgd.rng import worker_rng
 from crpsgd.runlog import read_run
-from crpsgd.schedules import ExponentialBatch, batch_sequence
+from crpsgd.schedules.schedule import ExponentialBatch, batch_sequence
 from tests import nonconvex_reference as R
 from tests.conftest import run_mpi
 

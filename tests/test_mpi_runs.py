@@ -4,11 +4,11 @@ serial recomputation of every worker's random stream."""
 import numpy as np
 import pytest
 
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
-from crpsgd.rng import worker_rng
 from crpsgd.runlog import EVAL_COLUMNS, ROUND_COLUMNS, read_run
-from crpsgd.schedules import ConstantBatch, ExponentialBatch, batch_sequence
+from crpsgd.schedules.schedule import ConstantBatch, ExponentialBatch, batch_sequence
 from tests.conftest import run_mpi
 
 pytestmark = pytest.mark.mpi

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from crpsgd.adaptive import AdaptiveBatch
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import UsageError
@@ -18,7 +17,11 @@ from crpsgd.kernels.sample_norms import (
     logistic_coef_sq_norm_sum_csr,
     logistic_coef_sq_norm_sum_dense,
 )
-from crpsgd.noise import (
+from crpsgd.problems.logreg import LogisticRegression
+from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
+from crpsgd.problems.proximal import ProximalProblem
+from crpsgd.schedules.adaptive import AdaptiveBatch
+from crpsgd.schedules.noise import (
     LocalStats,
     NoiseEstimator,
     RoundStats,
@@ -28,9 +31,6 @@ from crpsgd.noise import (
     sample_trace,
     within_worker_trace,
 )
-from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
-from crpsgd.problems.proximal import ProximalProblem
 
 
 def data(sparse: bool, n: int = 400, d: int = 12, seed: int = 1) -> Dataset:

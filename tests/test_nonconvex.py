@@ -13,10 +13,10 @@ import pytest
 from numba.core.runtime import _nrt_python, rtsys
 
 from crpsgd.data.dataset import Dataset
+from crpsgd.data.rng import worker_rng
 from crpsgd.kernels import mlp as MK
 from crpsgd.kernels.regularisers import nonconvex_penalty_add, proximal_add
 from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork, init_rng
-from crpsgd.rng import worker_rng
 from tests import nonconvex_reference as R
 
 TOL = {"rtol": 1e-12, "atol": 1e-12}

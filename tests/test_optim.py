@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from crpsgd.errors import UsageError
-from crpsgd.optim import (
+from crpsgd.schedules.optim import (
     ConstantStep,
     LinearWarmup,
     SgdUpdate,

@@ -6,16 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crpsgd import parts
 from crpsgd.algorithms.parallel_sgd import parallel_sgd
-from crpsgd.cli import main
-from crpsgd.comm import Communicator
-from crpsgd.config import Param, merge
+from crpsgd.cli.app import main
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
 from crpsgd.errors import UsageError
+from crpsgd.params import Param
 from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.rng import worker_rng
-from crpsgd.schedules import ConstantBatch, LocalStats, RoundStats, Schedule
+from crpsgd.registry import parts
+from crpsgd.registry.config import merge
+from crpsgd.schedules.schedule import ConstantBatch, LocalStats, RoundStats, Schedule
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crpsgd.checkpoint import read_checkpoint
+from crpsgd.data.rng import sample_indices, worker_rng
 from crpsgd.data.shard import shard_bounds
-from crpsgd.rng import sample_indices, worker_rng
+from crpsgd.files.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
 from tests.conftest import run_mpi
 

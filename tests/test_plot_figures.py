@@ -49,7 +49,7 @@ def test_the_title_is_kept_in_the_saved_files(logs, tmp_path):
 
 def test_test_accuracy_and_x_axes(logs, tmp_path):
     pytest.importorskip("matplotlib")
-    from crpsgd.plot import draw
+    from crpsgd.analysis.plot import draw
 
     runs = [read_run(logs["cr"]), read_run(logs["ps"])]
     fig = draw(runs, ["test_accuracy"], x=["sfo", "epochs", "rounds", "seconds"])

@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crpsgd.cli import main
-from crpsgd.errors import UsageError
-from crpsgd.network import (
+from crpsgd.analysis.network import (
     PRESETS,
     Network,
     allreduce_seconds,
@@ -20,7 +18,7 @@ from crpsgd.network import (
     recursive_doubling,
     ring,
 )
-from crpsgd.projection import (
+from crpsgd.analysis.projection import (
     RunProfile,
     compute_seconds,
     crossover,
@@ -28,6 +26,8 @@ from crpsgd.projection import (
     profile_from_record,
     project,
 )
+from crpsgd.cli.app import main
+from crpsgd.errors import UsageError
 from crpsgd.runlog import RunRecord, read_run
 
 NET = Network("t", alpha=1e-6, beta=1e-9, gamma=1e-10)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crpsgd.report import comparison_rows, comparison_table, label, reached
+from crpsgd.analysis.report import comparison_rows, comparison_table, label, reached
 from crpsgd.runlog import RunRecord, read_run
 from tests.conftest import run_cli
 
@@ -113,7 +113,7 @@ def test_plot_writes_png_and_pdf(logs, tmp_path):
 
 def test_plot_metrics_and_errors(logs, tmp_path):
     pytest.importorskip("matplotlib")
-    from crpsgd.plot import choose_metrics
+    from crpsgd.analysis.plot import choose_metrics
 
     runs = [read_run(logs["cr"]), read_run(logs["nofstar"])]
     assert choose_metrics(runs[:1]) == ["suboptimality"]

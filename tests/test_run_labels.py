@@ -1,10 +1,10 @@
-"""Run labels come from the parts that ran (crpsgd.labels): schedule and algorithm terms, a
+"""Run labels come from the parts that ran (crpsgd.analysis.labels): schedule and algorithm terms, a
 schedule column in ``info``, and data shapes that are the data's."""
 
 from pathlib import Path
 
-from crpsgd.labels import differing, distinguishing_labels, label
-from crpsgd.report import describe, summary_table
+from crpsgd.analysis.labels import differing, distinguishing_labels, label
+from crpsgd.analysis.report import describe, summary_table
 from crpsgd.runlog import RunRecord
 
 
@@ -34,9 +34,9 @@ def test_default_schedules_keep_their_short_labels():
 
 
 def test_a_part_without_a_label_function_is_labelled_by_its_parameters():
-    from crpsgd import parts
-    from crpsgd.config import Param
-    from crpsgd.parts import AlgorithmPart
+    from crpsgd.params import Param
+    from crpsgd.registry import parts
+    from crpsgd.registry.parts import AlgorithmPart
 
     parts.load()
     name = "labels-test-algo"

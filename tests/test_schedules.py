@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crpsgd.schedules import (
+from crpsgd.schedules.schedule import (
     ConstantBatch,
     ExponentialBatch,
     batch_sequence,

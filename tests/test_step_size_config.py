@@ -10,7 +10,7 @@ from crpsgd.data.cifar10 import SOURCE_NOTE
 from crpsgd.data.loader import data_identity
 from crpsgd.errors import UsageError
 from crpsgd.runlog import read_run
-from crpsgd.step_size import ConstantStep, LinearWarmup, StepDecay, step_size_from_config
+from crpsgd.schedules.step_size import ConstantStep, LinearWarmup, StepDecay, step_size_from_config
 from crpsgd.torchprob.api import model_spec
 from tests.cifar_files import write_random_cifar
 from tests.conftest import run_cli

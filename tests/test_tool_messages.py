@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from crpsgd.cli import main
+from crpsgd.cli.app import main
 from crpsgd.errors import DataFormatError, UsageError
-from crpsgd.paths import check_input, check_output
+from crpsgd.files.paths import check_input, check_output
 from tests.cifar_files import write_random_cifar
 
 
@@ -61,7 +61,7 @@ def test_a_source_note_that_is_not_utf8_is_one_message_naming_it(tmp_path):
 
 def test_resume_takes_the_same_folder_however_spelled(tmp_path, monkeypatch):
     from crpsgd.data.loader import same_source
-    from crpsgd.resume_check import check_resume_flags
+    from crpsgd.session.resume_check import check_resume_flags
 
     (tmp_path / "digits").mkdir()
     (tmp_path / "other").mkdir()

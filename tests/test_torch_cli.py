@@ -93,7 +93,7 @@ def test_the_stand_in_note_reaches_the_log_and_the_report(tmp_path):
     assert run.attrs["data_shape"][1:] == [3, 32, 32]
     assert run.attrs["model_parameters"] == run.x.size
     assert f"model_parameters {run.x.size}" in info.stdout
-    from crpsgd.report import _data_name
+    from crpsgd.analysis.report import _data_name
 
     assert _data_name(run) == "digits [scikit-learn digits stand-in (not CIFAR-10)]"
 

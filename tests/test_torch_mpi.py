@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
 
-from crpsgd.rng import worker_rng  # noqa: E402
+from crpsgd.data.rng import worker_rng  # noqa: E402
 from crpsgd.torchprob.build import build_torch_problem, load_torch_data  # noqa: E402
 from crpsgd.torchprob.pipeline import BatchPipeline  # noqa: E402
 from tests.cifar_files import write_random_cifar  # noqa: E402

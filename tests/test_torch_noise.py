@@ -11,12 +11,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
 from torch import nn  # noqa: E402
 
-from crpsgd.adaptive import AdaptiveBatch, with_noise_estimate  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
-from crpsgd.noise import NoiseEstimator, supports_samples  # noqa: E402
 from crpsgd.problems.proximal import ProximalProblem  # noqa: E402
 from crpsgd.runlog import read_run  # noqa: E402
-from crpsgd.schedules import LocalStats, RoundStats  # noqa: E402
+from crpsgd.schedules.adaptive import AdaptiveBatch, with_noise_estimate  # noqa: E402
+from crpsgd.schedules.noise import NoiseEstimator, supports_samples  # noqa: E402
+from crpsgd.schedules.schedule import LocalStats, RoundStats  # noqa: E402
 from crpsgd.torchprob.chunks import chunk_count, order_within_chunks  # noqa: E402
 from crpsgd.torchprob.problem import TorchProblem  # noqa: E402
 from tests import torch_models  # noqa: E402

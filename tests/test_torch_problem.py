@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
 
-from crpsgd.comm import Communicator  # noqa: E402
+from crpsgd.comm.communicator import Communicator  # noqa: E402
 from crpsgd.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
+from crpsgd.data.rng import worker_rng  # noqa: E402
 from crpsgd.errors import UsageError  # noqa: E402
-from crpsgd.rng import worker_rng  # noqa: E402
 from crpsgd.torchprob.build import (  # noqa: E402
     TORCH_PARAMS,
     TorchData,

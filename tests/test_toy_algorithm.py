@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crpsgd.checkpoint import read_checkpoint
+from crpsgd.files.checkpoint import read_checkpoint
 from crpsgd.runlog import read_run
 from tests.conftest import ROOT, run_mpi
 

@@ -13,8 +13,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crpsgd.comm import Communicator  # noqa: E402
-from crpsgd.rng import worker_rng  # noqa: E402
+from crpsgd.comm.communicator import Communicator  # noqa: E402
+from crpsgd.data.rng import worker_rng  # noqa: E402
 from crpsgd.torchprob.build import TORCH_PARAMS, build_torch_problem, load_torch_data  # noqa: E402
 from crpsgd.torchprob.evaluate import TorchEvaluator  # noqa: E402
 

@@ -25,8 +25,8 @@ import numpy as np
 
 from crpsgd.algorithms.driver import Algorithm, Driver, run_algorithm
 from crpsgd.builtin.constant import BATCH
-from crpsgd.config import Param, at_least, check_first_batch
-from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.params import Param, at_least, check_first_batch
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 
 BETA = Param("hb_beta", float, 0.9, "heavy-ball momentum beta in [0, 1)", check=at_least(0.0))
 

@@ -3,10 +3,10 @@
 The problem (l2 logistic regression, ``f(x) = (1/n) sum_i log(1 + exp(-b_i a_i.x)) +
 (lam/2) ||x||^2``), the data split (rank ``r`` of ``N`` owns the contiguous rows of
 :func:`crpsgd.data.shard.shard_bounds`), the random stream of each rank
-(:func:`crpsgd.rng.worker_rng`), the sampling rule (``B`` row numbers i.i.d. with replacement
+(:func:`crpsgd.data.rng.worker_rng`), the sampling rule (``B`` row numbers i.i.d. with replacement
 from the shard, sorted: :func:`crpsgd.algorithms.parallel_sgd.sample_indices`), the batch
-sizes (:func:`crpsgd.schedules.batch_sequence`, so CR-PSGD's ``floor(rho^(t-1) B_1)`` is the
-same integer sequence), the start ``x = 0``, the step size ``gamma`` (crpsgd's ``--gamma
+sizes (:func:`crpsgd.schedules.schedule.batch_sequence`, so CR-PSGD's ``floor(rho^(t-1) B_1)`` is
+the same integer sequence), the start ``x = 0``, the step size ``gamma`` (crpsgd's ``--gamma
 auto``, passed in) and the evaluation points (SFO spaced by the factor 1.25, plus the last
 round). The objective at an evaluation point is computed by rank 0 with SciPy on all rows,
 outside the timed loop, the same way for every implementation.
@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 from crpsgd.algorithms.parallel_sgd import sample_indices  # noqa: E402
 from crpsgd.data.libsvm import read_libsvm  # noqa: E402
+from crpsgd.data.rng import worker_rng  # noqa: E402
 from crpsgd.data.shard import shard_bounds  # noqa: E402
-from crpsgd.rng import worker_rng  # noqa: E402
-from crpsgd.schedules import ConstantBatch, ExponentialBatch, batch_sequence  # noqa: E402
+from crpsgd.schedules.schedule import ConstantBatch, ExponentialBatch, batch_sequence  # noqa: E402
 
 EVAL_FACTOR = 1.25
 

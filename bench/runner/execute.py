@@ -1,6 +1,6 @@
 """Running a definition's grid on every MPI rank (SPMD, like ``crpsgd run``).
 
-Each run is one call of :func:`crpsgd.run.run_from_cli`, the command line's code path and
+Each run is one call of :func:`crpsgd.session.run.run_from_cli`, the command line's code path and
 HDF5 log, inside one MPI job, so data loading, Numba compilation and MPI start-up are paid once.
 Per problem: a LIBSVM file is converted to HDF5 once (each rank then reads only its rows); every
 grid point of every method runs on the tuning seeds; the points that the ``score`` and
@@ -54,9 +54,9 @@ def completed(path: Path) -> bool:
 def run_point(comm, values: dict[str, Any], log: Path, skip_completed: bool) -> str:
     """One run on every rank: its status. A diverging run is a result, not a crash; a
     ``--algo`` this build does not know is reported as ``unknown algo``."""
-    from crpsgd.comm import Communicator
+    from crpsgd.comm.communicator import Communicator
     from crpsgd.errors import DivergenceError, UsageError
-    from crpsgd.run import run_from_cli
+    from crpsgd.session.run import run_from_cli
 
     if comm.bcast(completed(log) and skip_completed if comm.is_root else None):
         return "completed"
@@ -77,7 +77,7 @@ def run_point(comm, values: dict[str, Any], log: Path, skip_completed: bool) -> 
 
 def run_all(spec: dict[str, Any], out_dir: Path, force: bool, only: str | None) -> None:
     """Every grid point of the definition (``only``: of this problem or method)."""
-    from crpsgd.comm import Communicator
+    from crpsgd.comm.communicator import Communicator
 
     comm = Communicator()
     skip_completed = spec["select"]["resume"] and not force

@@ -1,6 +1,6 @@
 """Figures of an experiment's chosen points (seed 0 of each), drawn from their logs with
-:func:`crpsgd.plot.plot_runs`. Each function returns how many figures it drew: 0 when the logs
-are not there (results redrawn from a committed JSON) or matplotlib is missing."""
+:func:`crpsgd.analysis.plot.plot_runs`. Each function returns how many figures it drew: 0 when the
+logs are not there (results redrawn from a committed JSON) or matplotlib is missing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from bench.runner.rows import ROOT
 def _plot(rows: list[dict[str, Any]], labels: list[str], stem: Path, **options) -> int:
     """One figure of the first log of each row, at ``stem`` plus each format's suffix."""
     try:
-        from crpsgd.plot import plot_runs
+        from crpsgd.analysis.plot import plot_runs
         from crpsgd.runlog import read_run
     except ImportError:
         return 0

@@ -63,7 +63,7 @@ def settled(run, target: float, metric: str = "grad_norm_sq") -> tuple[int, int]
 
 def target_row(run, budget: int, target: float, score: str) -> dict[str, Any]:
     """A problems-shape row: the score, final values and both rounds-to-target measures."""
-    from crpsgd.report import reached
+    from crpsgd.analysis.report import reached
 
     ok = run.status == "completed"
     hit = reached(run, target, "grad_norm_sq") if ok else None

@@ -1,7 +1,7 @@
 """The unit ``L`` a problem's step-size grid is written in (collective: every rank calls it).
 
 * ``bound``: the smoothness bound that ``crpsgd run --gamma auto`` uses. It is read from the
-  log of a one-round probe run through :func:`crpsgd.run.run_from_cli`, so it is the command
+  log of a one-round probe run through :func:`crpsgd.session.run.run_from_cli`, so it is the command
   line's own value, bit for bit, whatever problem the run parameters name.
 * ``estimate`` (a problem without a bound, e.g. the network): the largest ``|eigenvalue|`` of
   the Hessian at the initial point, by power iteration on central finite differences of the
@@ -25,9 +25,9 @@ import numpy as np
 def probe(run: dict[str, Any], comm) -> tuple[dict[str, Any], float]:
     """The validated configuration (with every default) and ``L`` of a one-round run of
     ``run``'s problem (``nan`` when the problem has no bound)."""
-    from crpsgd.comm import Communicator
-    from crpsgd.run import run_from_cli
+    from crpsgd.comm.communicator import Communicator
     from crpsgd.runlog import read_run
+    from crpsgd.session.run import run_from_cli
 
     tmp = comm.bcast(tempfile.mkdtemp(prefix="crpsgd-probe-") if comm.is_root else None)
     log = Path(tmp) / "probe.h5"

@@ -37,16 +37,16 @@ import numpy as np
 
 from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.driver import Driver
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.loop_recorder import ProgressHook, RunResult
 from crpsgd.algorithms.parallel_sgd import ParallelSGD
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.errors import UsageError
-from crpsgd.evaluation import Evaluator
 from crpsgd.problems.base import Problem
 from crpsgd.problems.proximal import ProximalProblem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import BatchSchedule, Schedule, as_schedule
-from crpsgd.step_size import StepSize
+from crpsgd.schedules.schedule import BatchSchedule, Schedule, as_schedule
+from crpsgd.schedules.step_size import StepSize
 
 
 @dataclass(frozen=True)

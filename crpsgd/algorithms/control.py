@@ -6,7 +6,7 @@ whose inner runs are short), with everything needed to continue from there. The 
 
 * compares a hash of the iterate across ranks every ``check_sync`` rounds (one small
   evaluation collective), and stops the run if the replicas differ;
-* writes a checkpoint (:mod:`crpsgd.checkpoint`) when ``checkpoint_every`` rounds passed since
+* writes a checkpoint (:mod:`crpsgd.files.checkpoint`) when ``checkpoint_every`` rounds passed since
   the last one, or when a stop was requested: a signal on any rank sets
   ``comm.stop_requested``, which the round's own Allreduce carries to every rank
   (``comm.stop_agreed``), so all ranks stop after the same round;
@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from crpsgd import lifecycle
-from crpsgd.checkpoint import Checkpoint, rng_state, write_checkpoint
-from crpsgd.comm import Communicator
+from crpsgd.comm import lifecycle
+from crpsgd.comm.communicator import Communicator
+from crpsgd.comm.lifecycle import STOP_SIGNALS
 from crpsgd.errors import Preempted, ReplicaMismatch
-from crpsgd.lifecycle import STOP_SIGNALS
+from crpsgd.files.checkpoint import Checkpoint, rng_state, write_checkpoint
 from crpsgd.runlog import NullRunLog, RunLog
 
 
@@ -211,7 +211,7 @@ def stop_on_signals(comm: Communicator) -> Iterator[None]:
     """While active, SIGTERM, SIGUSR1 (what SLURM sends before a time limit) and SIGINT
     request a stop: the run checkpoints after the current round on every rank and exits
     (status 75). A request made before (``crpsgd run`` installs the same handlers first
-    thing, :mod:`crpsgd.lifecycle`) counts: it is honoured after the first round.
+    thing, :mod:`crpsgd.comm.lifecycle`) counts: it is honoured after the first round.
 
     SIGINT behaves like SIGTERM so that Ctrl-C loses no work; a second SIGINT on the same
     rank aborts the job at once (``KeyboardInterrupt``, exit status 130).

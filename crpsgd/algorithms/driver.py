@@ -42,12 +42,12 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.control import Resume, RunControl
+from crpsgd.algorithms.evaluation import Evaluation, Evaluator
 from crpsgd.algorithms.loop_recorder import LoopOffset, LoopRecorder, ProgressHook, RunResult
-from crpsgd.comm import Communicator
-from crpsgd.evaluation import Evaluation, Evaluator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.step_size import StepSize, as_step_size
+from crpsgd.schedules.step_size import StepSize, as_step_size
 
 
 class Algorithm:
@@ -140,7 +140,7 @@ class Driver:
 
     @classmethod
     def from_context(cls, ctx: Any) -> Driver:
-        """The driver of a :class:`~crpsgd.part_types.RunContext` (``crpsgd run``)."""
+        """The driver of a :class:`~crpsgd.registry.part_types.RunContext` (``crpsgd run``)."""
         return cls(
             ctx.comm,
             ctx.problem,
@@ -237,6 +237,6 @@ class Driver:
 
 
 def run_algorithm(algo: Algorithm, ctx: Any) -> RunResult:
-    """Run ``algo`` with the shared concerns of a :class:`~crpsgd.part_types.RunContext`:
+    """Run ``algo`` with the shared concerns of a :class:`~crpsgd.registry.part_types.RunContext`:
     what an algorithm part's ``execute`` does."""
     return Driver.from_context(ctx).run(algo, ctx.x0)

@@ -3,11 +3,11 @@ compiled blocks (:mod:`crpsgd.algorithms.fast_rounds`), and what the block then 
 
 The plan asks the parts, never their private state: the problem for its compiled gradient
 (:meth:`~crpsgd.problems.base.Problem.round_kernel`), the schedule for a table of its
-batches (:meth:`~crpsgd.schedules.Schedule.batch_table`: None unless a function of the round
-alone) and the noise estimate the block computes (``block_noise``), the step-size rule for a
-table of step sizes (``table``: :mod:`crpsgd.step_size`), and the communicator for the MPI
-functions compiled code can call (:meth:`~crpsgd.comm.Communicator.native_handles`: None
-under a test hook or a replaced round). Any None, a shard outside ``2 <= n_local < 2^32``
+batches (:meth:`~crpsgd.schedules.schedule.Schedule.batch_table`: None unless a function of the
+round alone) and the noise estimate the block computes (``block_noise``), the step-size rule for a
+table of step sizes (``table``: :mod:`crpsgd.schedules.step_size`), and the communicator for the MPI
+functions compiled code can call (:meth:`~crpsgd.comm.communicator.Communicator.native_handles`:
+None under a test hook or a replaced round). Any None, a shard outside ``2 <= n_local < 2^32``
 rows (the compiled sampling's range), or ``CRPSGD_FAST_ROUNDS=0`` in the environment: the
 rounds stay on the Python path.
 """
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from crpsgd.noise import NoiseEstimator
 from crpsgd.problems.base import Problem
-from crpsgd.schedules import Schedule
+from crpsgd.schedules.noise import NoiseEstimator
+from crpsgd.schedules.schedule import Schedule
 
 ENV = "CRPSGD_FAST_ROUNDS"  # "0": every round on the Python path
 

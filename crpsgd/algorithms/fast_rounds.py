@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.fast_plan import ENV, FastPlan, fast_plan
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.errors import DivergenceError
-from crpsgd.noise import NoiseEstimate
+from crpsgd.schedules.noise import NoiseEstimate
 
 __all__ = ["ENV", "FastPlan", "fast_plan", "run_fast_loop"]
 
@@ -60,7 +60,8 @@ def plan_block(
     limit: int,
 ) -> int:
     """Fill the batches and step sizes of rounds ``t, t+1, ...`` that fit the budget (as
-    :func:`~crpsgd.schedules.rounds_within_budget`), at most ``limit``; returns how many."""
+    :func:`~crpsgd.schedules.schedule.rounds_within_budget`), at most ``limit``; returns how
+    many."""
     count = plan.schedule.batch_table(t, used, budget, bufs.batches[:limit])
     if count:
         before = sfo + np.concatenate(([0], np.cumsum(bufs.batches[: count - 1])))

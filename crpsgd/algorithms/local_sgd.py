@@ -26,7 +26,7 @@ the number of local steps above:
   about ``N^(3/4) S^(3/4)`` rounds;
 
 both at least 1. The step size is PR-SGD's constant one by default; a step-size rule
-(:mod:`crpsgd.step_size`) is read once per round, from the SFO spent before it. The local
+(:mod:`crpsgd.schedules.step_size`) is read once per round, from the SFO spent before it. The local
 steps are plain SGD steps; the averaged step is the problem's
 :meth:`~crpsgd.problems.base.Problem.apply_step`. The loop is the one
 :class:`~crpsgd.algorithms.driver.Driver`; :class:`LocalSGD` is the algorithm's part.
@@ -40,12 +40,12 @@ import numpy as np
 
 from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.driver import Algorithm, Driver
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.loop_recorder import LoopOffset, ProgressHook, RunResult
-from crpsgd.comm import Communicator
-from crpsgd.evaluation import Evaluator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.step_size import StepSize
+from crpsgd.schedules.step_size import StepSize
 
 PERIOD_RULES = ("stich", "prsgd")
 

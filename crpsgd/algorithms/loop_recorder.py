@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.control import Resume
-from crpsgd.comm import Communicator
-from crpsgd.evaluation import Evaluation, Evaluator
+from crpsgd.algorithms.evaluation import Evaluation, Evaluator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.runlog import NullRunLog, RunLog
 
 ProgressHook = Callable[[int, int, int, Evaluation, float], None]

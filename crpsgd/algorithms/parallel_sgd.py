@@ -10,12 +10,13 @@ Every rank runs::
         t = t + 1
 
 CR-PSGD uses ``B_t = floor(rho^(t-1) B_1)``; PSGD(B) the constant ``B_t = B``; any schedule
-object of :mod:`crpsgd.schedules` works, including one that observes each round (its extra
+object of :mod:`crpsgd.schedules.schedule` works, including one that observes each round (its extra
 slots ride in the round's buffer after ``g_i``; it sees their average and ``g`` after the
 Allreduce, before the step). Rows are drawn with replacement from the rank's own shard by the
 rank's own random stream and sorted (the average does not change; memory access becomes
 sequential): :meth:`Problem.sample_batch`. The step ``x <- x - gamma_t g`` is
-:meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule (:mod:`crpsgd.step_size`).
+:meth:`Problem.apply_step`, with ``gamma_t`` from a step-size rule
+(:mod:`crpsgd.schedules.step_size`).
 
 Where nothing in a round needs Python (logistic regression, a pure schedule, a step-size
 rule of SFO, no test hook) the rounds run in compiled blocks instead, with the same results
@@ -32,9 +33,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from crpsgd.adaptive import noise_columns, with_noise_estimate
 from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.driver import Algorithm, Driver
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.fast_rounds import fast_plan, run_fast_loop
 from crpsgd.algorithms.loop_recorder import (  # noqa: F401  (re-exported)
     EvalSchedule,
@@ -43,18 +44,18 @@ from crpsgd.algorithms.loop_recorder import (  # noqa: F401  (re-exported)
     ProgressHook,
     RunResult,
 )
-from crpsgd.comm import Communicator
-from crpsgd.evaluation import Evaluator
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import sample_indices  # noqa: F401  (re-exported: the loops' sampling)
 from crpsgd.problems.base import Problem
-from crpsgd.rng import sample_indices  # noqa: F401  (re-exported: the loops' sampling)
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules import BatchSchedule, LocalStats, RoundStats, Schedule
-from crpsgd.step_size import StepSize
+from crpsgd.schedules.adaptive import noise_columns, with_noise_estimate
+from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule
+from crpsgd.schedules.step_size import StepSize
 
 
 class ParallelSGD(Algorithm):
     """Parallel SGD's part of the loop: round ``t`` takes ``B_t`` from ``schedule`` while the
-    per-worker SFO ``budget`` holds it (:func:`~crpsgd.schedules.rounds_within_budget`'s
+    per-worker SFO ``budget`` holds it (:func:`~crpsgd.schedules.schedule.rounds_within_budget`'s
     rule), averages the minibatch gradient plus the schedule's slots, and steps with the
     problem's :meth:`~crpsgd.problems.base.Problem.apply_step`."""
 
@@ -144,8 +145,8 @@ def parallel_sgd(
     step size. The other arguments are the :class:`~crpsgd.algorithms.driver.Driver`'s.
 
     The round's buffer is the gradient followed by the schedule's ``extra_slots``, which
-    :meth:`~crpsgd.schedules.Schedule.fill_slots` fills; after the Allreduce
-    :meth:`~crpsgd.schedules.Schedule.observe` sees the averages, before the step.
+    :meth:`~crpsgd.schedules.schedule.Schedule.fill_slots` fills; after the Allreduce
+    :meth:`~crpsgd.schedules.schedule.Schedule.observe` sees the averages, before the step.
     """
     driver = Driver(
         comm, problem, gamma, rng, evaluator, log, eval_factor, progress, offset, control, resume

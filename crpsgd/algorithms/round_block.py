@@ -9,10 +9,11 @@ order, so the iterate, the random stream and the logged columns are bit for bit 
 2. ``buf[:d]`` <- the minibatch gradient (the logistic kernels of
    :mod:`crpsgd.kernels.logistic_minibatch`); with the observing noise estimate
    ``buf[d] = ||g_i||^2`` (:func:`crpsgd.kernels.fixed_order.sq_norm`, as the Python path);
-3. the round of :meth:`crpsgd.comm.Communicator.allreduce_mean_`: ``work = [buf, stop]``,
+3. the round of :meth:`crpsgd.comm.communicator.Communicator.allreduce_mean_`: ``work = [buf,
+stop]``,
    ``MPI_Allreduce(IN_PLACE, SUM)``, ``buf <- work[:n] / N`` with the finiteness check and
    the control slot (:func:`crpsgd.kernels.round_buffer.unpack_mean`);
-4. the noise estimate across workers (:meth:`crpsgd.noise.NoiseEstimator.update`,
+4. the noise estimate across workers (:meth:`crpsgd.schedules.noise.NoiseEstimator.update`,
    ``source = "workers"``): ``tr(Sigma)``, ``||grad f||^2``, their moving averages
    ``est = [trace_m, grad_sq_m, weight]`` and ``noise_scale``;
 5. the step ``x <- x - gamma_k gbar`` (``gbar`` scaled in place, as ``Problem.apply_step``).
@@ -22,8 +23,8 @@ end time ``t3`` (``MPI_Wtime`` seconds) and the three noise columns. The block r
 early after a round whose control slot says some rank asked to stop, after the first round
 that ends ``max_seconds`` or more after the block began, and before the step of a round
 whose average is not finite (that round is not done; the Python loop raises). It runs
-without the GIL, so that the failure watch (:class:`crpsgd.comm.FailureWatch`, a thread on
-rank 0) can record another rank's failure while this rank waits in the Allreduce.
+without the GIL, so that the failure watch (:class:`crpsgd.comm.communicator.FailureWatch`, a
+thread on rank 0) can record another rank's failure while this rank waits in the Allreduce.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import numba
 import numpy as np
 from numba.extending import overload
 
-from crpsgd.comm_native import call_allreduce, call_wtime
+from crpsgd.comm.native import call_allreduce, call_wtime
 from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.kernels.logistic_minibatch import (
     logistic_minibatch_grad_csr,
@@ -40,7 +41,7 @@ from crpsgd.kernels.logistic_minibatch import (
 )
 from crpsgd.kernels.round_buffer import unpack_mean
 from crpsgd.kernels.sampling import _RADIX_MIN, _draw, radix_sort
-from crpsgd.noise import cross_worker_estimate, smoothed
+from crpsgd.schedules.noise import cross_worker_estimate, smoothed
 
 DONE, STOPPED, DIVERGED, MPI_FAILED = 0, 1, 2, 3
 

@@ -1,1 +1,1 @@
-"""The built-in parts, one module each (listed in :data:`crpsgd.parts.BUILTIN_PARTS`)."""
+"""The built-in parts, one module each (listed in :data:`crpsgd.registry.parts.BUILTIN_PARTS`)."""

@@ -1,5 +1,5 @@
 """Schedule ``adaptive``: the batch grows by the distributed norm test, no ``rho`` needed
-(:mod:`crpsgd.adaptive`): ``--b1``, ``--eta``, ``--max-growth``, ``--noise-ema``,
+(:mod:`crpsgd.schedules.adaptive`): ``--b1``, ``--eta``, ``--max-growth``, ``--noise-ema``,
 ``--noise-source``. Select it with ``--schedule adaptive`` (``cr-psgd``, ``psgd`` or
 ``cr-psgd-catalyst``, whose every inner run starts again at ``B_1`` with fresh estimates)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd.adaptive import PARAMS, AdaptiveBatch
 from crpsgd.builtin.exponential import B1
-from crpsgd.parts import SchedulePart, register_schedule
+from crpsgd.registry.parts import SchedulePart, register_schedule
+from crpsgd.schedules.adaptive import PARAMS, AdaptiveBatch
 
 
 def build(cfg: dict[str, Any]) -> AdaptiveBatch:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd.config import Param, at_least
-from crpsgd.parts import SchedulePart, register_schedule
-from crpsgd.schedules import ConstantBatch
+from crpsgd.params import Param, at_least
+from crpsgd.registry.parts import SchedulePart, register_schedule
+from crpsgd.schedules.schedule import ConstantBatch
 
 #: Also Local SGD's minibatch.
 BATCH = Param(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from crpsgd.algorithms.driver import run_algorithm
 from crpsgd.algorithms.parallel_sgd import ParallelSGD, RunResult
-from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 
 
 def execute_schedule_loop(ctx: RunContext) -> RunResult:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd import parts
 from crpsgd.algorithms.catalyst import Catalyst, CatalystPlan, catalyst_plan, check_plan
 from crpsgd.algorithms.driver import run_algorithm
 from crpsgd.algorithms.loop_recorder import RunResult
-from crpsgd.config import Param, at_least, positive
-from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.params import Param, at_least, positive
+from crpsgd.registry import parts
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 
 THETA = Param(
     "theta",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd.adaptive import rho_warning
-from crpsgd.config import Param, above_one, at_least
-from crpsgd.parts import SchedulePart, register_schedule
-from crpsgd.schedules import ExponentialBatch
+from crpsgd.params import Param, above_one, at_least
+from crpsgd.registry.parts import SchedulePart, register_schedule
+from crpsgd.schedules.adaptive import rho_warning
+from crpsgd.schedules.schedule import ExponentialBatch
 
 B1 = Param("b1", int, 8, "first batch size B_1 (per worker)", check=at_least(1))
 RHO = Param(

@@ -9,8 +9,8 @@ from crpsgd.algorithms.driver import run_algorithm
 from crpsgd.algorithms.local_sgd import PERIOD_RULES, LocalSGD, auto_period
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
-from crpsgd.config import Param, at_least, check_first_batch
-from crpsgd.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.params import Param, at_least, check_first_batch
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 
 PERIOD = Param(
     "period",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from crpsgd.config import Param, at_least
-from crpsgd.parts import ProblemContext, ProblemPart, register_problem
+from crpsgd.params import Param, at_least
 from crpsgd.problems.logreg import LogisticRegression
+from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 
 #: Shared by the built-in problems: the weight of their regulariser.
 LAM = Param("lam", float, 1e-4, "regularisation weight lambda", check=at_least(0.0))

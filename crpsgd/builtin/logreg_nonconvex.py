@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from crpsgd.builtin.logreg import LAM
-from crpsgd.config import Param, positive
-from crpsgd.parts import ProblemContext, ProblemPart, register_problem
+from crpsgd.params import Param, positive
 from crpsgd.problems.nonconvex import NonconvexLogisticRegression
+from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 
 ALPHA = Param(
     "alpha",

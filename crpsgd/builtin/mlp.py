@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from crpsgd.builtin.logreg import LAM
-from crpsgd.config import Param, at_least
-from crpsgd.parts import ProblemContext, ProblemPart, register_problem
+from crpsgd.params import Param, at_least
 from crpsgd.problems.nonconvex import TwoLayerNetwork
+from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 
 HIDDEN = Param("hidden", int, 16, "hidden units of the two-layer network", check=at_least(1))
 

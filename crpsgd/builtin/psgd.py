@@ -4,7 +4,7 @@ schedule, ``constant``: ``--batch``)."""
 from __future__ import annotations
 
 from crpsgd.builtin.cr_psgd import execute_schedule_loop
-from crpsgd.parts import AlgorithmPart, register_algorithm
+from crpsgd.registry.parts import AlgorithmPart, register_algorithm
 
 register_algorithm(
     AlgorithmPart(

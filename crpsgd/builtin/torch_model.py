@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crpsgd.parts import ProblemContext, ProblemPart, register_problem
+from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 from crpsgd.torchprob import require_torch
 from crpsgd.torchprob.build import TORCH_PARAMS, TorchData, build_torch_problem, load_torch_data
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from crpsgd.atomic_write import AtomicFiles, refuse_unsafe_target
 from crpsgd.data.h5data import write_h5_dataset
 from crpsgd.data.libsvm import read_libsvm
 from crpsgd.data.loader import file_sha256
 from crpsgd.errors import UsageError
-from crpsgd.paths import check_input
+from crpsgd.files.atomic_write import AtomicFiles, refuse_unsafe_target
+from crpsgd.files.paths import check_input
 
 __all__ = ["convert_libsvm_to_h5"]
 
@@ -35,7 +35,7 @@ def convert_libsvm_to_h5(
     parent directories of ``dst`` are created, as ``crpsgd run --out`` does. A ``src`` that
     is not a regular file (``/dev/zero``, a FIFO) and a ``dst`` that is a link, a directory,
     a device or a FIFO are refused before anything is read or written
-    (:mod:`crpsgd.atomic_write`).
+    (:mod:`crpsgd.files.atomic_write`).
 
     Returns ``{"rows", "features", "layout", "nnz", "path", "source_sha256"}`` (``nnz`` counts
     stored values: ``rows * features`` when dense).

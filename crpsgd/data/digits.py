@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from crpsgd.atomic_write import AtomicFiles
 from crpsgd.data.cifar10 import SOURCE_NOTE, TEST_FILE, TRAIN_FILES, write_cifar10_binary
 from crpsgd.errors import UsageError
+from crpsgd.files.atomic_write import AtomicFiles
 
 DIGITS_ROWS = 1797
 

@@ -241,7 +241,7 @@ def same_source(a: str, b: str) -> bool:
     """Whether two ``--data`` values name the same data however spelled: one file or folder
     (``cifar10:./digits`` and ``cifar10:digits``, links), or one synthetic spec."""
     from crpsgd.data.cifar10 import PREFIX
-    from crpsgd.paths import same_file
+    from crpsgd.files.paths import same_file
 
     if a == b:
         return True

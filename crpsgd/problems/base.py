@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from crpsgd.rng import sample_indices
+from crpsgd.data.rng import sample_indices
 
 
 class Problem(ABC):
@@ -73,7 +73,7 @@ class Problem(ABC):
 
     def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:
         """The local rows of one minibatch: ``batch`` i.i.d. draws from this rank's shard,
-        sorted (:func:`crpsgd.rng.sample_indices`)."""
+        sorted (:func:`crpsgd.data.rng.sample_indices`)."""
         return sample_indices(rng, self.n_local, batch)
 
     def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:

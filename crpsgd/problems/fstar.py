@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.errors import UsageError
 from crpsgd.kernels.fixed_order import dot, sq_norm
 from crpsgd.kernels.symmetric import cholesky_solve

@@ -37,7 +37,7 @@ INIT_SPAWN_KEY = (0x1217, 0)
 
 def init_rng(seed: int) -> np.random.Generator:
     """The stream that draws a random initial point: the same on every rank, independent of
-    every rank's sampling stream (:func:`crpsgd.rng.worker_rng`)."""
+    every rank's sampling stream (:func:`crpsgd.data.rng.worker_rng`)."""
     return np.random.Generator(
         np.random.PCG64(np.random.SeedSequence(seed, spawn_key=INIT_SPAWN_KEY))
     )

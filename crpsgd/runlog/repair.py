@@ -18,9 +18,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
-from crpsgd.hdf5_open import refuse_truncated, refuse_unreadable_swmr
+from crpsgd.files.atomic_write import AtomicFiles
+from crpsgd.files.hdf5_open import refuse_truncated, refuse_unreadable_swmr
 from crpsgd.runlog.lock import LogLock, is_locked
 from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 
@@ -28,8 +28,8 @@ from crpsgd.runlog.schema import FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 def open_for_reading(path: Path) -> h5py.File:
     """Open normally; a log whose writer is running or died mid-run opens as a SWMR reader.
     Refused first, with one message naming the file: a copy cut short
-    (:func:`~crpsgd.hdf5_open.refuse_truncated`) and a killed writer's log whose metadata a
-    SWMR reader cannot finish reading (:func:`~crpsgd.hdf5_open.refuse_unreadable_swmr`), on
+    (:func:`~crpsgd.files.hdf5_open.refuse_truncated`) and a killed writer's log whose metadata a
+    SWMR reader cannot finish reading (:func:`~crpsgd.files.hdf5_open.refuse_unreadable_swmr`), on
     which HDF5 would retry for a very long time. A live writer's file is not checked (its
     end may be allocated before it is written)."""
     live = is_locked(path)
@@ -116,7 +116,7 @@ def repair(path: str | Path) -> bool:
     be rewritten. A log still being written by a live process is refused
     (:class:`UsageError`), as is a file that is not a crpsgd run log. A symbolic link to a
     log repairs the log it names and stays a link; the copy is written to a temporary
-    name beside the log and renamed over it (:mod:`crpsgd.atomic_write`)."""
+    name beside the log and renamed over it (:mod:`crpsgd.files.atomic_write`)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such run log")

@@ -97,7 +97,7 @@ ROUND_SCHEMA: dict[str, Column] = {
     "outer": Column(
         np.int64, "1", "cr-psgd-catalyst: outer iteration k >= 1 of this round; 0 otherwise"
     ),
-    # [v3] the noise estimates of crpsgd.noise (NaN where undefined: N = 1, Local SGD)
+    # [v3] the noise estimates of crpsgd.schedules.noise (NaN where undefined: N = 1, Local SGD)
     "noise_var": Column(
         np.float64,
         "grad^2",

@@ -36,8 +36,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from crpsgd.atomic_write import AtomicFiles
 from crpsgd.errors import UsageError
+from crpsgd.files.atomic_write import AtomicFiles
 from crpsgd.runlog.lock import LogLock, live_writer_text, take_lock, writer_attrs
 from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
 from crpsgd.runlog.series import Series

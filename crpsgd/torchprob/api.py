@@ -55,7 +55,7 @@ def model_spec(build: Callable[..., Any] | str) -> str:
 def train(build: Callable[..., Any] | str, data: str, **flags: Any) -> Any:
     """Train the model of ``build`` on ``data`` with ``crpsgd run``'s parameters ``flags``
     (collective: every rank calls it with the same arguments)."""
-    from crpsgd.run import run_from_cli
+    from crpsgd.session.run import run_from_cli
 
     values = {"problem": "torch", "model": model_spec(build), "data": data}
     for key, value in flags.items():

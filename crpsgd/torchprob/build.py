@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crpsgd.comm import Communicator
-from crpsgd.config import Param, all_of, at_most
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.cifar10 import is_cifar10_source
 from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
 from crpsgd.data.loader import load_shard
 from crpsgd.errors import UsageError
-from crpsgd.limits import check_parameter_count
+from crpsgd.params import Param, all_of, at_most
+from crpsgd.params.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
 
 

@@ -1,7 +1,7 @@
 """Evaluation of a torch problem: training loss and ``||grad f||^2`` on the fixed training
 subset, test loss and test accuracy, in one evaluation collective (not a round).
 
-:class:`TorchEvaluator` is a drop-in for :class:`crpsgd.evaluation.Evaluator` (same call,
+:class:`TorchEvaluator` is a drop-in for :class:`crpsgd.algorithms.evaluation.Evaluator` (same call,
 same ``last_finite_*`` attributes) whose result, :class:`TorchEvaluation`, adds
 ``test_loss`` and the subset size. It first calls ``problem.before_evaluation(comm)``
 (BatchNorm statistics averaged over ranks), then each rank packs into one float64 buffer::
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crpsgd.comm import Communicator
+from crpsgd.algorithms.evaluation import Evaluation
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.images import ImageShard
 from crpsgd.errors import DivergenceError
-from crpsgd.evaluation import Evaluation
 from crpsgd.kernels.fixed_order import sq_norm
 from crpsgd.torchprob.problem import TorchProblem
 

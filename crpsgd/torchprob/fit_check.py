@@ -13,7 +13,7 @@
 Each is one :class:`~crpsgd.errors.UsageError` naming ``--model`` (exit status 2, on every
 rank). The step leaves no trace: gradients are zeroed and the normalisation layers'
 running statistics and counters are put back. Failures of the same code during the rounds
-are :class:`~crpsgd.errors.UserCodeError` (:mod:`crpsgd.usercode`).
+are :class:`~crpsgd.errors.UserCodeError` (:mod:`crpsgd.torchprob.usercode`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from crpsgd.errors import UsageError
-from crpsgd.usercode import describe, user_code
+from crpsgd.torchprob.usercode import describe, user_code
 
 
 def check_model(problem: Any, origin: str) -> None:

@@ -5,7 +5,7 @@ shape of every parameter and buffer, in module order) and, when Python can find 
 source text of the callable that builds it (``--model pkg.module:build``). A resumed run
 whose ``--model`` builds something else (ReLU changed to Tanh, a layer resized, the build
 edited) is refused before it touches the log, instead of continuing a different model from
-the checkpoint's parameters (:func:`crpsgd.resume_check.check_identity`).
+the checkpoint's parameters (:func:`crpsgd.session.resume_check.check_identity`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from torch import nn
 
 from crpsgd.errors import UsageError
 from crpsgd.torchprob.resnet import resnet20
-from crpsgd.usercode import user_code
+from crpsgd.torchprob.usercode import user_code
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 BUILTIN = ("resnet20",)
@@ -29,8 +29,8 @@ def resolve_model(spec: str, seed: int, n_classes: int) -> tuple[nn.Module, Loss
 
     Errors (:class:`UsageError`, one message naming ``--model``): a spec that is neither a
     built-in name nor ``module:callable``, a module that cannot be imported, a missing or
-    failing callable (an exception, ``sys.exit``, ``os._exit``: :mod:`crpsgd.usercode`), and
-    a result that is not a Module (or a (Module, loss) pair).
+    failing callable (an exception, ``sys.exit``, ``os._exit``: :mod:`crpsgd.torchprob.usercode`),
+    and a result that is not a Module (or a (Module, loss) pair).
     """
     if spec == "resnet20":
         return resnet20(n_classes, seed), None

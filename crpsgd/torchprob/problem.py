@@ -37,19 +37,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.images import ImageShard
 from crpsgd.data.shard import shard_bounds
 from crpsgd.errors import UsageError, UserCodeError
-from crpsgd.optim import SgdUpdate
 from crpsgd.problems.base import Problem
+from crpsgd.schedules.optim import SgdUpdate
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
 from crpsgd.torchprob.extra_state import extra_state, load_extra_state, seed_global_generator
 from crpsgd.torchprob.fit_check import check_model
 from crpsgd.torchprob.flat import GRADIENT_LOST, FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
 from crpsgd.torchprob.pipeline import BatchPipeline
-from crpsgd.usercode import user_code
+from crpsgd.torchprob.usercode import user_code
 
 AUGMENT_STREAM = 1  # spawn key of the augmentation stream beside the rank's sampling stream
 _REQUIRED_STATE = ("norm_stats", "norm_batches", "augment_rng", "momentum")
@@ -189,7 +189,8 @@ class TorchProblem(Problem):
         return self.x, self.grad
 
     def apply_step(self, x: np.ndarray, grad: np.ndarray, gamma: float) -> None:
-        """The update of :class:`crpsgd.optim.SgdUpdate` (plain, momentum, weight decay)."""
+        """The update of :class:`crpsgd.schedules.optim.SgdUpdate` (plain, momentum, weight
+        decay)."""
         self.update(x, grad, gamma)
 
     def sample_batch(self, rng: np.random.Generator, batch: int) -> np.ndarray:

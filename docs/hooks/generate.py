@@ -4,10 +4,11 @@
 only in the built site (nothing generated is committed, so nothing can go stale):
 
 * ``reference/commands.md``: every sub-command's ``--help``, from the parser ``crpsgd`` itself
-  builds (:func:`crpsgd.cli.build_parser`);
+  builds (:func:`crpsgd.cli.app.build_parser`);
 * ``reference/options.md``: every parameter of ``crpsgd run`` from its ``Param`` record
-  (:mod:`crpsgd.common_params` and each registered part's own, composed and grouped by
-  :func:`crpsgd.parts.param_groups`, the same records and groups ``crpsgd run --help`` prints);
+  (:mod:`crpsgd.registry.common_params` and each registered part's own, composed and grouped by
+  :func:`crpsgd.registry.parts.param_groups`, the same records and groups ``crpsgd run --help``
+  prints);
 * ``reference/runlog.md``: the run log's schema, from :mod:`crpsgd.runlog.schema` (its
   docstring and its column tables).
 
@@ -58,7 +59,7 @@ def _code(text: str) -> str:
 
 
 def _run_parser():
-    from crpsgd.cli import build_parser
+    from crpsgd.cli.app import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
@@ -109,7 +110,7 @@ def _value(p) -> str:
 
 def options_page() -> str:
     """The parameters of ``crpsgd run``, one table per group of ``crpsgd run --help``."""
-    from crpsgd.parts import param_groups
+    from crpsgd.registry.parts import param_groups
 
     _, commands = _run_parser()
     run = commands["run"]

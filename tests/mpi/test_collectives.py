@@ -4,15 +4,15 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
+from crpsgd.algorithms.evaluation import Evaluator
 from crpsgd.algorithms.parallel_sgd import parallel_sgd
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 from crpsgd.data.loader import load_shard
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.shard import shard_bounds
 from crpsgd.errors import UsageError
-from crpsgd.evaluation import Evaluator
 from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.rng import worker_rng
-from crpsgd.schedules import ExponentialBatch
+from crpsgd.schedules.schedule import ExponentialBatch
 
 
 @pytest.fixture

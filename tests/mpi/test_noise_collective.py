@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
+from crpsgd.data.rng import worker_rng
 from crpsgd.data.shard import shard_bounds
 from crpsgd.data.synthetic import parse_synthetic_spec, synthetic_rows
-from crpsgd.noise import LocalStats, NoiseEstimator, RoundStats
 from crpsgd.problems.logreg import LogisticRegression
-from crpsgd.rng import worker_rng
+from crpsgd.schedules.noise import LocalStats, NoiseEstimator, RoundStats
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from mpi4py import MPI
 
-from crpsgd.comm import Communicator
+from crpsgd.comm.communicator import Communicator
 
 
 @pytest.fixture

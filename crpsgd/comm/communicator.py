@@ -1,0 +1,336 @@
+"""Collectives: the only module that imports mpi4py (with :mod:`crpsgd.comm.native`, which
+binds the same library's C functions for the compiled block of rounds).
+
+:class:`Communicator` wraps an MPI communicator (``COMM_WORLD`` unless one is passed in) and
+keeps two sets of counters:
+
+* **rounds** -- the communication rounds of the algorithm: one ``Allreduce`` of one
+  contiguous float64/32 buffer each (:meth:`Communicator.allreduce_mean_`). The buffer carries
+  the vector and one control slot, so that a stop request (a signal before a time limit) seen
+  by any rank reaches every rank in the same round at no extra message;
+* **evaluation** -- collectives that only serve logging and set-up (full objective, ``L``,
+  ``f*``), which the theory does not count (:meth:`Communicator.eval_allreduce_sum_`).
+
+Bytes are the payload one rank contributes (``buffer.nbytes``); seconds are ``MPI.Wtime``
+wall-clock seconds spent inside the collective on this rank. On one rank with no launcher
+the collectives are plain copies and everything works the same.
+
+Failures: a rank that fails alone cannot reach the collective the others wait in, so it
+reports to rank 0 on a separate communicator (:func:`report_failure`), where a
+:class:`FailureWatch` thread records the failure (in the run log) and acknowledges; then the
+failing rank aborts the whole job. Test hook, for the test suite only: the environment
+variable ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` makes rank ``<rank>`` raise
+``RuntimeError`` just before its ``k``-th round (or evaluation collective), and
+``CRPSGD_TEST_STOP_AT=<rank>:round:<k>`` makes it request a stop there, as a signal would,
+and ``CRPSGD_TEST_ROUND_DELAY=<seconds>`` makes every rank sleep that long before each round,
+so that a test which signals a running job does not depend on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from mpi4py import MPI
+
+from crpsgd.errors import DivergenceError, UsageError
+from crpsgd.kernels.round_buffer import unpack_mean
+
+
+@dataclass
+class CommStats:
+    """Counters of one rank: rounds and evaluation collectives are kept apart."""
+
+    rounds: int = 0
+    round_bytes: int = 0
+    round_seconds: float = 0.0
+    eval_calls: int = 0
+    eval_bytes: int = 0
+    eval_seconds: float = 0.0
+
+
+class Communicator:
+    """Allreduce-mean rounds with counters, plus the few control collectives the CLI needs."""
+
+    def __init__(self, comm: MPI.Comm | None = None) -> None:
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.stats = CommStats()
+        self._fault = _injected_fault("CRPSGD_TEST_FAIL_AT", self.rank)
+        self._stop_at = _injected_fault("CRPSGD_TEST_STOP_AT", self.rank)
+        self._round_delay_s = _injected_delay("CRPSGD_TEST_ROUND_DELAY")
+        self.on_own_failure: Callable[[int, str], None] | None = None
+        self.stop_requested = False  # set on this rank, e.g. by a signal handler
+        self.stop_agreed = False  # after a round: some rank had requested a stop
+        self._work = np.empty(0)
+        self._size_as = np.float64(self.size)  # N in the round buffer's dtype
+        self.watch_comm = self.comm.Dup()  # failure notices travel apart from the rounds
+        global _ACTIVE
+        _ACTIVE = self
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def allreduce_mean_(self, buf: np.ndarray) -> np.ndarray:
+        """One communication round: ``buf <- (1/N) sum_ranks buf``, in place.
+
+        ``buf`` must be a contiguous float64 or float32 array (float32 for torch models); it
+        travels through the buffer interface, never pickled, with the control slot appended
+        in the same dtype (a stop count of at most N is exact in float32 as well). Returns
+        ``buf``. A non-finite average (NaN or inf from any rank, the same on every rank)
+        raises :class:`DivergenceError` on every rank.
+        """
+        if buf.dtype not in _ROUND_DTYPES or not buf.flags.c_contiguous:
+            raise TypeError(
+                f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
+                f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
+            )
+        stats = self.stats
+        if self._fault is not None or self._stop_at is not None:
+            self._maybe_fail("round", stats.rounds + 1)
+        if self._round_delay_s:
+            time.sleep(self._round_delay_s)
+        n = buf.size
+        work = self._work
+        if work.size != n + 1 or work.dtype != buf.dtype:
+            work = self._work = np.empty(n + 1, dtype=buf.dtype)
+            self._size_as = buf.dtype.type(self.size)
+        t0 = MPI.Wtime()
+        work[:n] = buf
+        work[n] = 1.0 if self.stop_requested else 0.0
+        self.comm.Allreduce(MPI.IN_PLACE, work, op=MPI.SUM)
+        finite, self.stop_agreed = unpack_mean(work, self._size_as, buf)  # buf <- work[:n] / N
+        stats.round_seconds += MPI.Wtime() - t0
+        stats.rounds += 1
+        stats.round_bytes += work.nbytes
+        if not finite:
+            raise DivergenceError(stats.rounds, "the averaged vector is not finite")
+        return buf
+
+    def native_handles(self) -> tuple[np.ndarray, tuple] | None:
+        """For compiled rounds that call MPI themselves (:mod:`crpsgd.comm.native`): the
+        addresses ``[MPI_Allreduce, MPI_Wtime, MPI_IN_PLACE]`` and the handles (communicator,
+        ``MPI_DOUBLE``, ``MPI_SUM``); None where a round must go through
+        :meth:`allreduce_mean_` (a test hook is set, the method is replaced, or MPI's C
+        functions cannot be found)."""
+        if "allreduce_mean_" in vars(self) or (
+            type(self).allreduce_mean_ is not Communicator.allreduce_mean_
+        ):
+            return None
+        if self._fault is not None or self._stop_at is not None or self._round_delay_s:
+            return None
+        from crpsgd.comm.native import round_handles
+
+        return round_handles(self.comm)
+
+    def eval_allreduce_sum_(self, buf: np.ndarray) -> np.ndarray:
+        """An evaluation collective (not a round): ``buf <- sum_ranks buf``, in place."""
+        self._maybe_fail("eval", self.stats.eval_calls + 1)
+        t0 = MPI.Wtime()
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        self.stats.eval_seconds += MPI.Wtime() - t0
+        self.stats.eval_calls += 1
+        self.stats.eval_bytes += buf.nbytes
+        return buf
+
+    def eval_allreduce_max(self, value: float) -> float:
+        """An evaluation collective (not a round): the maximum of a scalar over ranks."""
+        buf = np.array([value], dtype=np.float64)
+        t0 = MPI.Wtime()
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MAX)
+        self.stats.eval_seconds += MPI.Wtime() - t0
+        self.stats.eval_calls += 1
+        self.stats.eval_bytes += buf.nbytes
+        return float(buf[0])
+
+    def _maybe_fail(self, kind: str, count: int) -> None:
+        if self._stop_at is not None and self._stop_at == (kind, count):
+            self.stop_requested = True
+        if self._fault is not None and self._fault == (kind, count):
+            raise RuntimeError(f"injected failure before {kind} {count} (CRPSGD_TEST_FAIL_AT)")
+
+    def same_on_all_ranks(self, value: int, counted: bool = True) -> bool:
+        """Whether every rank passed the same 64-bit integer (one evaluation collective;
+        with ``counted=False`` a set-up check, counted nowhere, as :meth:`raise_if_any`)."""
+        buf = np.array([value, -value], dtype=np.int64)
+        if not counted:
+            self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
+            return bool(buf[0] == -buf[1])
+        t0 = MPI.Wtime()
+        self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.MIN)
+        self.stats.eval_seconds += MPI.Wtime() - t0
+        self.stats.eval_calls += 1
+        self.stats.eval_bytes += buf.nbytes
+        return bool(buf[0] == -buf[1])
+
+    def gather(self, obj: object, root: int = 0) -> list | None:
+        """Small Python objects of every rank, in rank order, on ``root`` (checkpoints only)."""
+        return self.comm.gather(obj, root=root)
+
+    def barrier(self) -> None:
+        self.comm.Barrier()
+
+    def wtime(self) -> float:
+        return MPI.Wtime()
+
+    def bcast(self, obj: object, root: int = 0) -> object:
+        """Broadcast a small Python object (set-up only, never in the loop)."""
+        return self.comm.bcast(obj, root=root)
+
+    def raise_if_any(self, error: BaseException | None) -> None:
+        """Collective error agreement: every rank calls this after a step that may fail.
+
+        If any rank passed an exception, that rank re-raises it and every other rank raises a
+        :class:`UsageError` (or ``RuntimeError``) with the message of the lowest failing rank,
+        so all ranks leave together and rank 0 can print one message.
+        """
+        flag = np.array([0 if error is None else 1], dtype=np.int32)
+        self.comm.Allreduce(MPI.IN_PLACE, flag, op=MPI.SUM)
+        if flag[0] == 0:
+            return
+        failures = self.comm.allgather(None if error is None else (type(error), str(error)))
+        if error is not None:
+            raise error
+        exc_type, message = next(f for f in failures if f is not None)
+        if issubclass(exc_type, UsageError):
+            raise UsageError(message)
+        raise RuntimeError(message)
+
+
+_ACTIVE: Communicator | None = None
+_ROUND_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+_NOTICE, _ACK = 7301, 7302
+
+
+def _injected_fault(variable: str, rank: int) -> tuple[str, int] | None:
+    """Parse a test-only ``<rank>:<round|eval>:<k>`` hook variable for this rank."""
+    try:
+        who, kind, count = os.environ[variable].split(":")
+        if kind in ("round", "eval") and int(who) == rank:
+            return kind, int(count)
+    except (KeyError, ValueError):
+        pass
+    return None
+
+
+def _injected_delay(variable: str) -> float:
+    """Parse a test-only delay in seconds (0 when unset or not a non-negative number)."""
+    try:
+        seconds = float(os.environ.get(variable, "0"))
+    except ValueError:
+        return 0.0
+    return seconds if seconds > 0 else 0.0
+
+
+class FailureWatch:
+    """Rank 0's listener for failure notices from other ranks.
+
+    A daemon thread polls (every ``poll_s`` seconds, so it takes no core from the ranks) the
+    failure communicator; for each notice it calls ``on_failure(rank, message)`` and
+    acknowledges, after which the failing rank aborts the job. Use as a context manager
+    around the run, on every rank (it does nothing but on rank 0 of a multi-rank job).
+    """
+
+    def __init__(
+        self, comm: Communicator, on_failure: Callable[[int, str], None], poll_s: float = 0.05
+    ) -> None:
+        self.comm = comm
+        self.on_failure = on_failure
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> FailureWatch:
+        self.comm.on_own_failure = self.on_failure
+        if self.comm.is_root and self.comm.size > 1:
+            self._thread = threading.Thread(
+                target=self._listen, name="crpsgd-failures", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:  # on an error, report_failure still needs the handler
+            self.comm.on_own_failure = None
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _listen(self) -> None:
+        wc = self.comm.watch_comm
+        status = MPI.Status()
+        while not self._stop.is_set():
+            if wc.Iprobe(source=MPI.ANY_SOURCE, tag=_NOTICE, status=status):
+                source = status.Get_source()
+                message = wc.recv(source=source, tag=_NOTICE)
+                _call_quietly(self.on_failure, source, message)
+                wc.send(True, dest=source, tag=_ACK)
+            else:
+                time.sleep(self.poll_s)
+
+
+def _call_quietly(handler: Callable[[int, str], None], rank: int, message: str) -> None:
+    """Run a failure handler; an error inside it (the log's disk is full too) must not stop
+    the abort that follows, so it is dropped: the failing rank's own message is the one."""
+    try:
+        handler(rank, message)
+    except BaseException:  # even KeyboardInterrupt: the abort goes on
+        pass
+
+
+def report_failure(message: str, timeout: float = 10.0) -> None:
+    """Tell rank 0 (its :class:`FailureWatch`) that this rank failed, and wait at most
+    ``timeout`` seconds for the acknowledgement. On rank 0 itself the handler runs here.
+
+    Never raises: it is called on the way to :func:`abort_job`, which must be reached."""
+    try:
+        _report_failure(message, timeout)
+    except BaseException:
+        pass
+
+
+def _report_failure(message: str, timeout: float) -> None:
+    active = _ACTIVE
+    if active is None:
+        return
+    handler = getattr(active, "on_own_failure", None)
+    if active.is_root:
+        if handler is not None:
+            _call_quietly(handler, 0, message)
+        return
+    if handler is None:  # no watch running: nobody listens on rank 0
+        return
+    wc = active.watch_comm
+    request = wc.isend(message, dest=0, tag=_NOTICE)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if wc.Iprobe(source=0, tag=_ACK):
+            wc.recv(source=0, tag=_ACK)
+            break
+        time.sleep(0.02)
+    else:
+        request.Cancel()
+
+
+def abort_job(code: int) -> None:
+    """End every rank of the job at once (used after an error on one rank); never returns
+    normally while MPI runs, whatever state the standard streams are in."""
+    from crpsgd.comm.lifecycle import drain_standard_streams
+
+    drain_standard_streams()
+    MPI.COMM_WORLD.Abort(code)
+
+
+def world_size() -> int:
+    return MPI.COMM_WORLD.Get_size()
+
+
+def mpi_library_version() -> str:
+    """First line of the MPI library's version string, e.g. ``MPICH Version: 4.2.0``."""
+    return " ".join(MPI.Get_library_version().splitlines()[0].split())

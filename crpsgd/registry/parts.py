@@ -1,0 +1,302 @@
+"""Registered parts: the problems, algorithms and batch schedules ``crpsgd run`` can combine.
+
+A part is one module that, when imported, calls :func:`register_problem`,
+:func:`register_algorithm` or :func:`register_schedule` with a record that declares its
+``name``, ``help``, its own parameters (``params``: :class:`~crpsgd.params.Param` records)
+and what it needs from the others. :mod:`crpsgd.session.run` wires any problem to any algorithm
+through these records and never names one. The built-in parts are the modules of
+:data:`BUILTIN_PARTS` (one line per part); more come from the modules named in the
+environment variable ``CRPSGD_PLUGINS`` (comma-separated ``package.module`` names, imported
+after the built-in ones on every rank; an import error is one message, exit status 2).
+
+Parameters: the composed table (:func:`all_params`) is the common parameters of
+:mod:`crpsgd.registry.config`, then each part's, each name once (parts may share one ``Param``
+object, as ``cr-psgd`` and ``cr-psgd-catalyst`` share ``--b1``/``--rho`` through the exponential
+schedule). A parameter is *active* when a selected part declares it (:func:`active_params`);
+given on the command line for an unselected part it is an error (:func:`check_selected`).
+
+The records, their hooks and the contexts the hooks receive are in
+:mod:`crpsgd.registry.part_types`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import replace
+from typing import Any
+
+from crpsgd.errors import UsageError
+from crpsgd.params import Param
+from crpsgd.registry.common_params import COMMON_PARAMS
+from crpsgd.registry.part_types import (
+    AlgorithmPart,
+    LoadedData,
+    ProblemContext,
+    ProblemPart,
+    RunContext,
+    SchedulePart,
+    tabular_data,
+)
+
+__all__ = [
+    "AlgorithmPart",
+    "LoadedData",
+    "ProblemContext",
+    "ProblemPart",
+    "RunContext",
+    "SchedulePart",
+    "tabular_data",
+    "register_problem",
+    "register_algorithm",
+    "register_schedule",
+]
+
+#: The built-in parts, one module each; importing a module registers its part.
+BUILTIN_PARTS = (
+    "crpsgd.builtin.logreg",
+    "crpsgd.builtin.logreg_nonconvex",
+    "crpsgd.builtin.mlp",
+    "crpsgd.builtin.torch_model",
+    "crpsgd.builtin.cr_psgd",
+    "crpsgd.builtin.psgd",
+    "crpsgd.builtin.cr_psgd_catalyst",
+    "crpsgd.builtin.local_sgd",
+    "crpsgd.builtin.exponential",
+    "crpsgd.builtin.constant",
+    "crpsgd.builtin.adaptive",
+)
+PLUGINS_ENV = "CRPSGD_PLUGINS"
+#: ``--schedule``: a parameter of every algorithm that runs the loop with a batch schedule.
+SCHEDULE_PARAM = Param(
+    "schedule", str, "auto", "batch schedule of the loop; 'auto' = the algorithm's own"
+)
+FLAGS = {"problem": "--problem", "algo": "--algo", "schedule": "--schedule"}
+
+_PARTS: dict[str, dict[str, Any]] = {"problem": {}, "algo": {}, "schedule": {}}
+_loaded = False
+
+
+def register_problem(part: ProblemPart) -> ProblemPart:
+    return _register("problem", part)
+
+
+def register_algorithm(part: AlgorithmPart) -> AlgorithmPart:
+    return _register("algo", part)
+
+
+def register_schedule(part: SchedulePart) -> SchedulePart:
+    return _register("schedule", part)
+
+
+def _register(kind: str, part: Any) -> Any:
+    if part.name in _PARTS[kind]:
+        raise ValueError(f"{FLAGS[kind]} {part.name} is registered twice")
+    known = {p.name: p for p in _declared()}
+    for p in part.params:
+        if p.name in known and known[p.name] != p:
+            raise ValueError(
+                f"{FLAGS[kind]} {part.name}: parameter {p.flag} differs from the one of "
+                "another part (share the same Param record)"
+            )
+    _PARTS[kind][part.name] = part
+    return part
+
+
+def load() -> None:
+    """Import the built-in parts and the plugins of ``$CRPSGD_PLUGINS`` (once)."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in BUILTIN_PARTS:
+        importlib.import_module(module)
+    for module in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise UsageError(
+                f"{PLUGINS_ENV}={os.environ[PLUGINS_ENV]}: cannot import {module!r} "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+
+
+def registered(kind: str) -> list[Any]:
+    """The parts of ``kind`` (``problem``, ``algo``, ``schedule``) in registration order."""
+    load()
+    return list(_PARTS[kind].values())
+
+
+def names(kind: str) -> list[str]:
+    return [p.name for p in registered(kind)]
+
+
+def _lookup(kind: str, name: str) -> Any:
+    load()
+    try:
+        return _PARTS[kind][name]
+    except KeyError:
+        raise UsageError(
+            f"{FLAGS[kind]}={name!r}: must be one of {', '.join(_PARTS[kind])}"
+        ) from None
+
+
+def problem(name: str) -> ProblemPart:
+    return _lookup("problem", name)
+
+
+def algorithm(name: str) -> AlgorithmPart:
+    return _lookup("algo", name)
+
+
+def schedule(name: str) -> SchedulePart:
+    return _lookup("schedule", name)
+
+
+def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
+    """The schedule the run uses: ``--schedule``, or the algorithm's own for ``auto``; None
+    for an algorithm without a schedule."""
+    algo = algorithm(cfg["algo"])
+    if not algo.uses_schedule:
+        return None
+    name = cfg.get("schedule", "auto")
+    return schedule(algo.default_schedule if name == "auto" else name)
+
+
+def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
+    """The run's schedule object (None without one), bound to the rank count and the
+    problem when it asks for them (``bind(n_workers, problem)``, which may refuse the
+    combination with a UsageError)."""
+    part = schedule_of(cfg)
+    if part is None:
+        return None
+    obj = part.build(cfg)
+    bind = getattr(obj, "bind", None)
+    if bind is not None:
+        bind(n_workers, problem)
+    return obj
+
+
+def schedule_warning(cfg: dict[str, Any], gamma: float, settings: dict[str, float]) -> str | None:
+    """The selected schedule's warning for this run (None: none, or nothing known of mu)."""
+    sched, prob = schedule_of(cfg), problem(cfg["problem"])
+    if sched is None or sched.warning is None or prob.mu_lower_bound is None:
+        return None
+    mu = algorithm(cfg["algo"]).loop_mu(prob.mu_lower_bound(cfg), settings)
+    return sched.warning(cfg, gamma, mu)
+
+
+def selected(cfg: dict[str, Any]) -> list[Any]:
+    """The problem, the algorithm and (if it has one) the schedule of ``cfg``."""
+    sched = schedule_of(cfg)
+    return [problem(cfg["problem"]), algorithm(cfg["algo"])] + ([sched] if sched else [])
+
+
+def _own_params(kind: str, part: Any) -> tuple[Param, ...]:
+    """What a part declares; an algorithm with a schedule also ``--schedule`` and (for the
+    help and messages) the parameters of its default schedule."""
+    if kind != "algo" or not part.uses_schedule:
+        return part.params
+    return (SCHEDULE_PARAM, *part.params, *schedule(part.default_schedule).params)
+
+
+def _declared() -> list[Param]:
+    return [p for kind in _PARTS for part in _PARTS[kind].values() for p in part.params]
+
+
+def all_params() -> tuple[Param, ...]:
+    """The composed table: common parameters (``--problem``, ``--algo`` with the registered
+    names as choices), then every part's own parameters, each name once."""
+    load()
+    choices = {k: tuple(_PARTS[k]) for k in ("problem", "algo")}
+    table: dict[str, Param] = {}
+    for p in COMMON_PARAMS:
+        if p.name in choices:
+            helps = "; ".join(f"{n}: {part.help}" for n, part in _PARTS[p.name].items())
+            p = replace(p, choices=choices[p.name], help=f"{p.help}: {helps}")
+        elif p.name == "gamma":
+            p = replace(p, help=p.help + _gamma_auto_refused())
+        table[p.name] = p
+    schedules = "; ".join(f"{n}: {part.help}" for n, part in _PARTS["schedule"].items())
+    table[SCHEDULE_PARAM.name] = replace(
+        SCHEDULE_PARAM,
+        choices=("auto", *_PARTS["schedule"]),
+        help=f"{SCHEDULE_PARAM.help}; {schedules}",
+    )
+    for p in _declared():
+        table.setdefault(p.name, p)
+    return tuple(table.values())
+
+
+def _gamma_auto_refused() -> str:
+    """What ``--gamma auto`` means for the problems without a bound of ``L``."""
+    unknown = ", ".join(n for n, part in _PARTS["problem"].items() if not part.smoothness_known)
+    return f"; --problem {unknown}: no bound of L, 'auto' is refused" if unknown else ""
+
+
+def owners(name: str) -> dict[str, list[str]]:
+    """For each kind, the parts that declare the parameter ``name`` (an algorithm owns the
+    parameters of its default schedule too)."""
+    load()
+    return {
+        kind: [
+            n
+            for n, part in _PARTS[kind].items()
+            if name in {p.name for p in _own_params(kind, part)}
+        ]
+        for kind in _PARTS
+    }
+
+
+def active_params(cfg: dict[str, Any]) -> set[str]:
+    """Names of the parameters the selected parts use, and the common ones."""
+    active = {p.name for p in COMMON_PARAMS}
+    algo = algorithm(cfg["algo"])
+    active.update(p.name for p in problem(cfg["problem"]).params)
+    active.update(p.name for p in algo.params)
+    sched = schedule_of(cfg)
+    if sched is not None:
+        active.add(SCHEDULE_PARAM.name)
+        active.update(p.name for p in sched.params)
+    return active
+
+
+def check_selected(cfg: dict[str, Any], given: list[str]) -> None:
+    """Reject a parameter given on the command line that no selected part uses, naming the
+    part it belongs to and the one selected: ``--rho belongs to --algo
+    cr-psgd/cr-psgd-catalyst, not --algo psgd``."""
+    active = active_params(cfg)
+    for name in given:
+        if name in active:
+            continue
+        by = owners(name)
+        flag = "--" + name.replace("_", "-")
+        sched = schedule_of(cfg)
+        explicit = cfg.get("schedule", "auto") != "auto"
+        if by["problem"]:
+            kind, now = "problem", cfg["problem"]
+        elif by["schedule"] and sched is not None and (explicit or not by["algo"]):
+            kind, now = "schedule", sched.name
+        else:
+            kind, now = "algo", cfg["algo"]
+        owner = "/".join(by[kind]) or "no part"
+        raise UsageError(f"{flag} belongs to {FLAGS[kind]} {owner}, not {FLAGS[kind]} {now}")
+
+
+def param_groups() -> list[tuple[str, list[Param]]]:
+    """The composed table grouped by owner for ``--help``: the common parameters, then one
+    group per set of parts that declare the same parameters, in registration order."""
+    table = {p.name: p for p in all_params()}
+    common = {p.name for p in COMMON_PARAMS} | {SCHEDULE_PARAM.name}
+    groups: dict[str, list[Param]] = {"common options": [table[n] for n in table if n in common]}
+    seen = set(common)
+    for kind in _PARTS:
+        for part in _PARTS[kind].values():
+            for p in _own_params(kind, part):
+                if p.name in seen:
+                    continue
+                seen.add(p.name)
+                by = owners(p.name)
+                title = "; ".join(f"{FLAGS[k]} {', '.join(v)}" for k, v in by.items() if v)
+                groups.setdefault(title, []).append(table[p.name])
+    return list(groups.items())

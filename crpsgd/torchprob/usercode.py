@@ -1,0 +1,64 @@
+"""One guard around every call into the user's code (a ``--model`` build, its forward pass,
+its loss, its backward pass).
+
+Whatever the user's code does to leave, the guard turns it into one exception that names
+the callable: an ``Exception``, ``sys.exit(...)`` (``SystemExit``), ``os._exit(...)`` (which
+would end this rank at once, without a message, with the others waiting in a collective:
+inside the guard it raises instead), and any other ``BaseException`` but
+``KeyboardInterrupt`` and :class:`~crpsgd.errors.Terminated` (a signal, handled by
+:mod:`crpsgd.comm.lifecycle`). Before the rounds (``stage="setup"``) it becomes a
+:class:`~crpsgd.errors.UsageError`, which every rank agrees on (exit status 2); during the
+rounds a :class:`~crpsgd.errors.UserCodeError`, which ends the whole job (exit status 1).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from crpsgd.errors import Terminated, UsageError, UserCodeError
+
+
+class _ProcessExit(BaseException):  # noqa: N818  (stands for os._exit, not an error class)
+    """Raised by ``os._exit`` while the guard is active."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(status)
+
+
+def _raise_exit(status: int = 0) -> None:
+    raise _ProcessExit(status)
+
+
+def describe(exc: BaseException) -> str:
+    """What the user's code did, in a few words: ``called sys.exit(0)``, ``called
+    os._exit(0)`` or ``<Type>: <first line of the message>``."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})"
+    if isinstance(exc, _ProcessExit):
+        return f"called os._exit({exc.status!r})"
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+@contextmanager
+def user_code(what: str, stage: str = "setup") -> Iterator[None]:
+    """Run the body as user code named ``what`` (e.g. ``--model=m:build: build()``).
+
+    ``stage`` is ``"setup"`` (a failure is a :class:`UsageError`: exit status 2) or
+    ``"rounds"`` (a :class:`UserCodeError`: exit status 1). A :class:`UsageError` raised
+    inside passes unchanged (it names its argument already)."""
+    saved = os._exit
+    os._exit = _raise_exit
+    try:
+        yield
+    except (KeyboardInterrupt, Terminated, UsageError, UserCodeError):
+        raise
+    except BaseException as exc:
+        error = UsageError if stage == "setup" else UserCodeError
+        raise error(f"{what}: {describe(exc)}") from None
+    finally:
+        os._exit = saved
