@@ -154,7 +154,7 @@ figures: $(STAMP)
 	$(BIN)/python -m bench theory --analyse-only
 
 # The documentation site (docs/, mkdocs.yml) into site/; needs the docs extra
-# (make install EXTRAS=mpich,test,docs). tests/test_docs.py runs the same strict build.
+# (make install EXTRAS=mpich,test,docs). tests/cli/test_docs.py runs the same strict build.
 docs: $(STAMP)
 	$(BIN)/python -m mkdocs build --strict --site-dir site
 

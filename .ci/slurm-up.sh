@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bring up a one-node SLURM cluster on this machine (root only) for tests/test_slurm.py.
+# Bring up a one-node SLURM cluster on this machine (root only) for tests/cli/test_slurm.py.
 #
 # Installs Debian's slurm-wlm and munge, generates a munge key, writes a slurm.conf that names
 # this host with more CPUs than it has (SlurmdParameters=config_overrides, so 10 MPI ranks fit

@@ -6,7 +6,7 @@
 #   CRPSGD_OUT       directory for the HDF5 logs, tables and figures   [runs/slurm-<job id>]
 #   CRPSGD_PYTHON    a python with crpsgd installed   [.venv/bin/python of the submit dir, else python3]
 #   CRPSGD_LAUNCH    srun (srun --mpi=pmi2, the default) or mpirun (the MPI's own launcher)
-#   CRPSGD_QUICK=1   the short version of the experiment (what tests/test_slurm.py submits)
+#   CRPSGD_QUICK=1   the short version of the experiment (what tests/cli/test_slurm.py submits)
 #   CRPSGD_NTASKS    ranks outside SLURM                 [the script's own #SBATCH --ntasks]
 #   CRPSGD_FEWER_RANKS=1  run an experiment with fewer ranks than its script's --ntasks (its
 #                    title's N); refused otherwise. Its tables and figures then say the N that ran.

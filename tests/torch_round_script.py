@@ -1,5 +1,5 @@
 """One CR-PSGD round of a torch problem on every rank (run under mpiexec by
-tests/test_torch_mpi.py): ``python tests/torch_round_script.py DATA_DIR OUT_DIR``.
+tests/mpi/test_torch_mpi.py): ``python tests/torch_round_script.py DATA_DIR OUT_DIR``.
 
 Each rank saves to OUT_DIR/rank<r>.npz its initial parameters, its own minibatch gradient,
 the parameters after the round (Allreduce + momentum update), its BatchNorm statistics

@@ -23,7 +23,7 @@ end time ``t3`` (``MPI_Wtime`` seconds) and the three noise columns. The block r
 early after a round whose control slot says some rank asked to stop, after the first round
 that ends ``max_seconds`` or more after the block began, and before the step of a round
 whose average is not finite (that round is not done; the Python loop raises). It runs
-without the GIL, so that the failure watch (:class:`crpsgd.comm.communicator.FailureWatch`, a
+without the GIL, so that the failure watch (:class:`crpsgd.comm.failures.FailureWatch`, a
 thread on rank 0) can record another rank's failure while this rank waits in the Allreduce.
 """
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import traceback
 
-from crpsgd import __version__
+from crpsgd import __version__, _testing
 from crpsgd.cli import torch_tools as cli_torch
 from crpsgd.cli.project import add_project_parser, project
 from crpsgd.cli.tools import TOOLS, add_tool_parsers
@@ -196,7 +196,7 @@ def _fail_alone(what: str, code: int) -> int:
                 traceback.print_exc()
         finally:
             if "mpi4py.MPI" in sys.modules:
-                from crpsgd.comm.communicator import abort_job, report_failure, world_size
+                from crpsgd.comm.failures import abort_job, report_failure, world_size
 
                 if world_size() > 1:
                     try:
@@ -247,7 +247,7 @@ def _start_run() -> dict:
 
     previous = lifecycle.install_signal_handlers()
     throttle_if_oversubscribed()  # before MPI starts: MPICH reads it in MPI_Init
-    lifecycle.test_hook("before-mpi", _rank())
+    _testing.start_hook("before-mpi", _rank())
     lifecycle.guarded_mpi_start(_rank())
     lifecycle.install_signal_handlers()  # again: MPI_Init may take some (UCX: SIGHUP)
     return previous
@@ -256,10 +256,9 @@ def _start_run() -> dict:
 def _run(args: argparse.Namespace) -> None:
     """The run, after :func:`_start_run`; numpy's floating-point warnings are off
     (non-finite values are checked and reported once, as divergence)."""
-    from crpsgd.comm import lifecycle
 
-    _cap_budget_for_tests(args)
-    lifecycle.test_hook("setup", _rank())
+    _testing.cap_budget(args)
+    _testing.start_hook("setup", _rank())
     import numpy as np
 
     from crpsgd.session.run import run_from_cli
@@ -267,16 +266,3 @@ def _run(args: argparse.Namespace) -> None:
     with np.errstate(all="ignore"):
         cli = {k: v for k, v in vars(args).items() if k != "command"}
         run_from_cli(cli, command_line=True)
-
-
-def _cap_budget_for_tests(args: argparse.Namespace) -> None:
-    """``CRPSGD_TEST_MAX_T=<T>``, a hook for tests only (the README-commands test): a new
-    run's ``--T`` (given, from ``--config``, or the default) is at most ``T``."""
-    cap = os.environ.get("CRPSGD_TEST_MAX_T")
-    if not cap or getattr(args, "resume", None):
-        return
-    try:
-        given = int(float(args.T)) if args.T is not None else None
-    except ValueError:
-        return  # left for the configuration check to report
-    args.T = str(min(given, int(cap)) if given is not None else int(cap))

@@ -15,21 +15,13 @@ Bytes are the payload one rank contributes (``buffer.nbytes``); seconds are ``MP
 wall-clock seconds spent inside the collective on this rank. On one rank with no launcher
 the collectives are plain copies and everything works the same.
 
-Failures: a rank that fails alone cannot reach the collective the others wait in, so it
-reports to rank 0 on a separate communicator (:func:`report_failure`), where a
-:class:`FailureWatch` thread records the failure (in the run log) and acknowledges; then the
-failing rank aborts the whole job. Test hook, for the test suite only: the environment
-variable ``CRPSGD_TEST_FAIL_AT=<rank>:<round|eval>:<k>`` makes rank ``<rank>`` raise
-``RuntimeError`` just before its ``k``-th round (or evaluation collective), and
-``CRPSGD_TEST_STOP_AT=<rank>:round:<k>`` makes it request a stop there, as a signal would,
-and ``CRPSGD_TEST_ROUND_DELAY=<seconds>`` makes every rank sleep that long before each round,
-so that a test which signals a running job does not depend on how fast the machine is.
+Failures of one rank reach rank 0 apart from the rounds (:mod:`crpsgd.comm.failures`). The
+test suite's hooks (an injected failure, stop or delay before a round) are read in
+:mod:`crpsgd._testing`.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 from mpi4py import MPI
 
+from crpsgd import _testing
+from crpsgd.comm import failures
 from crpsgd.errors import DivergenceError, UsageError
 from crpsgd.kernels.round_buffer import unpack_mean
 
@@ -61,17 +55,16 @@ class Communicator:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.stats = CommStats()
-        self._fault = _injected_fault("CRPSGD_TEST_FAIL_AT", self.rank)
-        self._stop_at = _injected_fault("CRPSGD_TEST_STOP_AT", self.rank)
-        self._round_delay_s = _injected_delay("CRPSGD_TEST_ROUND_DELAY")
+        self._fault = _testing.injected_fault("CRPSGD_TEST_FAIL_AT", self.rank)
+        self._stop_at = _testing.injected_fault("CRPSGD_TEST_STOP_AT", self.rank)
+        self._round_delay_s = _testing.injected_delay("CRPSGD_TEST_ROUND_DELAY")
         self.on_own_failure: Callable[[int, str], None] | None = None
         self.stop_requested = False  # set on this rank, e.g. by a signal handler
         self.stop_agreed = False  # after a round: some rank had requested a stop
         self._work = np.empty(0)
         self._size_as = np.float64(self.size)  # N in the round buffer's dtype
         self.watch_comm = self.comm.Dup()  # failure notices travel apart from the rounds
-        global _ACTIVE
-        _ACTIVE = self
+        failures.ACTIVE[0] = self
 
     @property
     def is_root(self) -> bool:
@@ -203,132 +196,7 @@ class Communicator:
         raise RuntimeError(message)
 
 
-_ACTIVE: Communicator | None = None
 _ROUND_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
-_NOTICE, _ACK = 7301, 7302
-
-
-def _injected_fault(variable: str, rank: int) -> tuple[str, int] | None:
-    """Parse a test-only ``<rank>:<round|eval>:<k>`` hook variable for this rank."""
-    try:
-        who, kind, count = os.environ[variable].split(":")
-        if kind in ("round", "eval") and int(who) == rank:
-            return kind, int(count)
-    except (KeyError, ValueError):
-        pass
-    return None
-
-
-def _injected_delay(variable: str) -> float:
-    """Parse a test-only delay in seconds (0 when unset or not a non-negative number)."""
-    try:
-        seconds = float(os.environ.get(variable, "0"))
-    except ValueError:
-        return 0.0
-    return seconds if seconds > 0 else 0.0
-
-
-class FailureWatch:
-    """Rank 0's listener for failure notices from other ranks.
-
-    A daemon thread polls (every ``poll_s`` seconds, so it takes no core from the ranks) the
-    failure communicator; for each notice it calls ``on_failure(rank, message)`` and
-    acknowledges, after which the failing rank aborts the job. Use as a context manager
-    around the run, on every rank (it does nothing but on rank 0 of a multi-rank job).
-    """
-
-    def __init__(
-        self, comm: Communicator, on_failure: Callable[[int, str], None], poll_s: float = 0.05
-    ) -> None:
-        self.comm = comm
-        self.on_failure = on_failure
-        self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> FailureWatch:
-        self.comm.on_own_failure = self.on_failure
-        if self.comm.is_root and self.comm.size > 1:
-            self._thread = threading.Thread(
-                target=self._listen, name="crpsgd-failures", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is None:  # on an error, report_failure still needs the handler
-            self.comm.on_own_failure = None
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _listen(self) -> None:
-        wc = self.comm.watch_comm
-        status = MPI.Status()
-        while not self._stop.is_set():
-            if wc.Iprobe(source=MPI.ANY_SOURCE, tag=_NOTICE, status=status):
-                source = status.Get_source()
-                message = wc.recv(source=source, tag=_NOTICE)
-                _call_quietly(self.on_failure, source, message)
-                wc.send(True, dest=source, tag=_ACK)
-            else:
-                time.sleep(self.poll_s)
-
-
-def _call_quietly(handler: Callable[[int, str], None], rank: int, message: str) -> None:
-    """Run a failure handler; an error inside it (the log's disk is full too) must not stop
-    the abort that follows, so it is dropped: the failing rank's own message is the one."""
-    try:
-        handler(rank, message)
-    except BaseException:  # even KeyboardInterrupt: the abort goes on
-        pass
-
-
-def report_failure(message: str, timeout: float = 10.0) -> None:
-    """Tell rank 0 (its :class:`FailureWatch`) that this rank failed, and wait at most
-    ``timeout`` seconds for the acknowledgement. On rank 0 itself the handler runs here.
-
-    Never raises: it is called on the way to :func:`abort_job`, which must be reached."""
-    try:
-        _report_failure(message, timeout)
-    except BaseException:
-        pass
-
-
-def _report_failure(message: str, timeout: float) -> None:
-    active = _ACTIVE
-    if active is None:
-        return
-    handler = getattr(active, "on_own_failure", None)
-    if active.is_root:
-        if handler is not None:
-            _call_quietly(handler, 0, message)
-        return
-    if handler is None:  # no watch running: nobody listens on rank 0
-        return
-    wc = active.watch_comm
-    request = wc.isend(message, dest=0, tag=_NOTICE)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if wc.Iprobe(source=0, tag=_ACK):
-            wc.recv(source=0, tag=_ACK)
-            break
-        time.sleep(0.02)
-    else:
-        request.Cancel()
-
-
-def abort_job(code: int) -> None:
-    """End every rank of the job at once (used after an error on one rank); never returns
-    normally while MPI runs, whatever state the standard streams are in."""
-    from crpsgd.comm.lifecycle import drain_standard_streams
-
-    drain_standard_streams()
-    MPI.COMM_WORLD.Abort(code)
-
-
-def world_size() -> int:
-    return MPI.COMM_WORLD.Get_size()
 
 
 def mpi_library_version() -> str:

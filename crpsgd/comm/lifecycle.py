@@ -25,10 +25,8 @@ import failing on one node) would leave the others waiting forever. A forked wat
 process ends this rank with one message when ``MPI_Init`` has not returned after
 ``CRPSGD_START_TIMEOUT`` seconds (default 120).
 
-Test hooks, for the test suite only: ``CRPSGD_TEST_EXIT_BEFORE_MPI=<rank>`` makes that rank
-exit with status 1 before MPI starts (as a rank that failed to start would), and
-``CRPSGD_TEST_SETUP_DELAY=<seconds>`` makes every rank sleep that long after MPI started,
-before the run's set-up, so that a test can signal a rank during set-up on any machine.
+The test suite's hooks around the start (a rank that exits before MPI, a delay before the
+set-up) are in :mod:`crpsgd._testing`.
 """
 
 from __future__ import annotations
@@ -149,19 +147,6 @@ def guarded_mpi_start(rank: int, timeout: float | None = None) -> None:
     finally:
         os.close(write_end)
         os.waitpid(pid, 0)
-
-
-def test_hook(stage: str, rank: int) -> None:
-    """The test-only hooks of the module docstring (``stage``: "before-mpi" or "setup")."""
-    if stage == "before-mpi" and os.environ.get("CRPSGD_TEST_EXIT_BEFORE_MPI") == str(rank):
-        os._exit(1)
-    if stage == "setup":
-        try:
-            delay = float(os.environ.get("CRPSGD_TEST_SETUP_DELAY", "0"))
-        except ValueError:
-            delay = 0.0
-        if delay > 0:
-            time.sleep(delay)
 
 
 def drain_standard_streams(timeout: float = 1.0) -> None:

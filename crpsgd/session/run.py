@@ -19,7 +19,8 @@ from typing import Any
 from crpsgd.algorithms.control import Resume, RunControl, stop_on_signals
 from crpsgd.algorithms.evaluation import Evaluation, Evaluator, global_smoothness
 from crpsgd.algorithms.parallel_sgd import RunResult
-from crpsgd.comm.communicator import Communicator, FailureWatch
+from crpsgd.comm.communicator import Communicator
+from crpsgd.comm.failures import FailureWatch
 from crpsgd.data.rng import worker_rng
 from crpsgd.errors import AllRanksError, DivergenceError, Preempted, describe_failure
 from crpsgd.files.checkpoint import checkpoint_path_for, restore_rng

@@ -8,7 +8,7 @@ import pytest
 from crpsgd.algorithms.driver import Algorithm, Driver
 from crpsgd.comm.communicator import Communicator
 from crpsgd.data.rng import worker_rng
-from tests.test_local_sgd import make_problem
+from tests.unit.test_local_sgd import make_problem
 
 
 class Planned(Algorithm):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from crpsgd.runlog import read_run
+from tests.cli.test_slurm import slurm  # noqa: F401  (the fixture that skips without SLURM)
 from tests.conftest import ROOT, run_mpi, wait_for_rounds
-from tests.test_slurm import slurm  # noqa: F401  (the fixture that skips without SLURM)
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 

@@ -9,7 +9,7 @@ so that every kernel is compiled anew for it:
 * ``haswell``: AVX2 and FMA, OpenBLAS's Haswell kernels, nothing of AVX-512;
 * ``host``: whatever this processor has (AVX-512 on many servers).
 
-The digests of every target must equal the recorded fixture of ``tests/test_bit_for_bit.py``:
+The digests of every target must equal the recorded fixture of ``tests/mpi/test_bit_for_bit.py``:
 a sum whose order followed the vector width, a BLAS call or a processor-dependent ``exp`` in
 a logged value would make them differ (as they did before the kernels summed in a fixed
 order: the fixture then passed on AVX2 machines only).
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bit_for_bit import CASES, FIXTURE, _run
+from tests.mpi.test_bit_for_bit import CASES, FIXTURE, _run
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow]
 

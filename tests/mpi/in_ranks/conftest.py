@@ -1,6 +1,7 @@
 """Tests in this folder run on one rank (plain pytest) and on several, under
-``mpiexec -n K python -m pytest tests/mpi`` (see ``tests/test_mpi_suite.py``). A failure on
-any rank aborts every rank, so a failing test never leaves the others waiting in a collective.
+``mpiexec -n K python -m pytest tests/mpi/in_ranks`` (see ``tests/mpi/test_mpi_suite.py``). A
+failure on any rank aborts every rank, so a failing test never leaves the others waiting in a
+collective.
 """
 
 import sys

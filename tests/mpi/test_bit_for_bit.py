@@ -6,7 +6,7 @@ iterate ``/result/x`` (its float64 bytes) and of every deterministic column of t
 root attributes ``step_size`` and ``smoothness_L``. The file was written by :func:`record`
 once the kernels summed in a fixed order (0.2.0); any change to sampling, the update, the
 schedule or the evaluation changes a hash, and so would a result that depends on the
-processor (``tests/test_bit_for_bit_targets.py`` runs these cases under several).
+processor (``tests/mpi/test_bit_for_bit_targets.py`` runs these cases under several).
 
 ``tests/data/bit_for_bit_before.npz`` holds the final iterate, the evaluations and the step
 size of the same runs as recorded before that change (the fixture of commit a884349, which
@@ -28,8 +28,8 @@ from tests.conftest import run_mpi
 
 pytestmark = pytest.mark.mpi
 
-FIXTURE = Path(__file__).parent / "data" / "bit_for_bit.json"
-BEFORE = Path(__file__).parent / "data" / "bit_for_bit_before.npz"
+FIXTURE = Path(__file__).parents[1] / "data" / "bit_for_bit.json"
+BEFORE = Path(__file__).parents[1] / "data" / "bit_for_bit_before.npz"
 TIMING = ("wall_s", "compute_s", "comm_s", "eval_s")
 #: Columns added after the fixture was recorded (format 3's noise estimates): not in its hashes;
 #: the iterate, and every column that existed, must still match.

@@ -70,7 +70,7 @@ def build():
 
 
 def test_model_spec_names_a_top_level_callable():
-    assert model_spec(build) == "tests.test_step_size_config:build"
+    assert model_spec(build) == "tests.unit.test_step_size_config:build"
     assert model_spec("pkg.mod:make") == "pkg.mod:make"
     with pytest.raises(UsageError, match="top level"):
         model_spec(lambda: None)

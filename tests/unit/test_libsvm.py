@@ -16,7 +16,7 @@ from crpsgd.errors import DataFormatError, UsageError
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 
-DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 A9A = DATA_DIR / "a9a"
 A9A_T = DATA_DIR / "a9a.t"
 needs_a9a = pytest.mark.skipif(

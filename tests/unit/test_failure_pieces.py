@@ -13,8 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from crpsgd.comm import lifecycle
-from crpsgd.comm.communicator import communicator as comm_module
+from crpsgd.comm import failures, lifecycle
 from crpsgd.errors import OutputError, Terminated, UsageError, describe_failure
 from crpsgd.files.checkpoint import Checkpoint, write_checkpoint
 from crpsgd.files.hdf5_open import hdf5_truncation
@@ -144,8 +143,8 @@ def test_report_failure_survives_a_failing_handler(monkeypatch):
         raise OSError("the log cannot be closed either")
 
     fake = SimpleNamespace(is_root=True, on_own_failure=handler)
-    monkeypatch.setattr(comm_module, "_ACTIVE", fake)
-    comm_module.report_failure("rank 0: boom")  # must not raise
+    monkeypatch.setattr(failures, "ACTIVE", [fake])
+    failures.report_failure("rank 0: boom")  # must not raise
 
 
 def test_checkpoint_write_failure_is_one_output_error(tmp_path):

@@ -27,7 +27,7 @@ from crpsgd.runlog import (
 )
 from tests.conftest import ROOT, run_cli
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 V1_LOGS = ["run_v1_early.h5", "run_v1_psgd.h5", "run_v1_catalyst.h5"]
 
 WRITER = textwrap.dedent(

@@ -10,7 +10,7 @@ from crpsgd.problems.logreg import LogisticRegression
 from crpsgd.problems.nonconvex import NonconvexLogisticRegression, TwoLayerNetwork
 from crpsgd.problems.proximal import ProximalProblem
 from tests import nonconvex_reference as R
-from tests.test_nonconvex import finite_difference, full_objective
+from tests.unit.test_nonconvex import finite_difference, full_objective
 
 
 class CountingProblem(NonconvexLogisticRegression):

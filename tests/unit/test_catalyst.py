@@ -23,7 +23,7 @@ from crpsgd.runlog import OUTER_COLUMNS, RunLog, read_run
 from crpsgd.schedules.schedule import ExponentialBatch, batch_sequence
 from tests import nonconvex_reference as R
 from tests.conftest import run_cli
-from tests.test_local_sgd import make_problem
+from tests.unit.test_local_sgd import make_problem
 
 
 @pytest.fixture(scope="module")

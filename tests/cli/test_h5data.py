@@ -16,7 +16,7 @@ from crpsgd.data.libsvm import read_libsvm
 from crpsgd.data.shard import shard_bounds
 from crpsgd.errors import DataFormatError, UsageError
 
-A9A = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "a9a"
+A9A = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "a9a"
 
 
 def make_csr(n: int = 23, d: int = 9, seed: int = 0) -> Dataset:
