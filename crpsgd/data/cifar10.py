@@ -134,6 +134,11 @@ def is_cifar10_source(source: str) -> bool:
     return source.startswith(PREFIX)
 
 
+def source_folder(source: str) -> str:
+    """The folder ``DIR`` of ``cifar10:DIR``."""
+    return source[len(PREFIX) :]
+
+
 def cifar10_paths(
     source: str, need_train: bool = True, need_test: bool = True, flag: str = "--data"
 ) -> tuple[tuple[Path, ...], Path]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -54,3 +55,12 @@ def os_errors_name(path: str | os.PathLike) -> Iterator[None]:
         raise DataFormatError(str(path), None, "permission denied") from None
     except OSError as e:
         raise DataFormatError(str(path), None, f"cannot read: {e.strerror or e}") from None
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of the file's bytes, read in ``chunk``-byte pieces."""
+    h = hashlib.sha256()
+    with os_errors_name(path), open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

@@ -1,6 +1,7 @@
 """One entry point from a ``--data`` source to this rank's shard of rows.
 
-A source is one of:
+The reader is the one the data-source registry names (:mod:`crpsgd.data.sources`; the
+built-in ones in :mod:`crpsgd.data.builtin_sources`):
 
 - ``synthetic[:key=value,...]``: generated rows (:mod:`crpsgd.data.synthetic`); each rank
   generates only its own rows.
@@ -17,20 +18,14 @@ most one).
 
 from __future__ import annotations
 
-import hashlib
-import os
 from typing import Any
 
-import h5py
 import numpy as np
 
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.dense import csr_to_dense
-from crpsgd.data.file_bytes import os_errors_name
-from crpsgd.data.h5data import read_h5_info, read_h5_rows
-from crpsgd.data.libsvm import read_libsvm
-from crpsgd.data.shard import shard_bounds
-from crpsgd.data.synthetic import is_synthetic, parse_synthetic_spec, synthetic_rows
+from crpsgd.data.file_bytes import file_sha256
+from crpsgd.data.sources import rows_source, source_of
 from crpsgd.errors import UsageError
 
 __all__ = [
@@ -40,23 +35,14 @@ __all__ = [
     "describe_source",
     "data_identity",
     "file_sha256",
+    "same_source",
 ]
-
-HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 def source_kind(source: str) -> str:
-    """``"synthetic"``, ``"hdf5"`` (by extension or HDF5 signature) or ``"libsvm"``."""
-    if is_synthetic(source):
-        return "synthetic"
-    if os.path.splitext(source)[1].lower() in HDF5_SUFFIXES:
-        return "hdf5"
-    try:
-        if os.path.isfile(source) and h5py.is_hdf5(source):
-            return "hdf5"
-    except (OSError, ValueError):
-        pass
-    return "libsvm"
+    """The registered kind of ``source``: ``"synthetic"``, ``"cifar10"``, ``"hdf5"`` (by
+    extension or HDF5 signature) or ``"libsvm"``."""
+    return source_of(source).kind
 
 
 def _fit_width(ds: Dataset, n_features: int | None, source: str) -> Dataset:
@@ -70,25 +56,6 @@ def _fit_width(ds: Dataset, n_features: int | None, source: str) -> Dataset:
     dense = np.zeros((ds.n_rows, n_features))
     dense[:, : ds.n_features] = ds.dense
     return Dataset(ds.y, n_features, dense=dense)
-
-
-def _check_ranks(n_rows: int, size: int, source: str) -> None:
-    if size > n_rows:
-        raise UsageError(f"{size} ranks but only {n_rows} rows in {source}")
-
-
-def _copy_rows(ds: Dataset, start: int, stop: int) -> Dataset:
-    """Rows ``[start, stop)`` as arrays of their own, so the whole set can be freed."""
-    part = ds.rows(start, stop)
-    if not part.is_sparse:
-        return Dataset(part.y.copy(), part.n_features, dense=part.dense.copy())
-    return Dataset(
-        part.y.copy(),
-        part.n_features,
-        indptr=part.indptr.copy(),
-        indices=part.indices.copy(),
-        data=part.data.copy(),
-    )
 
 
 def load_shard(
@@ -119,25 +86,7 @@ def load_shard(
     Raises :class:`UsageError` when ``size`` exceeds the row count (``"N ranks but only n rows
     in <source>"``) and :class:`DataFormatError` for unreadable data.
     """
-    kind = source_kind(source)
-    if kind == "synthetic":
-        spec = parse_synthetic_spec(source)
-        n = spec.n
-        _check_ranks(n, size, source)
-        start, stop = shard_bounds(n, rank, size)
-        ds = synthetic_rows(spec, start, stop)
-    elif kind == "hdf5":
-        n = read_h5_info(source)["n_rows"]
-        _check_ranks(n, size, source)
-        start, stop = shard_bounds(n, rank, size)
-        ds = read_h5_rows(source, start, stop)
-    else:
-        full = read_libsvm(source, n_features=n_features)
-        n = full.n_rows
-        _check_ranks(n, size, source)
-        start, stop = shard_bounds(n, rank, size)
-        ds = _copy_rows(full, start, stop)
-        del full
+    ds, n = rows_source(source).load_rows(source, rank, size, n_features)
     ds = _fit_width(ds, n_features, source)
     if dense:
         ds = csr_to_dense(ds)
@@ -163,13 +112,13 @@ def load_test_shard(
     a conversion done without ``--n-features``.
     """
     width = n_features if n_features is not None else train_width
-    kind = source_kind(source)
-    if kind != "libsvm" and n_features is None:
+    reader = rows_source(source, flag)
+    if reader.stores_width and n_features is None:
         stored = describe_source(source)[1]
         if stored != train_width:
             fix = (
                 f"convert it again with --n-features {train_width}"
-                if kind == "hdf5"
+                if reader.kind == "hdf5"
                 else "give the same d"
             )
             raise UsageError(
@@ -190,30 +139,12 @@ def describe_source(source: str, n_features: int | None = None) -> tuple[int, in
 
     Cheap for synthetic specs and HDF5 files (attributes only); a LIBSVM file is parsed.
     """
-    kind = source_kind(source)
-    if kind == "synthetic":
-        spec = parse_synthetic_spec(source)
-        n, d = spec.n, spec.d
-    elif kind == "hdf5":
-        info = read_h5_info(source)
-        n, d = info["n_rows"], info["n_features"]
-    else:
-        ds = read_libsvm(source, n_features=n_features)
-        n, d = ds.n_rows, ds.n_features
+    n, d = rows_source(source).describe_rows(source, n_features)
     if n_features is not None:
         if n_features < d:
             raise UsageError(f"n_features={n_features}: {source} has {d} features")
         d = n_features
     return n, d
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of the file's bytes, read in ``chunk``-byte pieces."""
-    h = hashlib.sha256()
-    with os_errors_name(path), open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_identity(source: str) -> dict[str, Any]:
@@ -225,33 +156,17 @@ def data_identity(source: str) -> dict[str, Any]:
     ``"synthetic"``; ``cifar10:DIR`` is ``"cifar10"`` and adds ``"note"``
     (:func:`crpsgd.data.cifar10.cifar10_identity`).
     """
-    from crpsgd.data.cifar10 import cifar10_identity, is_cifar10_source
-
-    if is_cifar10_source(source):  # also "note": what the data is (e.g. a stand-in)
-        return cifar10_identity(source)
-    kind = source_kind(source)
-    if kind == "synthetic":
-        canonical = parse_synthetic_spec(source).to_string()
-        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-        return {"path": canonical, "sha256": digest, "kind": kind}
-    return {"path": str(source), "sha256": file_sha256(source), "kind": kind}
+    return source_of(source).identity(source)
 
 
 def same_source(a: str, b: str) -> bool:
     """Whether two ``--data`` values name the same data however spelled: one file or folder
     (``cifar10:./digits`` and ``cifar10:digits``, links), or one synthetic spec."""
-    from crpsgd.data.cifar10 import PREFIX
-    from crpsgd.files.paths import same_file
-
     if a == b:
         return True
-    if is_synthetic(a) and is_synthetic(b):
-        try:
-            return parse_synthetic_spec(a).to_string() == parse_synthetic_spec(b).to_string()
-        except ValueError:
-            return False
-    if a.startswith(PREFIX) != b.startswith(PREFIX):
-        return False
-    if a.startswith(PREFIX):
-        a, b = a[len(PREFIX) :], b[len(PREFIX) :]
-    return same_file(a, b)
+    first, second = source_of(a), source_of(b)
+    if first.names_a_file and second.names_a_file:
+        from crpsgd.files.paths import same_file
+
+        return same_file(a, b)
+    return first is second and first.same is not None and first.same(a, b)

@@ -12,7 +12,8 @@
   files, when they are the same inode (hard links, bind mounts). The one exception: a resumed
   run writes its checkpoint over the ``--resume`` file it started from.
 
-Every problem is a :class:`~crpsgd.errors.UsageError` naming the argument and the file.
+Every problem is a :class:`~crpsgd.errors.UsageError` naming the argument and the file. The
+rules applied to a whole run are in :mod:`crpsgd.session.run_paths`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,6 @@ from crpsgd.files.atomic_write import check_name_fits, refuse_unsafe_target
 from crpsgd.files.checkpoint import checkpoint_path_for
 from crpsgd.files.file_names import check_utf8_name
 from crpsgd.files.outputs import reason
-
-#: ``--resume``'s own file may be rewritten by the resumed run's checkpoint.
-_MAY_ALIAS = {("--checkpoint", "--resume")}
-
-
-def _is_synthetic(source: str) -> bool:
-    return source == "synthetic" or source.startswith("synthetic:")
 
 
 def check_input(flag: str, path: str | os.PathLike) -> None:
@@ -103,35 +97,3 @@ def early_inputs(cli_values: dict[str, Any]) -> None:
 def checkpoint_of(cfg: dict[str, Any], out: str | os.PathLike) -> Path:
     """The checkpoint path of a run: ``--checkpoint``, else ``<out stem>.ckpt.h5``."""
     return Path(cfg["checkpoint"]) if cfg.get("checkpoint") else checkpoint_path_for(out)
-
-
-def check_run_paths(
-    cfg: dict[str, Any], out: str | os.PathLike, resume: str | None = None, active: bool = True
-) -> None:
-    """Every input, output and alias rule of the module docstring (on ``active`` ranks:
-    rank 0, which writes the outputs; a no-op elsewhere)."""
-    if not active:
-        return
-    inputs: dict[str, Any] = {"--config": cfg.get("config"), "--resume": resume}
-    for key in ("data", "test_data"):
-        source = cfg.get(key)
-        if source is not None and not _is_synthetic(str(source)):
-            inputs["--" + key.replace("_", "-")] = source
-    inputs = {flag: path for flag, path in inputs.items() if path}
-    outputs = {"--out": out, "--checkpoint": checkpoint_of(cfg, out)}
-    for flag, path in inputs.items():
-        check_input(flag, path)
-    for flag, path in outputs.items():
-        for other, other_path in inputs.items():
-            if (flag, other) not in _MAY_ALIAS and same_file(path, other_path):
-                raise UsageError(
-                    f"{flag}={path}: is the same file as {other}={other_path}; the run would "
-                    "overwrite it: name another file"
-                )
-    if same_file(outputs["--out"], outputs["--checkpoint"]):
-        raise UsageError(
-            f"--checkpoint={outputs['--checkpoint']}: is the same file as --out="
-            f"{outputs['--out']}: name another file"
-        )
-    for flag, path in outputs.items():
-        check_output(flag, path)

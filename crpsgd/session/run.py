@@ -25,7 +25,7 @@ from crpsgd.data.rng import worker_rng
 from crpsgd.errors import AllRanksError, DivergenceError, Preempted, describe_failure
 from crpsgd.files.checkpoint import checkpoint_path_for, restore_rng
 from crpsgd.files.outputs import GuardedLog
-from crpsgd.files.paths import check_run_paths, early_inputs
+from crpsgd.files.paths import early_inputs
 from crpsgd.params.limits import check_model_size
 from crpsgd.problems.base import Problem
 from crpsgd.registry import parts
@@ -34,6 +34,7 @@ from crpsgd.schedules.step_size import step_size_from_config
 from crpsgd.session.fstar import f_star as resolve_f_star
 from crpsgd.session.replicas import check_same_start
 from crpsgd.session.resume_check import check_identity, input_identities, new_run_id, verify_resume
+from crpsgd.session.run_paths import check_run_paths
 from crpsgd.session.setup import agree, check_out, default_out, open_log, read_resume, resume_log
 
 

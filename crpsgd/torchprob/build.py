@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from crpsgd.comm.communicator import Communicator
-from crpsgd.data.cifar10 import is_cifar10_source
-from crpsgd.data.images import ImageShard, cifar10_shards, from_dataset
+from crpsgd.data.images import ImageShard, from_dataset
 from crpsgd.data.loader import load_shard
+from crpsgd.data.sources import source_of
 from crpsgd.errors import UsageError
 from crpsgd.params import Param, all_of, at_most
 from crpsgd.params.limits import check_parameter_count
@@ -81,8 +81,9 @@ class TorchData:
 
 def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
     """This rank's rows of ``--data`` (and of the test set), read by this rank only."""
-    if is_cifar10_source(cfg["data"]):
-        train, test = cifar10_shards(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
+    reader = source_of(cfg["data"])
+    if reader.load_images is not None:
+        train, test = reader.load_images(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
         return TorchData(train, train.n_total, test)
     shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg.get("n_features"), True)
     test = None

@@ -18,9 +18,10 @@ from crpsgd.errors import OutputError, Terminated, UsageError, describe_failure
 from crpsgd.files.checkpoint import Checkpoint, write_checkpoint
 from crpsgd.files.hdf5_open import hdf5_truncation
 from crpsgd.files.outputs import GuardedLog, reason
-from crpsgd.files.paths import check_output, check_run_paths, same_file
+from crpsgd.files.paths import check_output, same_file
 from crpsgd.params.limits import EXACT_MAX, check_model_size, int_problem
 from crpsgd.session.resume_check import check_resume_flags
+from crpsgd.session.run_paths import check_run_paths
 
 
 @pytest.mark.parametrize("libver", ["earliest", "latest"])

@@ -164,3 +164,45 @@ def test_test_set_width_narrower_stored_file_is_refused_naming_the_fix(files, tm
     assert load_test_shard(files["hdf5"], 1, 2, train_width=4)[0].n_features == 4
     with pytest.raises(UsageError, match="synthetic.*5 features but the training data has 4"):
         load_test_shard("synthetic:n=10,d=5", 0, 1, train_width=4)
+
+
+def test_a_registered_data_source_serves_loading_identity_and_path_checks(monkeypatch, tmp_path):
+    """A reader declared once (here a toy ``ones:N`` source) is what loading, the log's
+    identity, the resume comparison and the run's input checks use."""
+    import numpy as np
+
+    from crpsgd.data import sources
+    from crpsgd.data.dataset import Dataset
+    from crpsgd.data.loader import same_source
+    from crpsgd.data.shard import shard_bounds
+    from crpsgd.session.run_paths import check_run_paths
+
+    def rows(source, rank, size, d):
+        n = int(source.split(":")[1])
+        start, stop = shard_bounds(n, rank, size)
+        return Dataset(np.ones(stop - start), 2, dense=np.ones((stop - start, 2))), n
+
+    toy = sources.DataSource(
+        "ones",
+        "ones:N: N rows of ones",
+        claims=lambda s: s.startswith("ones:"),
+        identity=lambda s: {"path": s, "sha256": "0" * 64, "kind": "ones"},
+        names_a_file=False,
+        same=lambda a, b: int(a[5:]) == int(b[5:]),
+        load_rows=rows,
+        describe_rows=lambda s, d: (int(s[5:]), 2),
+    )
+    sources.registered_sources()  # the built-in ones first
+    monkeypatch.setattr(sources, "_SOURCES", [*sources._SOURCES, toy])
+    ds, n = load_shard("ones:5", 1, 2)
+    assert (n, ds.n_rows, source_kind("ones:5")) == (5, 2, "ones")
+    assert describe_source("ones:5") == (5, 2)
+    assert data_identity("ones:5")["kind"] == "ones"
+    assert same_source("ones:5", "ones:05") and not same_source("ones:5", "ones:6")
+    cfg = {"data": "ones:5", "test_data": None, "config": None, "checkpoint": None}
+    check_run_paths(cfg, tmp_path / "run.h5")  # not a file: no input check applies to it
+
+
+def test_image_data_for_a_row_problem_is_one_usage_error(tmp_path):
+    with pytest.raises(UsageError, match=r"--data=cifar10:.*: cifar10 data has no rows"):
+        load_shard(f"cifar10:{tmp_path}", 0, 1)
