@@ -35,6 +35,7 @@ from crpsgd.errors import (
     UsageError,
     describe_failure,
 )
+from crpsgd.params import describe
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -87,6 +88,8 @@ def _add_run_flags(run: argparse.ArgumentParser) -> None:
                 )
                 continue
             extra = f" (choices: {', '.join(p.choices)})" if p.choices else ""
+            if allowed := describe(p.check):
+                extra += f" ({allowed})"
             default = f" [default: {p.default}]" if p.default is not None else ""
             group.add_argument(
                 p.flag, dest=p.name, metavar=p.name.upper(), help=f"{p.help}{extra}{default}"

@@ -99,13 +99,17 @@ def commands_page() -> str:
 
 
 def _value(p) -> str:
+    from crpsgd.params import describe
+
     if p.kind is bool:
         return "flag"
     kinds = [p.kind.__name__]
     if p.choices:
         kinds = [" \\| ".join(_code(c) for c in p.choices)]
     kinds += [_code(s) for s in p.special]
-    return ", or ".join(kinds) if p.special else kinds[0]
+    value = ", or ".join(kinds) if p.special else kinds[0]
+    allowed = describe(p.check)
+    return f"{value} ({_cell(allowed)})" if allowed else value
 
 
 def options_page() -> str:
