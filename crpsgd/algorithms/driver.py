@@ -94,6 +94,11 @@ class Algorithm:
         """Arrays (the same on every rank) and JSON state a checkpoint keeps besides ``x``."""
         return {}, {}
 
+    def rank_state(self) -> dict[str, np.ndarray]:
+        """This rank's own arrays a checkpoint keeps (e.g. a worker's optimizer state); a
+        resumed run finds them in ``resume.rank_arrays(rank)``."""
+        return {}
+
     def compiled(self, driver: Driver) -> Callable[[], None] | None:
         """A callable that runs the remaining rounds in compiled blocks, or None."""
         return None
@@ -232,8 +237,11 @@ class Driver:
             rng=self.rng,
             arrays=arrays or None,
             state=state or None,
-            rank_arrays=self.problem.state_arrays,
+            rank_arrays=self._rank_arrays,
         )
+
+    def _rank_arrays(self) -> dict[str, np.ndarray]:
+        return {**self.problem.state_arrays(), **self.algo.rank_state()}
 
 
 def run_algorithm(algo: Algorithm, ctx: Any) -> RunResult:

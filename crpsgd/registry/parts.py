@@ -62,6 +62,8 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.psgd",
     "crpsgd.builtin.cr_psgd_catalyst",
     "crpsgd.builtin.local_sgd",
+    "crpsgd.builtin.post_local_sgd",
+    "crpsgd.builtin.diloco",
     "crpsgd.builtin.exponential",
     "crpsgd.builtin.constant",
     "crpsgd.builtin.adaptive",

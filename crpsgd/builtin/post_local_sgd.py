@@ -1,0 +1,47 @@
+"""Algorithm ``post-local-sgd`` (Lin et al. 2020): PSGD with minibatch ``--batch`` until
+``--switch-at`` SFO per worker, then Local SGD with period ``--period``."""
+
+from __future__ import annotations
+
+from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.loop_recorder import RunResult
+from crpsgd.algorithms.post_local_sgd import PostLocalSGD
+from crpsgd.builtin.constant import BATCH
+from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE
+from crpsgd.builtin.local_sgd import plan as period_plan
+from crpsgd.params import Param, at_least, check_first_batch
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
+
+SWITCH_AT = Param(
+    "switch_at",
+    int,
+    0,
+    "post-local SGD: SFO per worker of the PSGD warm-up before Local SGD starts",
+    check=at_least(0),
+)
+
+
+def execute(ctx: RunContext) -> RunResult:
+    cfg = ctx.cfg
+    ctx.log.set_attrs(
+        period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
+    )
+    algo = PostLocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], cfg["switch_at"])
+    return run_algorithm(algo, ctx)
+
+
+register_algorithm(
+    AlgorithmPart(
+        name="post-local-sgd",
+        help="post-local SGD: PSGD until --switch-at SFO per worker, then Local SGD",
+        execute=execute,
+        params=(BATCH, PERIOD, PERIOD_RULE, SWITCH_AT),
+        plan=period_plan,
+        check=lambda cfg: check_first_batch(cfg, "batch"),
+        label=lambda cfg, attrs: [
+            f"b={cfg.get('batch')}",
+            f"H={attrs.get('period', cfg.get('period'))}",
+            f"switch={cfg.get('switch_at')}",
+        ],
+    )
+)
