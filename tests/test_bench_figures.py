@@ -48,7 +48,8 @@ def test_make_figures_redraws_the_committed_tables(clone):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    for name in ("logreg_a9a", "logreg_synthetic"):
+    adaptive = [p.stem for p in sorted((ROOT / "bench").glob("adaptive_*.toml"))]
+    for name in ("logreg_a9a", "logreg_synthetic", *adaptive):
         for suffix in (".md", ".json", ".png"):  # the PNG is kept: it needs the logs
             redrawn = (clone / "bench" / "results" / name).with_suffix(suffix).read_bytes()
             assert redrawn == (RESULTS / name).with_suffix(suffix).read_bytes(), name + suffix
