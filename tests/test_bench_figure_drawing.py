@@ -127,6 +127,9 @@ def test_the_adaptive_picks_rank_by_the_tables_score():
     result["methods"] = [m for m in result["methods"] if m["method"] != "eta-16"]
     result["methods"][0]["median_score"] = 1e-9
     assert len(picks(result)) == 4  # the default is the best eta: one curve
+    one_rho = [m for m in result["methods"] if m["method"] in ("rho-1.003", "adaptive", "eta-2")]
+    result["methods"] = one_rho
+    assert picks(result)[-1][1] == "fixed rho = 1.003 (the only rho run), gamma=4/L"
     result["methods"] = [m for m in result["methods"] if "rho" not in m["point"]]
     assert picks(result) is None  # no rho grid: every method is drawn
 

@@ -7,7 +7,8 @@ draws instead, each labelled with what it is:
 * the adaptive schedule at its default ``eta`` (the norm test of :mod:`crpsgd.adaptive`),
 * the best ``eta`` of the sweep, where that is not the default,
 * the best, the median and the worst fixed ``rho`` of the grid, ranked by the score the
-  tables rank by (the final metric, or its 2nd-half median for ``score = "tail"``).
+  tables rank by (the final metric, or its 2nd-half median for ``score = "tail"``); the
+  median is the lower one of an even count, and a grid of one ``rho`` draws it once.
 
 Every other experiment draws all of its methods. The table (``<name>.md``) keeps every row.
 """
@@ -62,5 +63,6 @@ def adaptive_picks(result: dict[str, Any]) -> list[tuple[dict[str, Any], str]] |
     for name, i in ranks:
         m = fixed[i]
         rho = f"rho = {m['point']['rho']:g}"
-        picks.append((m, f"{name} fixed {rho} (of {n}), {_gamma(m, per_l)}"))
+        what = f"{name} fixed {rho} (of {n})" if n > 1 else f"fixed {rho} (the only rho run)"
+        picks.append((m, f"{what}, {_gamma(m, per_l)}"))
     return picks
