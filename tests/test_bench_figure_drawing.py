@@ -245,3 +245,50 @@ def test_the_figures_are_redrawn_from_the_results_alone(tmp_path):
     assert "tinyad: tables and figures redrawn from the committed tinyad.json" in done.stderr
     for suffix, data in first.items():
         assert (results / f"tinyad{suffix}").read_bytes() == data, suffix
+
+
+TINY_TARGET = """name = "tinyt"
+command = "make bench-tiny"
+tune_seed = 0
+seeds = [0]
+[select]
+score = "tail"
+rows = ["score"]
+[[problem]]
+name = "syn"
+title = "tiny non-convex problem"
+target = 1e-2
+run = { data = "synthetic:n=1000,d=5,seed=1", problem = "logreg-nonconvex", lam = 0.01, \
+alpha = 1.0, T = 512, eval_factor = 1.2 }
+[quick]
+figure_name = "syn-standin"
+[[method]]
+name = "cr"
+algo = "cr-psgd"
+b1 = 4
+rho = [1.1]
+gamma = [1]
+[[method]]
+name = "psgd"
+algo = "psgd"
+batch = [8]
+gamma = [1]
+"""
+
+
+@pytest.mark.slow
+def test_a_target_experiment_keeps_the_curves_of_its_figure(tmp_path):
+    """The problems shape (bench-catalyst, bench-resnet20) records the curves of the rows its
+    figure draws, and names the figure by ``[quick] figure_name``."""
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "tinyt.toml"
+    path.write_text(TINY_TARGET)
+    cmd = [sys.executable, "-m", "bench", "experiment", str(path), "--quick"]
+    cmd += ["--out-dir", str(tmp_path / "out"), "--results-dir", str(tmp_path / "results")]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba")}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "results" / "tinyt-quick.json").read_text())
+    logs = [r["logs"][0] for p in report["problems"] for r in p["rows"]]
+    assert sorted(report["curves"]) == sorted(logs) and len(logs) == 2
+    assert (tmp_path / "results" / "tinyt-quick-syn-standin.png").is_file()
