@@ -148,9 +148,14 @@ bench-peers: $(STAMP)
 bench-allreduce: $(STAMP)
 	$(BIN)/python -m bench allreduce --out bench/results/allreduce.json --n 2,4,8
 
+# Tables and figures redrawn from the committed results alone (no training): a figure whose
+# results JSON keeps its curves is redrawn, the others are kept and the command that redraws
+# them is named.
 figures: $(STAMP)
 	$(BIN)/python -m bench experiment bench/logreg_a9a.toml --analyse-only
 	$(BIN)/python -m bench experiment bench/logreg_synthetic.toml --analyse-only
+	for n in $(ADAPTIVE); do $(BIN)/python -m bench experiment bench/$$n.toml --analyse-only \
+		|| exit 1; done
 	$(BIN)/python -m bench theory --analyse-only
 
 # The documentation site (docs/, mkdocs.yml) into site/; needs the docs extra

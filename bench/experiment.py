@@ -15,9 +15,10 @@ documents every key (:mod:`runner.definition`, the ``[select]`` rules in :mod:`r
 ``--quick`` applies the definition's ``[quick]`` table (the SLURM test's short version, results
 named ``<name>-quick``); ``--data-dir`` replaces the directory of every data file. Logs go to
 ``bench/out/<name>/`` (not committed); ``bench/results/<name>.json`` (every run, the choices),
-``<name>.md`` (the tables) and the PNG figures to ``--results-dir``. ``--analyse-only`` without
-logs redraws the tables from the committed JSON where it holds every run's numbers, else says
-which command makes the logs (exit status 2).
+``<name>.md`` (the tables) and the PNG figures to ``--results-dir``; the JSON also keeps the
+figures' curves. ``--analyse-only`` without logs redraws the tables from the committed JSON
+where it holds every run's numbers, and the figures where it keeps their curves; else it
+says which command makes the logs (exit status 2).
 """
 
 from __future__ import annotations

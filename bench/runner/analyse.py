@@ -3,8 +3,10 @@
 The rows come from the logs that ``<out-dir>/index.json`` lists. Where there are none (a
 fresh clone: bench/out/ is not committed), a single-problem definition's committed results
 JSON, which holds every run's numbers, stands in for them: the tables and the JSON are redrawn
-from it and the figures (which need the curves) are kept. Otherwise one line says which
-command produces the logs, and the exit status is 2.
+from it, and so are the figures where it keeps their curves (``"curves"``, written by every
+run since they were added, :mod:`runner.curves`); a JSON without them keeps its figures and
+says which command redraws them. Otherwise one line says which command produces the logs,
+and the exit status is 2.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.runner import curves, figures, report_final, report_target
 from bench.runner import definition as d
-from bench.runner import figures, report_final, report_target
 from bench.runner.rows import ROOT, index_from_results, read_index, rows_from_logs
 
 
@@ -56,26 +58,36 @@ def how_to_run(spec: dict[str, Any]) -> str:
 def analyse(spec: dict[str, Any], out_dir: Path, results: Path) -> dict[str, Any]:
     """Write ``<results>/<name>.json``, ``<name>.md`` and the figures; print the table."""
     index, rows_of, from_logs = _rows(spec, out_dir, results)
+    saved = results / f"{spec['name']}.json"
     if d.shape(spec) == "single":
         report = report_final.build(spec, index, rows_of[""])
         text, table = report_final.to_json(report), report_final.markdown(report)
     else:
         report = report_target.build(spec, index, rows_of)
         text, table = report_target.to_json(report), report_target.markdown(report, spec)
+    logs = figures.figure_logs(report)
+    have = curves.curves_of(logs, ROOT) if from_logs else curves.saved_curves(saved)
+    report["curves"] = {log: have[log] for log in logs if log in have}
     results.mkdir(parents=True, exist_ok=True)
-    (results / f"{spec['name']}.json").write_text(text)
+    saved.write_text(curves.with_curves(text, report["curves"]))
     (results / f"{spec['name']}.md").write_text(table + "\n")
     print(table)
-    if not from_logs:
+    if d.shape(spec) == "single":
+        drawn = figures.draw_final(report, results, out_dir)
+    else:
+        drawn = figures.draw_target(report, results)
+    if not drawn and not from_logs:
         print(
             f"{spec['name']}: tables redrawn from the committed {spec['name']}.json; the "
-            f"figures need the logs: run `{how_to_run(spec)}` to redraw them",
+            f"figures need the logs (the JSON keeps no curves): run `{how_to_run(spec)}` "
+            "to redraw them",
             file=sys.stderr,
         )
-    elif d.shape(spec) == "single":
-        figures.draw_final(report, results, out_dir)
-    else:
-        figures.draw_target(report, results)
+    elif not from_logs:
+        print(
+            f"{spec['name']}: tables and figures redrawn from the committed {spec['name']}.json",
+            file=sys.stderr,
+        )
     return report
 
 

@@ -62,7 +62,7 @@ def build(spec, index: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
         "name": spec["name"],
         "title": ranks_in_title(spec.get("title", spec["name"]), index["n_workers"]),
         "command": spec.get("command", ""),
-        "run": spec["run"],
+        "run": index["problems"][""].get("run") or spec["run"],  # as the runs had it
         "grid": spec["grid"],
         "L": index["problems"][""]["L"],
         "metric": spec.get("metric", "suboptimality"),

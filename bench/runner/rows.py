@@ -152,7 +152,7 @@ def index_from_results(spec, results_json: Path) -> tuple[dict[str, Any], list] 
         "problems": {
             "": {
                 "L": saved["L"],
-                "run": None,
+                "run": saved.get("run"),
                 "runs": [{k: r[k] for k in keep} for r in saved["runs"]],
             }
         },

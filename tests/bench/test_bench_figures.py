@@ -1,6 +1,7 @@
 """``make figures`` and every ``--analyse-only`` on a fresh clone (no bench/out/): the tables are
-redrawn from the committed results where they hold every run, byte for byte, or one line
-says which ``make bench-*`` to run first; never a traceback."""
+redrawn from the committed results where they hold every run, byte for byte, and the figures
+where the results keep their curves, or one line says which ``make bench-*`` to run first;
+never a traceback. A committed figure whose results keep its curves is what they draw."""
 
 import shutil
 import subprocess
@@ -11,7 +12,6 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -39,6 +39,7 @@ def _python(clone: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, cwd=clone, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_make_figures_redraws_the_committed_tables(clone):
     if shutil.which("make") is None:
         pytest.skip("make not found")
@@ -48,16 +49,18 @@ def test_make_figures_redraws_the_committed_tables(clone):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    for name in ("logreg_a9a", "logreg_synthetic"):
-        for suffix in (".md", ".json", ".png"):  # the PNG is kept: it needs the logs
+    adaptive = [p.stem for p in sorted((ROOT / "bench").glob("adaptive_*.toml"))]
+    for name in ("logreg_a9a", "logreg_synthetic", *adaptive):
+        for suffix in (".md", ".json", ".png"):  # a PNG without curves is kept as it was
             redrawn = (clone / "bench" / "results" / name).with_suffix(suffix).read_bytes()
             assert redrawn == (RESULTS / name).with_suffix(suffix).read_bytes(), name + suffix
-        assert f"{name}: tables redrawn from the committed {name}.json" in done.stderr
+        assert f"{name}: tables" in done.stderr and f"from the committed {name}.json" in done.stderr
     assert "run `make bench-logreg` to redraw them" in done.stderr
     theory = (clone / "bench" / "results" / "theory.md").read_text()
     assert theory == (RESULTS / "theory.md").read_text()
 
 
+@pytest.mark.slow
 def test_analyse_only_without_logs_names_the_make_target(clone):
     done = _python(clone, "-m", "bench", "experiment", "bench/catalyst.toml", "--analyse-only")
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -74,6 +77,7 @@ def test_analyse_only_without_logs_names_the_make_target(clone):
     assert done.returncode == 2 and "run `make bench-logreg` first" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_bad_definition_is_named(clone):
     done = _python(clone, "-m", "bench", "experiment", "bench/missing.toml", "--analyse-only")
     assert done.returncode == 2 and "bench/missing.toml" in done.stderr
@@ -92,3 +96,26 @@ def test_a_bad_definition_is_named(clone):
     done = _python(clone, "-m", "bench", "experiment", "bench/bad.toml", "--analyse-only")
     assert done.returncode == 2 and "bad.toml: [[method]] 1: no algo" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _committed_with_curves() -> list[str]:
+    names = []
+    for path in sorted(RESULTS.glob("*.json")):
+        text = path.read_text()
+        if '\n "curves": {' in text and (ROOT / "bench" / f"{path.stem}.toml").exists():
+            names.append(path.stem)
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _committed_with_curves())
+def test_a_committed_figure_is_what_its_results_draw(clone, name):
+    """A committed figure whose results keep its curves is what ``--analyse-only`` draws from
+    them now (a figure left from older code, or from other results, differs)."""
+    pytest.importorskip("matplotlib")
+    (clone / "bench" / "results" / f"{name}.png").unlink()
+    done = _python(clone, "-m", "bench", "experiment", f"bench/{name}.toml", "--analyse-only")
+    assert done.returncode == 0, done.stderr
+    for suffix in (".png", ".json", ".md"):
+        redrawn = (clone / "bench" / "results" / name).with_suffix(suffix).read_bytes()
+        assert redrawn == (RESULTS / name).with_suffix(suffix).read_bytes(), name + suffix
