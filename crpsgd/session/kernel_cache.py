@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # crpsgd/
 NOTE = "compiling kernels (first run only, about 1 min); the next start is quick"
 
 
