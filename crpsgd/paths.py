@@ -25,6 +25,7 @@ from typing import Any
 
 from crpsgd.atomic_write import check_name_fits, refuse_unsafe_target
 from crpsgd.checkpoint import checkpoint_path_for
+from crpsgd.data.in_process import PREFIX as IN_PROCESS
 from crpsgd.errors import UsageError
 from crpsgd.file_names import check_utf8_name
 from crpsgd.outputs import reason
@@ -34,7 +35,8 @@ _MAY_ALIAS = {("--checkpoint", "--resume")}
 
 
 def _is_synthetic(source: str) -> bool:
-    return source == "synthetic" or source.startswith("synthetic:")
+    """A source that is no file: synthetic rows, or an object of :mod:`crpsgd.data.in_process`."""
+    return source == "synthetic" or source.startswith(("synthetic:", IN_PROCESS))
 
 
 def check_input(flag: str, path: str | os.PathLike) -> None:

@@ -222,11 +222,15 @@ def data_identity(source: str) -> dict[str, Any]:
     ``{"path", "sha256", "kind"}``: ``path`` is the source as given (for synthetic: the
     canonical spec string), ``sha256`` the hex digest of the file's bytes (for synthetic: of
     the canonical spec string, UTF-8), ``kind`` one of ``"libsvm"``, ``"hdf5"``,
-    ``"synthetic"``; ``cifar10:DIR`` is ``"cifar10"`` and adds ``"note"``
+    ``"synthetic"``, ``"python"`` (an object of :mod:`crpsgd.data.in_process`); ``cifar10:DIR``
+    is ``"cifar10"`` and adds ``"note"``
     (:func:`crpsgd.data.cifar10.cifar10_identity`).
     """
+    from crpsgd.data import in_process
     from crpsgd.data.cifar10 import cifar10_identity, is_cifar10_source
 
+    if in_process.is_in_process(source):  # an object of crpsgd.torch.train: no file to hash
+        return in_process.identity(source)
     if is_cifar10_source(source):  # also "note": what the data is (e.g. a stand-in)
         return cifar10_identity(source)
     kind = source_kind(source)

@@ -72,11 +72,19 @@ def _forward_and_loss(problem: Any, inputs: torch.Tensor, targets: torch.Tensor)
             )
         value = problem.loss(out, targets)
         if isinstance(value, torch.Tensor) and value.numel() != 1:
+            if problem.loss_origin is not None:  # a loss passed on its own: name it
+                raise UsageError(
+                    f"{problem.loss_origin}: returned a tensor of shape {tuple(value.shape)}, "
+                    "not a scalar: reduce it over the batch (e.g. .mean())"
+                )
             raise ValueError(f"the loss returned shape {tuple(value.shape)}, not a scalar")
+    except UsageError:
+        raise
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        targets = f"{shard.n_classes} classes" if shard.n_classes else "float targets"
         raise UsageError(
             f"{problem.origin}: does not fit the data {shard.source} (samples of shape "
-            f"{shard.sample_shape}, {shard.n_classes} classes): {describe(exc)}"
+            f"{shard.sample_shape}, {targets}): {describe(exc)}"
         ) from None
 
 
@@ -92,7 +100,8 @@ def _check_training_step(problem: Any, origin: str) -> None:
             value = problem.loss(problem.model(inputs), targets)
             if not isinstance(value, torch.Tensor):
                 raise UsageError(
-                    f"{origin}: the loss returned {type(value).__name__}, not a tensor: "
+                    f"{problem.loss_origin or origin + ': the loss'} returned "
+                    f"{type(value).__name__}, not a tensor: "
                     "nothing to differentiate"
                 )
             if value.grad_fn is None:
