@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install crpsgd[torch])")
 
 from crpsgd.errors import UsageError  # noqa: E402
+from crpsgd.report import describe  # noqa: E402
 from crpsgd.runlog import read_run  # noqa: E402
 from crpsgd.torch.data import ObjectData  # noqa: E402
 from crpsgd.torch.keywords import check_keywords  # noqa: E402
@@ -78,6 +79,7 @@ def test_adamw_changes_the_trajectory_and_is_logged(runs):
     assert not np.allclose(plain["params"], adamw["params"])
     run = read_run(runs / "adamw.h5")
     assert run.attrs["optimizer"].startswith("AdamW(lr=0.01, ")
+    assert "\n  optimizer        AdamW(lr=0.01, " in describe(run)  # crpsgd info shows it
     assert np.isfinite(run.eval["objective"]).all()
 
 
