@@ -7,11 +7,17 @@
 - :mod:`.optimizer` -- a ``torch.optim.Optimizer`` stepped with the averaged gradient;
 - :mod:`.keywords` -- the run parameters ``train()`` takes, unknown ones refused by name.
 
-Importing it imports PyTorch (the ``crpsgd[torch]`` extra).
+Importing it imports PyTorch (the ``crpsgd[torch]`` extra); without PyTorch it is one
+``ImportError`` that says how to install it.
 """
 
 from __future__ import annotations
 
-from crpsgd.torch.api import TrainResult, train
+from crpsgd.torchprob import TORCH_MISSING, torch_available
+
+if not torch_available():
+    raise ImportError("crpsgd.torch" + TORCH_MISSING.removeprefix("--problem torch"))
+
+from crpsgd.torch.api import TrainResult, train  # noqa: E402
 
 __all__ = ["TrainResult", "train"]
