@@ -97,6 +97,8 @@ def test_bad_input_is_one_message_per_rank_naming_the_argument(tmp_path):
         "regression-shape": "model=<lambda>: does not fit .*float targets.*output of shape "
         "\\(2,\\) per sample, float targets of shape \\(1,\\)",
         "loss-not-scalar": "loss=MSELoss: returned a tensor of shape \\(2, 1\\), not a scalar",
+        "test-targets": "model=small_cnn: does not fit the data test_data=\\(ndarray X, "
+        "ndarray y\\) .*8 classes.*expected \\(8,\\) scores",
         "unknown": "bogus_flag=: unknown keyword of train\\(\\); valid: T, algo,",
         "misspelt": "momentun=: unknown keyword of train\\(\\) \\(did you mean momentum\\?\\)",
     }
@@ -104,6 +106,17 @@ def test_bad_input_is_one_message_per_rank_naming_the_argument(tmp_path):
         for rank in "01":  # every rank leaves the call with the error: none waits
             assert re.search(pattern, got[(case, rank)]), (case, rank, got.get((case, rank)))
     assert not list(tmp_path.glob("*.h5")) and not list(tmp_path.glob("*.pt"))
+
+
+def test_a_failure_of_one_rank_during_the_rounds_ends_every_rank(tmp_path):
+    proc = run_mpi(2, ["tests/torch_api_script.py", "fails", str(tmp_path)], timeout=120)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "returned" not in proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("crpsgd: ")]
+    assert lines == [
+        "crpsgd: rank 1: model=<lambda>: the training step failed: RuntimeError: boom"
+    ], proc.stderr[-3000:]
+    assert read_run(tmp_path / "fails.h5").attrs["status"].startswith("failed: rank 1: ")
 
 
 def test_keywords_with_an_optimizer_and_those_train_sets_itself():

@@ -4,6 +4,7 @@
 ``runs``: a TensorDataset regression (float targets, default MSE), a 4-class Dataset of
 16x16 one-channel images (integer targets, BatchNorm) with the plain step and with AdamW;
 each rank saves its trained parameters and figures to OUT_DIR/<name>-rank<r>.npz.
+``fails``: the user's loss fails on one rank during the rounds.
 ``bad``: train() on bad input, one case after the other; each rank writes a line
 ``<case>: <message>`` of the UsageError it got (or ``no error``) to OUT_DIR/bad-rank<r>.txt.
 """
@@ -124,6 +125,12 @@ def bad(out: Path) -> None:
         "loss-not-scalar": lambda: train(
             lambda: nn.Linear(3, 1), reg, loss=nn.MSELoss(reduction="none"), **kw
         ),
+        "test-targets": lambda: train(
+            small_cnn,
+            images,
+            test_data=(np.zeros((8, 1, 16, 16), np.float32), np.arange(8)),
+            **kw,
+        ),
         "unknown": lambda: train(small_cnn, images, bogus_flag=1, **kw),
         "misspelt": lambda: train(small_cnn, images, momentun=0.9, **kw),
     }
@@ -138,6 +145,27 @@ def bad(out: Path) -> None:
     (out / f"bad-rank{_rank()}.txt").write_text("".join(lines))
 
 
+def fails(out: Path) -> None:
+    """The loss fails on rank 1's 6th call (after the checks, during the rounds)."""
+    calls = []
+
+    def flaky(output, target):
+        calls.append(1)
+        if _rank() == 1 and len(calls) == 6:
+            raise RuntimeError("boom")
+        return nn.functional.mse_loss(output, target)
+
+    train(
+        lambda: nn.Linear(3, 1),
+        regression_data(),
+        loss=flaky,
+        gamma=0.1,
+        out=str(out / "fails.h5"),
+        **COMMON,
+    )
+    print(f"rank{_rank()}: returned", flush=True)
+
+
 if __name__ == "__main__":
     scenario, out_dir = sys.argv[1], Path(sys.argv[2])
-    {"runs": runs, "bad": bad}[scenario](out_dir)
+    {"runs": runs, "bad": bad, "fails": fails}[scenario](out_dir)

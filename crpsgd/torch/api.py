@@ -5,11 +5,17 @@ collective. It holds the objects for the run (:mod:`crpsgd.data.in_process`) and
 ``crpsgd run --problem torch`` with them: the same checks, sampling streams, rounds, log and
 evaluation. Afterwards rank 0 writes the trained ``state_dict`` (BatchNorm buffers included)
 beside the log as ``<out stem>.pt``.
+
+Errors: what every rank agrees on (bad input before the rounds, a divergence, a stop
+request) is raised on every rank, for the caller to handle; a failure of one rank alone
+during the rounds (the user's loss failing on one rank's batch) ends the whole job as
+``crpsgd run`` does: one message naming the rank, exit status 1, no rank left waiting.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +26,12 @@ from torch import nn
 
 from crpsgd.atomic_write import AtomicFiles
 from crpsgd.data.in_process import holding
+from crpsgd.errors import AllRanksError, UsageError, describe_failure
 from crpsgd.torch.data import ObjectData
 from crpsgd.torch.keywords import check_keywords
 from crpsgd.torch.model import ModelRecord
+
+EXIT_FAILURE = 1  # as crpsgd run after the rounds began
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,29 @@ class TrainResult:
     run: Any
 
 
+def _run(values: dict[str, Any]) -> Any:
+    """``crpsgd run`` with ``values`` on every rank; a failure of this rank alone aborts
+    the job (the other ranks would wait for it in the next collective)."""
+    from crpsgd.comm import abort_job, report_failure, world_size
+    from crpsgd.run import run_from_cli
+
+    try:
+        return run_from_cli(values)
+    except (UsageError, AllRanksError):
+        raise  # raised on every rank alike
+    except Exception as exc:
+        if world_size() > 1:
+            message = f"rank {_rank()}: {describe_failure(exc)}"
+            print(f"crpsgd: {message}", file=sys.stderr, flush=True)
+            report_failure(message)
+            abort_job(EXIT_FAILURE)
+        raise
+
+
+def _rank() -> int:
+    return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
+
+
 def train(
     model: Any,
     train_data: Any,
@@ -64,8 +96,6 @@ def train(
     rank before any round; a failure of the user's code during the rounds a
     :class:`~crpsgd.errors.UserCodeError`.
     """
-    from crpsgd.run import run_from_cli
-
     check_keywords(run_parameters, optimizer is not None)
     record = ModelRecord(model, loss, optimizer)
     datasets = {"data": ObjectData(train_data, "train_data")}
@@ -79,7 +109,7 @@ def train(
         values["model"] = held.enter_context(holding(record, record.origin))
         for key, data in datasets.items():
             values[key] = held.enter_context(holding(data, data.source))
-        result = run_from_cli(values)
+        result = _run(values)
     trained = record.problem.model
     state_path = record.state_path
     if record.is_root:

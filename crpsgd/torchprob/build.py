@@ -114,6 +114,7 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     require_torch()
     from torch.nn.parameter import is_lazy
 
+    from crpsgd.torchprob.fit_check import check_test_fits
     from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import mse_loss, resolve_model
     from crpsgd.torchprob.problem import TorchProblem, resolve_device
@@ -154,6 +155,8 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         loss_origin=record.loss_origin if record is not None else None,
     )
     problem.identity = identity
+    if data.test is not None:  # its targets too fit the model, before any round
+        check_test_fits(problem, data.test)
     if record is not None:  # its optimizer, its outputs
         record.attach(problem, cfg, comm)
     return problem

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from crpsgd.errors import UsageError
+from crpsgd.torchprob.pipeline import BatchPipeline
 from crpsgd.usercode import describe, user_code
 
 
@@ -38,14 +39,25 @@ def check_model(problem: Any, origin: str) -> None:
     _check_training_step(problem, origin)
 
 
-def _check_fits(problem: Any, origin: str) -> None:
-    k = min(2, problem.n_local)
-    inputs, targets = problem.pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
+def check_test_fits(problem: Any, test: Any) -> None:
+    """The first check of the module docstring on the test shard ``test`` (an
+    :class:`~crpsgd.data.images.ImageShard`): class numbers beyond the model's outputs, or
+    targets the loss rejects, found before the rounds rather than at the first evaluation."""
+    if test.n_rows:
+        _check_fits(problem, problem.origin, test)
+
+
+def _check_fits(problem: Any, origin: str, shard: Any = None) -> None:
+    shard = problem.shard if shard is None else shard
+    own = shard is problem.shard
+    pipeline = problem.pipeline if own else BatchPipeline(shard, None, problem.device)
+    k = min(2, shard.n_rows)
+    inputs, targets = pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
     problem.model.eval()
     try:
         with user_code(f"{origin}: the forward pass (eval mode, {k} rows) failed"):
             with torch.no_grad():
-                _forward_and_loss(problem, inputs, targets)
+                _forward_and_loss(problem, inputs, targets, shard)
     finally:
         problem.model.train()
     _check_buffers(problem, origin)
@@ -60,9 +72,10 @@ def _check_buffers(problem: Any, origin: str) -> None:
         raise UsageError(f"{origin}: {exc}: it would train nothing") from None
 
 
-def _forward_and_loss(problem: Any, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+def _forward_and_loss(
+    problem: Any, inputs: torch.Tensor, targets: torch.Tensor, shard: Any
+) -> None:
     """The eval-mode pass; an error of shapes or types is "does not fit the data"."""
-    shard = problem.shard
     try:
         out = problem.model(inputs)
         if not problem.own_loss and (out.ndim != 2 or out.shape[1] < shard.n_classes):
