@@ -93,8 +93,10 @@ def train(
     with the averaged gradient on every rank (default: the paper's plain step with
     ``gamma``). ``run_parameters``: ``crpsgd run``'s parameters by name; an unknown one is a
     :class:`~crpsgd.errors.UsageError` naming it. Bad input raises ``UsageError`` on every
-    rank before any round; a failure of the user's code during the rounds a
-    :class:`~crpsgd.errors.UserCodeError`.
+    rank before any round; a failure of the user's code during the rounds is one message
+    naming the rank and the callable, and ends the job with exit status 1 (on one rank
+    alone: a :class:`~crpsgd.errors.UserCodeError`). Rank 0 writes ``<out stem>.pt`` after
+    the run, before it returns.
     """
     check_keywords(run_parameters, optimizer is not None)
     record = ModelRecord(model, loss, optimizer)
