@@ -119,6 +119,20 @@ def test_a_failure_of_one_rank_during_the_rounds_ends_every_rank(tmp_path):
     assert read_run(tmp_path / "fails.h5").attrs["status"].startswith("failed: rank 1: ")
 
 
+def test_the_model_named_by_a_file_or_a_module_string(tmp_path):
+    proc = run_mpi(1, ["tests/torch_api_script.py", "specs", str(tmp_path)], timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    lines = (tmp_path / "specs.txt").read_text().splitlines()
+    assert lines[0].startswith("tests/torch_api_script.py:small_cnn: ")
+    assert lines[1].startswith("tests.torch_api_script:small_cnn: ")
+    runs = [line.partition(": ")[2] for line in lines[:2]]
+    assert runs[0] == runs[1] and runs[0].endswith(" rounds, Sequential")  # the same run
+    assert lines[2] == (
+        "missing: model=tests/no_such_file.py:build: build() failed: FileNotFoundError: no "
+        "file tests/no_such_file.py"
+    )
+
+
 def test_keywords_with_an_optimizer_and_those_train_sets_itself():
     check_keywords({"T": 100, "micro_batch": 4}, optimizer=False)
     with pytest.raises(UsageError, match="gamma=: with optimizer= the optimizer's own"):

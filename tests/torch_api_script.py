@@ -4,6 +4,7 @@
 ``runs``: a TensorDataset regression (float targets, default MSE), a 4-class Dataset of
 16x16 one-channel images (integer targets, BatchNorm) with the plain step and with AdamW;
 each rank saves its trained parameters and figures to OUT_DIR/<name>-rank<r>.npz.
+``specs``: the model named by strings (writes OUT_DIR/specs.txt).
 ``fails``: the user's loss fails on one rank during the rounds.
 ``bad``: train() on bad input, one case after the other; each rank writes a line
 ``<case>: <message>`` of the UsageError it got (or ``no error``) to OUT_DIR/bad-rank<r>.txt.
@@ -166,6 +167,19 @@ def fails(out: Path) -> None:
     print(f"rank{_rank()}: returned", flush=True)
 
 
+def specs(out: Path) -> None:
+    """The model as 'path/file.py:fn' and 'pkg.module:fn' strings, and a missing file."""
+    images, lines = Quadrants(32, 1), []
+    for spec in ("tests/torch_api_script.py:small_cnn", "tests.torch_api_script:small_cnn"):
+        result = train(spec, images, gamma=0.1, out=str(out / "spec.h5"), **COMMON)
+        lines.append(f"{spec}: {result.rounds} rounds, {type(result.model).__name__}\n")
+    try:
+        train("tests/no_such_file.py:build", images, gamma=0.1, **COMMON)
+    except UsageError as exc:
+        lines.append(f"missing: {exc}\n")
+    (out / "specs.txt").write_text("".join(lines))
+
+
 if __name__ == "__main__":
     scenario, out_dir = sys.argv[1], Path(sys.argv[2])
-    {"runs": runs, "bad": bad, "fails": fails}[scenario](out_dir)
+    {"runs": runs, "bad": bad, "fails": fails, "specs": specs}[scenario](out_dir)
