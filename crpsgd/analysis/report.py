@@ -216,6 +216,7 @@ def describe(run: RunRecord) -> str:
         "data_note",
         "eval_rows",
         "model_parameters",
+        "optimizer",
         "test_data_path",
         "mpi_library",
         "start_time",

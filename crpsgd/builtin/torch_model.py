@@ -34,8 +34,14 @@ def make_evaluator(problem: Any, comm: Any, f_star: float | None, test: Any) -> 
 
 def log_attrs(problem: Any) -> dict[str, Any]:
     """``eval_rows``: the training subset that ``objective`` and ``grad_norm_sq`` average;
-    ``model_parameters``: the model's parameter count (the length of the flat vector)."""
-    return {"eval_rows": int(problem.n_eval_total), "model_parameters": int(problem.dim)}
+    ``model_parameters``: the model's parameter count (the length of the flat vector);
+    ``optimizer``: a user's optimizer (``crpsgd.torch.train(optimizer=...)``), e.g.
+    ``AdamW(lr=0.001, ...)``, when the update is one."""
+    attrs = {"eval_rows": int(problem.n_eval_total), "model_parameters": int(problem.dim)}
+    describe = getattr(problem.update, "describe", None)
+    if describe is not None:
+        attrs["optimizer"] = describe()
+    return attrs
 
 
 register_problem(

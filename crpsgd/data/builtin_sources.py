@@ -10,6 +10,7 @@ from typing import Any
 
 import h5py
 
+from crpsgd.data import in_process
 from crpsgd.data.cifar10 import cifar10_identity, is_cifar10_source, source_folder
 from crpsgd.data.dataset import Dataset
 from crpsgd.data.file_bytes import file_sha256
@@ -83,6 +84,26 @@ def _libsvm_shape(source: str, d: int | None) -> tuple[int, int]:
     return ds.n_rows, ds.n_features
 
 
+def _held_shards(source: str, rank: int, size: int, test: str | None) -> tuple[Any, Any]:
+    """This rank's shards of objects held for :func:`crpsgd.torch.train` (``.shard()``)."""
+    return (
+        in_process.lookup(source).shard(rank, size),
+        in_process.lookup(test).shard(rank, size) if test is not None else None,
+    )
+
+
+register_source(
+    DataSource(
+        "python",
+        "python:LABEL#K: a Dataset or (X, y) passed to crpsgd.torch.train in this process",
+        claims=in_process.is_in_process,
+        identity=in_process.identity,
+        names_a_file=False,
+        same=lambda a, b: a == b,
+        layout="objects",
+        load_shards=_held_shards,
+    )
+)
 register_source(
     DataSource(
         "synthetic",
@@ -104,7 +125,7 @@ register_source(
         names_a_file=False,
         same=lambda a, b: same_file(source_folder(a), source_folder(b)),
         layout="images",
-        load_images=cifar10_shards,
+        load_shards=cifar10_shards,
     )
 )
 register_source(

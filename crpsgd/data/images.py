@@ -23,14 +23,17 @@ __all__ = ["ImageShard", "from_dataset", "cifar10_shards"]
 @dataclass(frozen=True)
 class ImageShard:
     """Samples ``x`` (``(k, *sample_shape)``, uint8 images or float32 rows), class numbers
-    ``labels`` (int64, ``0..n_classes-1``), ``n_total`` rows over all ranks, and ``source``
-    (what the data is, for logs and figures)."""
+    ``labels`` (int64, ``0..n_classes-1``; float32 regression targets with ``n_classes``
+    0), ``n_total`` rows over all ranks, and ``source`` (what the data is, for logs and
+    figures). ``plain``: the samples go to the model as they are (a user's ``Dataset``,
+    which brings its own transforms): never normalised nor augmented as CIFAR-10."""
 
     x: np.ndarray
     labels: np.ndarray
     n_total: int
     n_classes: int
     source: str
+    plain: bool = False
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.labels.shape[0]:
@@ -47,7 +50,12 @@ class ImageShard:
     @property
     def is_image(self) -> bool:
         """uint8 images ``(3, H, W)``: normalised per channel and augmentable."""
-        return self.x.dtype == np.uint8 and self.x.ndim == 4 and self.x.shape[1] == 3
+        return (
+            not self.plain
+            and self.x.dtype == np.uint8
+            and self.x.ndim == 4
+            and self.x.shape[1] == 3
+        )
 
 
 def from_dataset(ds: Dataset, n_total: int, source: str) -> ImageShard:

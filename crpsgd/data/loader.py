@@ -153,7 +153,8 @@ def data_identity(source: str) -> dict[str, Any]:
     ``{"path", "sha256", "kind"}``: ``path`` is the source as given (for synthetic: the
     canonical spec string), ``sha256`` the hex digest of the file's bytes (for synthetic: of
     the canonical spec string, UTF-8), ``kind`` one of ``"libsvm"``, ``"hdf5"``,
-    ``"synthetic"``; ``cifar10:DIR`` is ``"cifar10"`` and adds ``"note"``
+    ``"synthetic"``, ``"python"`` (an object of :mod:`crpsgd.data.in_process`); ``cifar10:DIR``
+    is ``"cifar10"`` and adds ``"note"``
     (:func:`crpsgd.data.cifar10.cifar10_identity`).
     """
     return source_of(source).identity(source)

@@ -27,7 +27,8 @@ from crpsgd.errors import UsageError
 LoadRows = Callable[[str, int, int, "int | None"], tuple[Any, int]]
 #: ``(source, n_features) -> (n_rows, n_features)``
 DescribeRows = Callable[[str, "int | None"], tuple[int, int]]
-#: ``(source, rank, size, test source or None) -> (train ImageShard, test ImageShard)``
+#: ``(source, rank, size, test source or None) -> (train, test)`` shards of the torch
+#: pipeline (:class:`~crpsgd.data.images.ImageShard`: images, or objects held in process)
 LoadImages = Callable[[str, int, int, "str | None"], tuple[Any, Any]]
 
 BUILTIN_SOURCES = "crpsgd.data.builtin_sources"
@@ -47,7 +48,7 @@ class DataSource:
     same: Callable[[str, str], bool] | None = None
     layout: str = "rows"
     load_rows: LoadRows | None = None
-    load_images: LoadImages | None = None
+    load_shards: LoadImages | None = None
     describe_rows: DescribeRows | None = None
     #: Whether a file of this kind stores its width (a LIBSVM file does not).
     stores_width: bool = True

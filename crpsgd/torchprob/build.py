@@ -14,6 +14,7 @@ from typing import Any
 
 from crpsgd.comm.communicator import Communicator
 from crpsgd.data.images import ImageShard, from_dataset
+from crpsgd.data.in_process import is_in_process, lookup
 from crpsgd.data.loader import load_shard
 from crpsgd.data.sources import source_of
 from crpsgd.errors import UsageError
@@ -82,8 +83,8 @@ class TorchData:
 def load_torch_data(cfg: dict[str, Any], comm: Communicator) -> TorchData:
     """This rank's rows of ``--data`` (and of the test set), read by this rank only."""
     reader = source_of(cfg["data"])
-    if reader.load_images is not None:
-        train, test = reader.load_images(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
+    if reader.load_shards is not None:
+        train, test = reader.load_shards(cfg["data"], comm.rank, comm.size, cfg.get("test_data"))
         return TorchData(train, train.n_total, test)
     shard, n_total = load_shard(cfg["data"], comm.rank, comm.size, cfg.get("n_features"), True)
     test = None
@@ -102,17 +103,26 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     more than 2^28 parameters (checked before its flat buffers exist), a model that does not
     fit the data, ``--device cuda`` without a GPU, or a bad parameter value. The problem's
     ``identity`` is the model's (:mod:`crpsgd.torchprob.identity`), checked at ``--resume``.
+    The loss: the model's own, else cross-entropy for class numbers and :func:`mse_loss`
+    for float targets. An in-process model (``crpsgd.torch.train``) is a record whose
+    ``loss`` replaces those and whose ``attach(problem, cfg, comm)`` installs its optimizer.
     """
     require_torch()
     from torch.nn.parameter import is_lazy
 
+    from crpsgd.torchprob.fit_check import check_test_fits
     from crpsgd.torchprob.identity import model_identity
-    from crpsgd.torchprob.models import resolve_model
+    from crpsgd.torchprob.models import mse_loss, resolve_model
     from crpsgd.torchprob.problem import TorchProblem, resolve_device
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
-    origin = f"--model={cfg['model']}"
+    record = lookup(cfg["model"]) if is_in_process(cfg["model"]) else None
+    origin = record.origin if record is not None else f"--model={cfg['model']}"
+    if record is not None and record.loss is not None:
+        loss = record.loss
+    if loss is None and not data.train.n_classes:  # float targets: regression
+        loss = mse_loss
     lazy = [name for name, p in model.named_parameters() if is_lazy(p)]
     if lazy:
         raise UsageError(
@@ -137,6 +147,12 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         threads=cfg["threads"],
         device=device,
         model_name=cfg["model"],
+        origin=origin,
+        loss_origin=record.loss_origin if record is not None else None,
     )
     problem.identity = identity
+    if data.test is not None:  # its targets too fit the model, before any round
+        check_test_fits(problem, data.test)
+    if record is not None:  # its optimizer, its outputs
+        record.attach(problem, cfg, comm)
     return problem

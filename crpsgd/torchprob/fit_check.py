@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from crpsgd.errors import UsageError
+from crpsgd.torchprob.pipeline import BatchPipeline
 from crpsgd.torchprob.usercode import describe, user_code
 
 
@@ -38,14 +39,25 @@ def check_model(problem: Any, origin: str) -> None:
     _check_training_step(problem, origin)
 
 
-def _check_fits(problem: Any, origin: str) -> None:
-    k = min(2, problem.n_local)
-    inputs, targets = problem.pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
+def check_test_fits(problem: Any, test: Any) -> None:
+    """The first check of the module docstring on the test shard ``test`` (an
+    :class:`~crpsgd.data.images.ImageShard`): class numbers beyond the model's outputs, or
+    targets the loss rejects, found before the rounds rather than at the first evaluation."""
+    if test.n_rows:
+        _check_fits(problem, problem.origin, test)
+
+
+def _check_fits(problem: Any, origin: str, shard: Any = None) -> None:
+    shard = problem.shard if shard is None else shard
+    own = shard is problem.shard
+    pipeline = problem.pipeline if own else BatchPipeline(shard, None, problem.device)
+    k = min(2, shard.n_rows)
+    inputs, targets = pipeline.batch(np.arange(k, dtype=np.int64), augment=False)
     problem.model.eval()
     try:
         with user_code(f"{origin}: the forward pass (eval mode, {k} rows) failed"):
             with torch.no_grad():
-                _forward_and_loss(problem, inputs, targets)
+                _forward_and_loss(problem, inputs, targets, shard)
     finally:
         problem.model.train()
     _check_buffers(problem, origin)
@@ -60,9 +72,10 @@ def _check_buffers(problem: Any, origin: str) -> None:
         raise UsageError(f"{origin}: {exc}: it would train nothing") from None
 
 
-def _forward_and_loss(problem: Any, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+def _forward_and_loss(
+    problem: Any, inputs: torch.Tensor, targets: torch.Tensor, shard: Any
+) -> None:
     """The eval-mode pass; an error of shapes or types is "does not fit the data"."""
-    shard = problem.shard
     try:
         out = problem.model(inputs)
         if not problem.own_loss and (out.ndim != 2 or out.shape[1] < shard.n_classes):
@@ -72,11 +85,19 @@ def _forward_and_loss(problem: Any, inputs: torch.Tensor, targets: torch.Tensor)
             )
         value = problem.loss(out, targets)
         if isinstance(value, torch.Tensor) and value.numel() != 1:
+            if problem.loss_origin is not None:  # a loss passed on its own: name it
+                raise UsageError(
+                    f"{problem.loss_origin}: returned a tensor of shape {tuple(value.shape)}, "
+                    "not a scalar: reduce it over the batch (e.g. .mean())"
+                )
             raise ValueError(f"the loss returned shape {tuple(value.shape)}, not a scalar")
+    except UsageError:
+        raise
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        targets = f"{shard.n_classes} classes" if shard.n_classes else "float targets"
         raise UsageError(
             f"{problem.origin}: does not fit the data {shard.source} (samples of shape "
-            f"{shard.sample_shape}, {shard.n_classes} classes): {describe(exc)}"
+            f"{shard.sample_shape}, {targets}): {describe(exc)}"
         ) from None
 
 
@@ -92,7 +113,8 @@ def _check_training_step(problem: Any, origin: str) -> None:
             value = problem.loss(problem.model(inputs), targets)
             if not isinstance(value, torch.Tensor):
                 raise UsageError(
-                    f"{origin}: the loss returned {type(value).__name__}, not a tensor: "
+                    f"{problem.loss_origin or origin + ': the loss'} returned "
+                    f"{type(value).__name__}, not a tensor: "
                     "nothing to differentiate"
                 )
             if value.grad_fn is None:

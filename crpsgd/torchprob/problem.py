@@ -96,6 +96,8 @@ class TorchProblem(Problem):
         threads: int = 1,
         device: str = "cpu",
         model_name: str = "model",
+        origin: str | None = None,
+        loss_origin: str | None = None,
     ) -> None:
         if micro_batch < 1:
             raise UsageError(f"--micro-batch={micro_batch}: must be >= 1")
@@ -110,7 +112,8 @@ class TorchProblem(Problem):
         self.device = resolve_device(device)
         self.flat = FlatModule(model, self.device)
         self.model = self.flat.module
-        self.origin = f"--model={model_name}"
+        self.origin = origin or f"--model={model_name}"  # origin: model=Net (crpsgd.torch)
+        self.loss_origin = loss_origin  # a loss of its own argument (loss=...), if any
         self._failed = {  # what the guard of the user's code says during the rounds
             mode: f"{self.origin}: the {mode} step failed" for mode in ("training", "evaluation")
         }
@@ -245,8 +248,9 @@ class TorchProblem(Problem):
         """The model's parameters as built (from the seed; identical on every rank)."""
         return self.flat.params.detach().cpu().numpy().copy()
 
-    def test_sums(self, x: np.ndarray, test: ImageShard) -> tuple[float, int]:
-        """``(sum of the loss, correctly classified rows)`` over ``test``, in eval mode."""
+    def test_sums(self, x: np.ndarray, test: ImageShard) -> tuple[float, float]:
+        """``(sum of the loss, correctly classified rows)`` over ``test``, in eval mode;
+        NaN rows for float targets (regression: no accuracy)."""
         self._load(x)
         self.model.eval()
         pipe = BatchPipeline(test, self.generator, self.device)
@@ -257,9 +261,10 @@ class TorchProblem(Problem):
                 with user_code(self._failed["evaluation"], "rounds"):
                     out = self.model(inputs)
                     loss_sum += float(self.loss(out, targets)) * chunk.size
-                correct += int((out.argmax(dim=1) == targets).sum())
+                if test.n_classes:
+                    correct += int((out.argmax(dim=1) == targets).sum())
         self.model.train()
-        return loss_sum, correct
+        return loss_sum, (correct if test.n_classes else math.nan)
 
     def count_correct(self, x: np.ndarray, dataset: ImageShard) -> int:
         return self.test_sums(x, dataset)[1]

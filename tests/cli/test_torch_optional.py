@@ -30,3 +30,17 @@ def test_without_torch_a_torch_problem_is_one_usage_error():
         "--problem torch needs PyTorch: from the project's checkout, make install "
         "EXTRAS=mpich,test,torch (or pip install -e '.[torch]')"
     )
+
+
+def test_without_torch_crpsgd_torch_is_one_import_error_saying_how_to_install():
+    code = HIDE_TORCH + (
+        "try:\n    import crpsgd.torch\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == (
+        "crpsgd.torch needs PyTorch: from the project's checkout, make install "
+        "EXTRAS=mpich,test,torch (or pip install -e '.[torch]')"
+    )

@@ -17,7 +17,8 @@ from tests.conftest import ROOT
 
 LAYERS = [
     "errors", "_testing", "kernels", "params", "files", "comm", "data", "runlog", "problems",
-    "schedules", "algorithms", "registry", "analysis", "session", "torchprob", "builtin", "cli",
+    "schedules", "algorithms", "registry", "analysis", "session", "torchprob", "torch", "builtin",
+    "cli",
     "__main__",
 ]  # fmt: skip
 PACKAGE = ROOT / "crpsgd"
