@@ -16,7 +16,7 @@ from crpsgd.comm import Communicator, mpi_library_version
 from crpsgd.config import RESUME_OVERRIDES, convert
 from crpsgd.data.loader import data_identity
 from crpsgd.errors import UsageError
-from crpsgd.parts import all_params
+from crpsgd.parts import all_params, schedule_log_columns
 from crpsgd.resume_check import check_resume_flags
 from crpsgd.runlog import NullRunLog, RunLog, refuse_if_live
 
@@ -110,4 +110,5 @@ def open_log(
     if cfg["test_data"] is not None:
         test_ident = data_identity(cfg["test_data"])
         attrs.update(test_data_path=test_ident["path"], test_data_sha256=test_ident["sha256"])
-    return RunLog(out, attrs, overwrite=cfg["overwrite"])
+    optional = schedule_log_columns(cfg)
+    return RunLog(out, attrs, overwrite=cfg["overwrite"], optional_rounds=optional)
