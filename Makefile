@@ -111,15 +111,16 @@ bench-torch: $(STAMP)
 # gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch
 # rows need torch in the venv ($(BIN)/pip install torch); without it they are skipped.
 # Issue 9, reduced (one seed, three step sizes; N = 4, a9a's N = 10, all oversubscribed: rounds and
-# errors are exact): the adaptive schedule (its default eta, and the eta sweep 1 .. 16) against
-# CR-PSGD at every rho and the tuned constant batch, on the synthetic, ill-conditioned and a9a
+# errors are exact): the adaptive schedule (its default eta, the eta sweep 1 .. 16 and, issue 19,
+# the inner-product test at eta 1 and 4) against CR-PSGD at every rho and the tuned constant
+# batch, on the synthetic, ill-conditioned (cond 1e4 and 1e6) and a9a (lambda 1e-4 and 1e-5)
 # logistic regressions, bench-catalyst's two non-convex problems and ResNet20 on the digits
 # stand-in (not CIFAR-10; needs the torch extra, skipped with one line without it); then the
 # target and eta tables (bench/results/adaptive.{md,json}) and the PL theory check.
 # `make bench-adaptive QUICK=1`: every definition's [quick] version, a smoke test of a few
 # minutes, with its results in bench/out/adaptive-quick/ (bench/results/ untouched).
 ADAPTIVE := adaptive_synthetic adaptive_illcond adaptive_a9a adaptive_nonconvex_a9a adaptive_mlp \
-	adaptive_resnet20
+	adaptive_resnet20 adaptive_illcond6 adaptive_a9a_lam5
 QUICK ?=
 ADAPTIVE_RESULTS := $(if $(QUICK),bench/out/adaptive-quick,bench/results)
 ADAPTIVE_JSON := $(foreach n,$(ADAPTIVE),$(ADAPTIVE_RESULTS)/$(n)$(if $(QUICK),-quick).json)
@@ -136,6 +137,8 @@ bench-adaptive: $(STAMP)
 	$(call ADAPTIVE_RUN,4,adaptive_synthetic)
 	$(call ADAPTIVE_RUN,4,adaptive_illcond)
 	$(call ADAPTIVE_RUN,10,adaptive_a9a)
+	$(call ADAPTIVE_RUN,4,adaptive_illcond6)
+	$(call ADAPTIVE_RUN,10,adaptive_a9a_lam5)
 	$(BIN)/python -m bench adaptive-target --out $(ADAPTIVE_RESULTS)/adaptive \
 		$$(for f in $(ADAPTIVE_JSON); do test -f $$f && echo $$f; done)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python -m bench adaptive-theory \

@@ -14,8 +14,10 @@ and problem, and per eta the worst case over the problems: the largest error rat
 largest rounds ratio and the largest *slack* ``max(error ratio / 1.25, rounds ratio / 1.5)``
 (the target's two bounds at once: at most 1 where both hold). The *minimax* eta has the
 smallest worst error ratio (and, separately, the smallest worst slack) among the etas run on
-every problem. Prints the Markdown tables; ``--out`` also writes them and the figures as
-``<out>.md`` and ``<out>.json``.
+every problem. The inner-product test's rows (``ip-eta-<value>``, ``adaptive_test =
+"inner-product"``) are candidates of their own, named ``inner-product <eta>`` (the norm test's by
+their eta alone), so that the minimax may pick a test and an eta. Prints the Markdown tables;
+``--out`` also writes them and the figures as ``<out>.md`` and ``<out>.json``.
 """
 
 from __future__ import annotations
@@ -90,17 +92,30 @@ def check(result: dict) -> dict:
 
 
 def eta_of(row: dict, default_eta: float) -> float | None:
-    """The eta of an adaptive row (``eta-<value>``, or the default-eta row), else None."""
+    """The eta of an adaptive row (``eta-<value>``, ``ip-eta-<value>``, or the default-eta
+    row), else None."""
     if row["method"] == "adaptive":
         return float(row["point"].get("eta", default_eta))
-    if row["method"].startswith("eta-"):
-        return float(row["point"].get("eta", row["method"][len("eta-") :]))
+    for prefix in ("eta-", "ip-eta-"):
+        if row["method"].startswith(prefix):
+            return float(row["point"].get("eta", row["method"][len(prefix) :]))
     return None
 
 
-def sweep(results: list[dict], default_eta: float) -> dict:
-    """Per problem and eta: the figures against the best ``rho``; per eta: the worst case over
-    the problems; the minimax etas (over the etas that every problem has)."""
+def test_of(row: dict, default_test: str) -> str:
+    """The ``--adaptive-test`` of an adaptive row: its own, else the default."""
+    return str(row["point"].get("adaptive_test", default_test))
+
+
+def candidate_name(test: str, eta: float) -> str:
+    """How the tables name a candidate: its eta (the norm test), or ``<test> <eta>``."""
+    return f"{eta:g}" if test == "norm" else f"{test} {eta:g}"
+
+
+def sweep(results: list[dict], default_eta: float, default_test: str = "norm") -> dict:
+    """Per problem and candidate (a test and an eta): the figures against the best ``rho``;
+    per candidate: the worst case over the problems; the minimax candidates (over those that
+    every problem has), named as :func:`candidate_name` does."""
     rows = []
     for result in results:
         best, median = _grid(result)
@@ -108,15 +123,29 @@ def sweep(results: list[dict], default_eta: float) -> dict:
         # the eta-<value> rows first: the default row counts only for an eta they lack
         for m in sorted(result["methods"], key=lambda m: m["method"] == "adaptive"):
             eta = eta_of(m, default_eta)
-            if eta is None or eta in seen:
+            key = (test_of(m, default_test), eta)
+            if eta is None or key in seen:
                 continue
-            seen.add(eta)
-            rows.append({"problem": result["name"], "eta": eta, **_versus(m, best, median)})
+            seen.add(key)
+            rows.append(
+                {
+                    "problem": result["name"],
+                    "test": key[0],
+                    "eta": eta,
+                    "candidate": candidate_name(*key),
+                    **_versus(m, best, median),
+                }
+            )
     worst = []
-    for eta in sorted({r["eta"] for r in rows}):
-        mine = [r for r in rows if r["eta"] == eta]
+    order = {"norm": 0}
+    for test, eta in sorted(
+        {(r["test"], r["eta"]) for r in rows}, key=lambda k: (order.get(k[0], 1), k)
+    ):
+        mine = [r for r in rows if (r["test"], r["eta"]) == (test, eta)]
         worst.append(
             {
+                "test": test,
+                "candidate": candidate_name(test, eta),
                 "eta": eta,
                 "problems": len(mine),
                 "max_error_ratio": max(r["error_ratio"] for r in mine),
@@ -128,16 +157,27 @@ def sweep(results: list[dict], default_eta: float) -> dict:
         )
     everywhere = [w for w in worst if w["problems"] == len(results)]
     pick = {
-        key: min(everywhere, key=lambda w, key=key: w[key])["eta"] if everywhere else None
+        key: min(everywhere, key=lambda w, key=key: w[key]) if everywhere else None
         for key in ("max_error_ratio", "max_slack")
     }
     return {
         "default_eta": default_eta,
+        "default_test": default_test,
+        "minimax_candidate_error": _name(pick["max_error_ratio"]),
+        "minimax_candidate_slack": _name(pick["max_slack"]),
         "rows": rows,
         "worst": worst,
-        "minimax_eta_error": pick["max_error_ratio"],
-        "minimax_eta_slack": pick["max_slack"],
+        "minimax_eta_error": _eta(pick["max_error_ratio"]),
+        "minimax_eta_slack": _eta(pick["max_slack"]),
     }
+
+
+def _name(w: dict | None) -> str | None:
+    return None if w is None else w["candidate"]
+
+
+def _eta(w: dict | None) -> float | None:
+    return None if w is None else w["eta"]
 
 
 def _num(value: float | None, fmt: str) -> str:
@@ -163,15 +203,16 @@ def table(checks: list[dict]) -> str:
 def sweep_table(s: dict) -> str:
     """The per-problem error and rounds ratios of every eta, then the worst case per eta."""
     problems = list(dict.fromkeys(r["problem"] for r in s["rows"]))
-    etas = [w["eta"] for w in s["worst"]]
-    cell = {(r["problem"], r["eta"]): r for r in s["rows"]}
+    etas = [w["candidate"] for w in s["worst"]]
+    cell = {(r["problem"], r["candidate"]): r for r in s["rows"]}
+    default = candidate_name(s.get("default_test", "norm"), s["default_eta"])
 
     def fmt(r: dict | None) -> str:
         if r is None:
             return "-"
         return f"{r['error_ratio']:.2f} / {r['rounds_ratio']:.2f}" + (" ✓" if r["met"] else "")
 
-    names = [f"eta = {e:g}" + (" (default)" if e == s["default_eta"] else "") for e in etas]
+    names = [_header(w) + (" (default)" if w["candidate"] == default else "") for w in s["worst"]]
     lines = [
         "Error ratio / rounds ratio against the best grid rho (✓: target met):",
         "",
@@ -190,18 +231,23 @@ def sweep_table(s: dict) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
-        f"| {w['eta']:g} | {w['problems']} | {w['max_error_ratio']:.2f} | "
+        f"| {w['candidate']} | {w['problems']} | {w['max_error_ratio']:.2f} | "
         f"{w['max_rounds_ratio']:.2f} | {w['max_slack']:.2f} | {w['met']}/{w['problems']} | "
         f"{w['below_median_rho']}/{w['problems']} |"
         for w in s["worst"]
     ]
     lines += [
         "",
-        f"Minimax eta (smallest worst error ratio): {_num(s['minimax_eta_error'], 'g')}; "
-        f"smallest worst slack: {_num(s['minimax_eta_slack'], 'g')} "
+        f"Minimax eta (smallest worst error ratio): {s['minimax_candidate_error'] or '-'}; "
+        f"smallest worst slack: {s['minimax_candidate_slack'] or '-'} "
         "(over the etas run on every problem).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _header(w: dict) -> str:
+    eta = f"eta = {w['eta']:g}"
+    return eta if w["test"] == "norm" else f"{w['test']}, {eta}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -210,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
     args = parser.parse_args(argv)
     from crpsgd.schedules.adaptive import DEFAULT_ETA
+    from crpsgd.schedules.adaptive_inner import PARAMS as TEST_PARAMS
+
+    (default_test,) = [p.default for p in TEST_PARAMS if p.name == "adaptive_test"]
 
     results, checks = [], []
     for path in args.results:
@@ -219,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {path}: {exc!r}", file=sys.stderr)
             return 2
-    swept = sweep(results, DEFAULT_ETA)
+    swept = sweep(results, DEFAULT_ETA, default_test)
     text = table(checks) + "\n" + sweep_table(swept)
     print(text, end="")
     if args.out is not None:

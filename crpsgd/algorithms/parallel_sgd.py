@@ -49,6 +49,8 @@ from crpsgd.data.rng import sample_indices  # noqa: F401  (re-exported: the loop
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
 from crpsgd.schedules.adaptive import noise_columns, with_noise_estimate
+from crpsgd.schedules.budget_fill import budget_round
+from crpsgd.schedules.inner_product import along_columns
 from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule
 from crpsgd.schedules.step_size import StepSize
 
@@ -73,10 +75,13 @@ class ParallelSGD(Algorithm):
         # the iterate, and the round's buffer: gradient, then the schedule's slots
         self.x, self.buf = self.problem.loop_arrays(x0, self.slots)
         self.grad, self.extra = self.buf[: self.x.size], self.buf[self.x.size :]
+        self.filled = False  # whether the planned round takes all of the budget left
 
     def restore(self, driver: Driver, resume: Resume | None) -> None:
         if resume is not None and "schedule" in resume.state:
             self.schedule.load_state(resume.state["schedule"])
+            if hasattr(self.schedule, "load_checkpoint_arrays"):
+                self.schedule.load_checkpoint_arrays(resume.arrays)
         self.t = driver.rounds_done + 1  # the round next_round plans
         self.used = driver.sfo_done
         self.n_workers = driver.comm.size
@@ -85,8 +90,12 @@ class ParallelSGD(Algorithm):
         b = self.schedule.batch(self.t)
         if b < 1:
             raise ValueError(f"schedule gave batch size {b} at round {self.t}")
-        if self.used + b > self.budget:
+        fills = getattr(self.schedule, "fills_budget", False)
+        b, self.filled = budget_round(b, self.budget - self.used, fills)
+        if b is None:
             return None
+        if self.filled:
+            self.schedule.fill_last(self.t, b)
         self.used += b
         return b
 
@@ -107,11 +116,15 @@ class ParallelSGD(Algorithm):
         self.t = t + 1
 
     def columns(self) -> dict[str, float]:
-        return noise_columns(self.schedule)
+        columns = {**noise_columns(self.schedule), **along_columns(self.schedule)}
+        if getattr(self.schedule, "fills_budget", False):
+            columns["budget_fill"] = int(self.filled)
+        return columns
 
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
         state = self.schedule.state()
-        return {}, ({"schedule": state} if state else {})
+        arrays = getattr(self.schedule, "checkpoint_arrays", dict)()
+        return arrays, ({"schedule": state} if state else {})
 
     def compiled(self, driver: Driver) -> Callable[[], None] | None:
         """The same rounds in compiled blocks (:mod:`crpsgd.algorithms.fast_rounds`)."""

@@ -185,6 +185,9 @@ class SchedulePart(_Checked):
     check: Check | None = None
     #: The run label's terms for this schedule (None: its declared parameters).
     label: Label | None = None
+    #: ``log_columns(cfg)``: the optional ``/rounds`` columns its runs write (names of
+    #: :data:`crpsgd.runlog.schema.ROUND_OPTIONAL`; None: none).
+    log_columns: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
     def check_config(self, cfg: dict[str, Any]) -> None:
         if self.first_batch is not None:

@@ -165,6 +165,14 @@ def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
     return schedule(algo.default_schedule if name == "auto" else name)
 
 
+def schedule_log_columns(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The optional ``/rounds`` columns the run's schedule writes (none without one)."""
+    part = schedule_of(cfg)
+    if part is None or part.log_columns is None:
+        return ()
+    return tuple(part.log_columns(cfg))
+
+
 def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
     """The run's schedule object (None without one), bound to the rank count and the
     problem when it asks for them (``bind(n_workers, problem)``, which may refuse the

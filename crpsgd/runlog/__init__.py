@@ -18,6 +18,8 @@ from crpsgd.runlog.schema import (
     READABLE_VERSIONS,
     ROUND_COLUMNS,
     ROUND_DEFAULTS,
+    ROUND_OPTIONAL,
+    ROUND_OPTIONAL_SCHEMA,
     SCHEMA,
     SERIES,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "ROUND_COLUMNS",
     "EVAL_DEFAULTS",
     "ROUND_DEFAULTS",
+    "ROUND_OPTIONAL",
+    "ROUND_OPTIONAL_SCHEMA",
     "SCHEMA",
     "SERIES",
     "NullRunLog",

@@ -48,7 +48,10 @@ Columns added within a version are optional for the reader (older files lack the
 :data:`EVAL_DEFAULTS` / :data:`ROUND_DEFAULTS`): ``/eval/test_loss`` (torch problems). An
 added optional column leaves ``format_version`` alone because every reader already keeps
 columns it does not know; a column every run writes, a rename, a removal or a changed
-meaning bumps it. Root attributes added without a bump: ``data_note`` (what the data is, e.g.
+meaning bumps it. Columns only some runs write (:data:`ROUND_OPTIONAL_SCHEMA`, absent from
+the others' logs and not filled in by the reader): ``/rounds/noise_along`` and
+``/rounds/budget_fill`` (the adaptive schedule's inner-product test and budget-filling last
+round). Root attributes added without a bump: ``data_note`` (what the data is, e.g.
 "scikit-learn digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows``
 (size of the training subset a torch problem's ``objective`` and ``grad_norm_sq`` are
 computed on; absent: the whole training set), ``schedule_warning``, ``model_parameters``
@@ -145,6 +148,27 @@ SCHEMA: dict[str, dict[str, Column]] = {
     "eval": EVAL_SCHEMA,
     "outer": OUTER_SCHEMA,
 }
+
+#: ``/rounds`` columns a log has only when its run's schedule writes them (the schedule part's
+#: ``log_columns``; created at the start, as SWMR cannot add datasets later). Not in
+#: :data:`SCHEMA`: the reader keeps them where they are and fills nothing in where they are not.
+ROUND_OPTIONAL_SCHEMA: dict[str, Column] = {
+    "noise_along": Column(
+        np.float64,
+        "grad^2",
+        "--adaptive-test inner-product: this round's estimate of u^T Sigma u, the variance of "
+        "one sample's gradient along u, the previous round's averaged gradient (unit); NaN "
+        "in round 1 (no direction yet)",
+    ),
+    "budget_fill": Column(
+        np.int64,
+        "1",
+        "1 if this round's batch was set to all the SFO left in the budget T (the adaptive "
+        "schedule's last round, when its own batch did not fit or left less than itself), else 0",
+    ),
+}
+#: The value of an optional column in a row that leaves it out.
+ROUND_OPTIONAL: dict[str, Any] = {"noise_along": float("nan"), "budget_fill": 0}
 
 ROUND_COLUMNS: dict[str, type] = {k: c.dtype for k, c in ROUND_SCHEMA.items()}
 EVAL_COLUMNS: dict[str, type] = {k: c.dtype for k, c in EVAL_SCHEMA.items()}

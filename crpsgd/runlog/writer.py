@@ -39,7 +39,15 @@ import numpy as np
 from crpsgd.errors import UsageError
 from crpsgd.files.atomic_write import AtomicFiles
 from crpsgd.runlog.lock import LogLock, live_writer_text, take_lock, writer_attrs
-from crpsgd.runlog.schema import EVAL_DEFAULTS, FORMAT, FORMAT_VERSION, ROUND_DEFAULTS, SCHEMA
+from crpsgd.runlog.schema import (
+    EVAL_DEFAULTS,
+    FORMAT,
+    FORMAT_VERSION,
+    ROUND_DEFAULTS,
+    ROUND_OPTIONAL,
+    ROUND_OPTIONAL_SCHEMA,
+    SCHEMA,
+)
 from crpsgd.runlog.series import Series
 
 
@@ -62,6 +70,7 @@ class RunLog:
         overwrite: bool = False,
         flush_rows: int = 1024,
         flush_seconds: float = 1.0,
+        optional_rounds: tuple[str, ...] = (),
     ) -> None:
         path = Path(path)
         if path.exists() and not overwrite:
@@ -87,6 +96,7 @@ class RunLog:
         for group in SCHEMA:
             self.file.create_group(group)
         self.file.create_group("result")
+        self._optional_rounds = tuple(optional_rounds)  # ROUND_OPTIONAL columns this run has
         self._start_writing(flush_rows, flush_seconds, existing=False)
 
     @classmethod
@@ -133,12 +143,17 @@ class RunLog:
         log.file = h5py.File(path, "r+", libver="latest", locking=False)
         for key, value in writer_attrs().items():
             log.file.attrs[key] = value
+        log._optional_rounds = ()  # the rewritten log's own
         log._start_writing(flush_rows, flush_seconds, existing=True)
         return log
 
     def _start_writing(self, flush_rows: int, flush_seconds: float, existing: bool) -> None:
         """Attach the series to their groups and switch to SWMR mode."""
-        self.rounds = Series(self.file["rounds"], SCHEMA["rounds"], existing, ROUND_DEFAULTS)
+        group = self.file["rounds"]
+        have = set(group) if existing else set(self._optional_rounds)
+        extra = {k: c for k, c in ROUND_OPTIONAL_SCHEMA.items() if k in have}
+        defaults = {**ROUND_DEFAULTS, **{k: ROUND_OPTIONAL[k] for k in extra}}
+        self.rounds = Series(group, {**SCHEMA["rounds"], **extra}, existing, defaults)
         self.evals = Series(self.file["eval"], SCHEMA["eval"], existing)
         self.outer = Series(self.file["outer"], SCHEMA["outer"], existing)
         self._result_arrays: dict[str, np.ndarray] = {}

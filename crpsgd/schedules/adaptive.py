@@ -188,6 +188,15 @@ class AdaptiveBatch(Schedule):
                 self.n_workers, self.noise_source, self.noise_ema, self.noise.problem
             )
 
+    #: Its last round takes all of the budget that is left (:mod:`crpsgd.schedules.budget_fill`).
+    fills_budget = True
+
+    def fill_last(self, t: int, batch: int) -> None:
+        """Round ``t``, the next to run, takes ``batch`` (what is left of the budget)."""
+        if t != len(self._batches):
+            raise ValueError(f"round {t} is not the next round ({len(self._batches)})")
+        self._batches[-1] = int(batch)
+
     @property
     def extra_slots(self) -> int:  # type: ignore[override]
         return NoiseEstimator.slots

@@ -17,7 +17,7 @@ from crpsgd.errors import UsageError
 from crpsgd.files.checkpoint import Checkpoint, read_checkpoint
 from crpsgd.params import convert
 from crpsgd.registry.config import RESUME_OVERRIDES
-from crpsgd.registry.parts import all_params
+from crpsgd.registry.parts import all_params, schedule_log_columns
 from crpsgd.runlog import NullRunLog, RunLog, refuse_if_live
 from crpsgd.session.resume_check import check_resume_flags
 
@@ -111,4 +111,5 @@ def open_log(
     if cfg["test_data"] is not None:
         test_ident = data_identity(cfg["test_data"])
         attrs.update(test_data_path=test_ident["path"], test_data_sha256=test_ident["sha256"])
-    return RunLog(out, attrs, overwrite=cfg["overwrite"])
+    optional = schedule_log_columns(cfg)
+    return RunLog(out, attrs, overwrite=cfg["overwrite"], optional_rounds=optional)

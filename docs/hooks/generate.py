@@ -200,5 +200,15 @@ def runlog_page() -> str:
         "",
         "Columns a caller may leave out, and what the reader fills in for older logs that lack "
         "them: " + ", ".join(f"`{k}` = {v!r}" for k, v in defaults.items()) + ".",
+        "",
+        "## `/rounds`: columns only some runs write",
+        "",
+        "Absent from the other runs' logs, and not filled in by the reader.",
+        "",
+        "| column | dtype | unit | meaning |",
+        "|---|---|---|---|",
     ]
+    for name, col in schema.ROUND_OPTIONAL_SCHEMA.items():
+        dtype = getattr(col.dtype, "__name__", str(col.dtype))
+        out.append(f"| `{name}` | {dtype} | `{col.unit}` | {_cell(col.meaning)} |")
     return "\n".join(out) + "\n"

@@ -249,6 +249,26 @@ def test_the_eta_sweep_per_problem_worst_case_and_minimax():
     assert "Minimax eta (smallest worst error ratio): 8;" in text
 
 
+def test_inner_product_rows_are_candidates_of_their_own():
+    results = _results()
+    for result, (err, rounds) in zip(results, ((1.0, 80), (1.1, 25)), strict=True):
+        result["methods"].append(
+            _row("ip-eta-1", err, rounds, score=err, eta=1, adaptive_test="inner-product")
+        )
+    s = target.sweep(results, default_eta=8.0)
+    ip = [w for w in s["worst"] if w["test"] == "inner-product"]
+    assert [(w["candidate"], w["problems"]) for w in ip] == [("inner-product 1", 2)]
+    norm_one = [r for r in s["rows"] if r["candidate"] == "1"]
+    assert len(norm_one) == 2 and all(r["test"] == "norm" for r in norm_one)
+    # convex: 1.0 against the best rho 1.0 (80 / 100 rounds); nonconvex: 1.1 against 1.0 (25 / 40)
+    assert ip[0]["max_error_ratio"] == pytest.approx(1.1)
+    assert s["minimax_candidate_error"] == "inner-product 1"
+    assert s["minimax_eta_error"] == 1.0  # its eta; the candidate names the test
+    text = target.sweep_table(s)
+    assert "inner-product, eta = 1" in text and "| inner-product 1 | 2 |" in text
+    assert "Minimax eta (smallest worst error ratio): inner-product 1;" in text
+
+
 def test_the_default_row_stands_for_its_eta_only_where_no_sweep_row_has_it():
     (convex, _) = _results()
     convex["methods"] = [m for m in convex["methods"] if m["method"] != "eta-8"]
