@@ -71,7 +71,11 @@ def build(spec, index: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
         "n_workers": index["n_workers"],
         "methods": methods,
         "skipped": index["skipped"],
-        "method_defs": spec.get("method_defs", []),
+        # the definition's methods that ran: a candidate added to the definition since the
+        # results were recorded is not part of their grid
+        "method_defs": [
+            d for d in spec.get("method_defs", []) if any(r["method"] == d["name"] for r in rows)
+        ],
         "runs": rows,
     }
 

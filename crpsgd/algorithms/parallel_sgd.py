@@ -48,9 +48,9 @@ from crpsgd.comm.communicator import Communicator
 from crpsgd.data.rng import sample_indices  # noqa: F401  (re-exported: the loops' sampling)
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
-from crpsgd.schedules.adaptive import noise_columns, with_noise_estimate
 from crpsgd.schedules.budget_fill import budget_round
 from crpsgd.schedules.inner_product import along_columns
+from crpsgd.schedules.observed import noise_columns, with_noise_estimate
 from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule
 from crpsgd.schedules.step_size import StepSize
 

@@ -69,8 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_run_flags(run: argparse.ArgumentParser) -> None:
     """The flags of ``crpsgd run``, in one argument group per owner: the common ones, then
-    those of each problem, algorithm and schedule (:func:`crpsgd.registry.parts.param_groups`)."""
-    from crpsgd.registry.parts import param_groups
+    those of each problem, algorithm and schedule
+    (:func:`crpsgd.registry.param_table.param_groups`)."""
+    from crpsgd.registry.param_table import param_groups
 
     for title, params in param_groups():
         group = run.add_argument_group(title)

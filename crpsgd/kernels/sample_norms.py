@@ -4,7 +4,7 @@ For the logistic loss the per-sample data gradient is ``c_j a_j`` with
 ``c_j = -y_j sigmoid(-m_j)``, ``m_j = y_j a_j^T x`` (see :mod:`crpsgd.kernels.logistic`), so
 ``||grad F(x; j) - grad r(x)||^2 = c_j^2 ||a_j||^2``. The sum of these over a minibatch and the
 squared norm of the minibatch's mean data gradient give the minibatch's sample variance
-(:func:`crpsgd.schedules.noise.sample_trace`) without forming any per-sample gradient.
+(:func:`crpsgd.schedules.sample_noise.sample_trace`) without forming any per-sample gradient.
 
 Each kernel makes one pass over the sampled rows (margin and squared norm in the same loop),
 counting a row drawn ``k`` times ``k`` times, and writes nothing but its scalar result. The

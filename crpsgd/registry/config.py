@@ -21,6 +21,7 @@ from typing import Any
 
 from crpsgd.errors import DataFormatError, UsageError
 from crpsgd.params import Param, convert
+from crpsgd.registry import param_table, parts
 
 __all__ = ["Param", "RESUME_OVERRIDES", "check_combination", "convert", "merge", "read_toml"]
 
@@ -36,12 +37,11 @@ def __getattr__(name: str) -> Any:
     for, so that parts registered by plugins are included."""
     if name not in _COMPOSED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from crpsgd.registry import parts
 
     if name == "PARAMS":
-        return parts.all_params()
+        return param_table.all_params()
     if name == "PARAMS_BY_NAME":
-        return {p.name: p for p in parts.all_params()}
+        return {p.name: p for p in param_table.all_params()}
     return tuple(parts.names({"ALGORITHMS": "algo", "PROBLEMS": "problem"}.get(name, "schedule")))
 
 
@@ -86,9 +86,8 @@ def _line_of(text: str, key: str) -> int | None:
 
 
 def _by_name() -> dict[str, Param]:
-    from crpsgd.registry import parts
 
-    return {p.name: p for p in parts.all_params()}
+    return {p.name: p for p in param_table.all_params()}
 
 
 def merge(
@@ -113,9 +112,7 @@ def merge(
     merged["config"] = config_path
     check_combination(merged)
     if command_line:
-        from crpsgd.registry import parts
-
-        parts.check_selected(merged, given)
+        param_table.check_selected(merged, given)
     return merged
 
 
@@ -123,7 +120,6 @@ def check_combination(cfg: dict[str, Any]) -> None:
     """Constraints between parameters: each selected part's own (the budget must fit the
     first batch, Catalyst's inner budget, ...); ``auto`` step sizes need a known smoothness
     constant; ``--fstar auto`` needs a problem whose Newton solve applies."""
-    from crpsgd.registry import parts
 
     problem, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
     for part in parts.selected(cfg):

@@ -21,7 +21,6 @@ lambda)`` certainly breaks it (:func:`rho_warning`).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import Any
 
 from crpsgd.errors import UsageError
@@ -29,7 +28,7 @@ from crpsgd.params import Param, all_of, at_most
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.noise import NOISE_SOURCES, NoiseEstimate, NoiseEstimator
 from crpsgd.schedules.rho_condition import rho_warning  # re-exported: the fixed schedule's check
-from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
+from crpsgd.schedules.schedule import LocalStats, RoundStats, Schedule
 
 DEFAULT_ETA = 1.0  # the minimax eta of make bench-adaptive's sweep (README "Choosing eta")
 DEFAULT_MAX_GROWTH = 2.0
@@ -39,9 +38,6 @@ __all__ = [
     "DEFAULT_ETA",
     "PARAMS",
     "AdaptiveBatch",
-    "ObservedSchedule",
-    "with_noise_estimate",
-    "noise_columns",
     "next_batch",
     "rho_warning",
 ]
@@ -244,94 +240,3 @@ class AdaptiveBatch(Schedule):
             raise UsageError(f"the checkpoint's adaptive schedule does not start at --b1 {self.b1}")
         self._estimator().load_state(state["noise"])
         self._batches = batches
-
-
-class ObservedSchedule(Schedule):
-    """Any schedule without its own noise estimate (``exponential``, ``constant``, a plugin's)
-    plus the noise estimate for the log: the batches, slots and state are the schedule's, the
-    estimator only watches, in one more slot after the schedule's own (so every run logs
-    ``noise_var``, ``grad_sq_est`` and ``noise_scale``)."""
-
-    def __init__(
-        self,
-        schedule: Schedule | BatchSchedule | int,
-        n_workers: int,
-        noise_ema: float = DEFAULT_NOISE_EMA,
-        noise_source: str = "auto",
-        problem: Problem | None = None,
-    ) -> None:
-        self.schedule = as_schedule(schedule)
-        self.noise = NoiseEstimator(n_workers, noise_source, noise_ema, problem)
-        self._own = int(self.schedule.extra_slots)
-
-    @property
-    def extra_slots(self) -> int:  # type: ignore[override]
-        return self._own + NoiseEstimator.slots
-
-    @property
-    def last(self) -> NoiseEstimate | None:
-        return self.noise.last
-
-    def batch(self, t: int) -> int:
-        return self.schedule(t)
-
-    __call__ = batch
-
-    def restart(self) -> None:
-        getattr(self.schedule, "restart", lambda: None)()
-
-    def batch_table(self, t: int, used: int, budget: int, out: Any) -> int | None:
-        """The watched schedule's table, when compiled rounds can compute the estimate (the
-        spread across workers, and no slots of the schedule's own); else None."""
-        table = getattr(self.schedule, "batch_table", None)
-        if self._own or self.noise.source != "workers" or table is None:
-            return None
-        return table(t, used, budget, out)
-
-    def block_noise(self) -> NoiseEstimator:
-        return self.noise
-
-    def fill_slots(self, view: Any, local_stats: LocalStats) -> None:
-        if self._own:
-            self.schedule.fill_slots(view[: self._own], local_stats)
-        self.noise.fill(view[self._own :], local_stats)
-
-    def observe(self, t: int, round_stats: RoundStats) -> None:
-        own = round_stats.slots[: self._own]
-        self.schedule.observe(t, replace(round_stats, slots=own))
-        self.noise.update(replace(round_stats, slots=round_stats.slots[self._own :]))
-
-    def state(self) -> dict[str, Any]:
-        inner = self.schedule.state()
-        return {"noise": self.noise.state(), **({"schedule": inner} if inner else {})}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        if "noise" not in state:  # a checkpoint from before the estimate: the schedule's own
-            self.schedule.load_state(state)
-            return
-        self.noise.load_state(state["noise"])
-        if "schedule" in state:
-            self.schedule.load_state(state["schedule"])
-
-
-def with_noise_estimate(
-    schedule: Schedule | BatchSchedule | int, n_workers: int, problem: Problem | None
-) -> Schedule:
-    """``schedule`` itself when it estimates the noise (has ``last``, as
-    :class:`AdaptiveBatch`), else wrapped in :class:`ObservedSchedule`. The watching
-    estimate uses the spread across workers (N >= 2) and costs one slot; on one rank the
-    schedule is returned as it is and the columns are NaN (the within-worker estimate costs
-    a pass over the rows: only ``--schedule adaptive`` on one rank pays it)."""
-    schedule = as_schedule(schedule)
-    if hasattr(schedule, "last") or n_workers < 2:
-        return schedule
-    return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "workers", problem)
-
-
-NAN_COLUMNS = {"noise_var": math.nan, "grad_sq_est": math.nan, "noise_scale": math.nan}
-
-
-def noise_columns(schedule: Any) -> dict[str, float]:
-    """The three ``/rounds`` columns of the schedule's last estimate (NaN before any)."""
-    last = getattr(schedule, "last", None)
-    return last.columns() if last is not None else dict(NAN_COLUMNS)

@@ -34,7 +34,8 @@ from crpsgd.schedules.adaptive import (
     AdaptiveBatch,
 )
 from crpsgd.schedules.inner_product import AlongEstimator
-from crpsgd.schedules.noise import NoiseEstimator, _logistic_base
+from crpsgd.schedules.noise import NoiseEstimator
+from crpsgd.schedules.sample_noise import logistic_base
 from crpsgd.schedules.schedule import LocalStats, RoundStats
 
 ADAPTIVE_TESTS = ("norm", "inner-product")
@@ -200,4 +201,4 @@ def _with_slots(stats: RoundStats, slots: np.ndarray) -> RoundStats:
 
 
 def _has_projections(problem: Problem) -> bool:
-    return _logistic_base(problem) is not None
+    return logistic_base(problem) is not None

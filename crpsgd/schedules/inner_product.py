@@ -37,7 +37,8 @@ from crpsgd.errors import UsageError
 from crpsgd.kernels import sample_projections
 from crpsgd.kernels.fixed_order import dot, sq_norm
 from crpsgd.problems.base import Problem
-from crpsgd.schedules.noise import _logistic_base, smoothed
+from crpsgd.schedules.noise import smoothed
+from crpsgd.schedules.sample_noise import logistic_base
 from crpsgd.schedules.schedule import LocalStats, RoundStats
 
 __all__ = [
@@ -71,7 +72,7 @@ def sample_along(problem: Problem, x: np.ndarray, idx: np.ndarray, u: np.ndarray
     """``u^T Sigma_i u``: the sample variance of this rank's per-sample gradients projected on
     ``u`` at ``x`` over the rows ``idx`` (logistic-loss problems, also inside a proximal
     wrapper)."""
-    base = _logistic_base(problem)
+    base = logistic_base(problem)
     if base is None:
         raise UsageError(
             f"--adaptive-test inner-product with the within-worker estimate needs a "

@@ -17,7 +17,8 @@ from crpsgd.errors import UsageError
 from crpsgd.files.checkpoint import Checkpoint, read_checkpoint
 from crpsgd.params import convert
 from crpsgd.registry.config import RESUME_OVERRIDES
-from crpsgd.registry.parts import all_params, schedule_log_columns
+from crpsgd.registry.param_table import all_params
+from crpsgd.registry.parts import schedule_log_columns
 from crpsgd.runlog import NullRunLog, RunLog, refuse_if_live
 from crpsgd.session.resume_check import check_resume_flags
 

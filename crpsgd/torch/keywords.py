@@ -12,7 +12,7 @@ import difflib
 from typing import Any
 
 from crpsgd.errors import UsageError
-from crpsgd.registry.parts import all_params
+from crpsgd.registry.param_table import all_params
 
 #: set by train() itself
 OWN = {

@@ -110,10 +110,11 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     require_torch()
     from torch.nn.parameter import is_lazy
 
+    from crpsgd.torchprob.device import resolve_device
     from crpsgd.torchprob.fit_check import check_test_fits
     from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import mse_loss, resolve_model
-    from crpsgd.torchprob.problem import TorchProblem, resolve_device
+    from crpsgd.torchprob.problem import TorchProblem
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)

@@ -14,7 +14,7 @@ and the chunks are independent, so ``E ||g_c||^2 = ||mu||^2 + tr(Sigma) / m_c`` 
 ``E ||g||^2 = ||mu||^2 + tr(Sigma) / B``. Since ``sum_c m_c g_c = B g``,
 ``sum_c m_c ||g_c - g||^2 = sum_c m_c ||g_c||^2 - B ||g||^2``, whose expectation is
 ``(B ||mu||^2 + k tr(Sigma)) - (B ||mu||^2 + tr(Sigma)) = (k - 1) tr(Sigma)`` for any sizes
-``m_c``. Hence the unbiased estimate (:func:`crpsgd.schedules.noise.chunk_trace`)::
+``m_c``. Hence the unbiased estimate (:func:`crpsgd.schedules.sample_noise.chunk_trace`)::
 
     tr(Sigma) ~ (1/(k-1)) sum_c m_c ||g_c - g||^2 = (sum_c m_c ||g_c||^2 - B ||g||^2) / (k-1)
 

@@ -44,15 +44,16 @@ from crpsgd.errors import UsageError, UserCodeError
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.optim import SgdUpdate
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
-from crpsgd.torchprob.extra_state import extra_state, load_extra_state, seed_global_generator
+from crpsgd.torchprob.device import resolve_device
+from crpsgd.torchprob.extra_state import seed_global_generator
 from crpsgd.torchprob.fit_check import check_model
 from crpsgd.torchprob.flat import GRADIENT_LOST, FlatModule, numpy_view
 from crpsgd.torchprob.models import Loss
 from crpsgd.torchprob.pipeline import BatchPipeline
+from crpsgd.torchprob.problem_state import load_state, state_of
 from crpsgd.torchprob.usercode import user_code
 
 AUGMENT_STREAM = 1  # spawn key of the augmentation stream beside the rank's sampling stream
-_REQUIRED_STATE = ("norm_stats", "norm_batches", "augment_rng", "momentum")
 
 
 def augmentation_generator(seed: int, rank: int) -> torch.Generator:
@@ -61,16 +62,6 @@ def augmentation_generator(seed: int, rank: int) -> torch.Generator:
     ``(rank,)``) and of every other rank's."""
     seq = np.random.SeedSequence(seed, spawn_key=(rank, AUGMENT_STREAM))
     return torch.Generator().manual_seed(int(seq.generate_state(1, np.uint64)[0] >> 1))
-
-
-def resolve_device(device: str) -> str:
-    if device == "cpu":
-        return device
-    if device == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device=cuda: no CUDA device is available (use --device cpu)")
-        return device
-    raise UsageError(f"--device={device}: expected cpu or cuda")
 
 
 class TorchProblem(Problem):
@@ -271,36 +262,11 @@ class TorchProblem(Problem):
 
     # ------------------------------------------------------------------ checkpoints
     def state_arrays(self) -> dict[str, np.ndarray]:
-        """This rank's state beyond ``x``: momentum buffer (float32, if momentum > 0),
-        BatchNorm running statistics (float32) and counters (int64), augmentation RNG
-        state (uint8), torch's generator and the model's other buffers
-        (:mod:`crpsgd.torchprob.extra_state`). Store each in its own dtype."""
-        state = {
-            "norm_stats": self.flat.norm_stats.detach().cpu().numpy().copy(),
-            "norm_batches": self.flat.counter_values(),
-            "augment_rng": self.generator.get_state().numpy().copy(),
-        }
-        if self.update.velocity is not None:
-            state["momentum"] = self.update.velocity.copy()
-        return {**state, **extra_state(self.flat)}
+        """This rank's state beyond ``x`` (:func:`crpsgd.torchprob.problem_state.state_of`)."""
+        return state_of(self)
 
     def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        expected = self.state_arrays()
-        for key, ref in expected.items():
-            if key not in _REQUIRED_STATE and key not in arrays:
-                continue  # an older checkpoint: load_extra_state leaves it as it is
-            got = arrays.get(key)
-            if got is None or got.shape != ref.shape:
-                raise ValueError(
-                    f"checkpoint state {key}: expected shape {ref.shape}, "
-                    f"got {None if got is None else got.shape}"
-                )
-        self.flat.norm_stats.copy_(torch.from_numpy(arrays["norm_stats"].astype(np.float32)))
-        self.flat.set_counter_values(arrays["norm_batches"])
-        self.generator.set_state(torch.from_numpy(arrays["augment_rng"].astype(np.uint8)))
-        if self.update.velocity is not None:
-            self.update.velocity[:] = arrays["momentum"]
-        load_extra_state(self.flat, arrays)
+        load_state(self, arrays)
 
     # ------------------------------------------------------------------ helpers
     def _chunks(self, idx: np.ndarray, training: bool = False) -> Iterator[np.ndarray]:

@@ -7,8 +7,8 @@ only in the built site (nothing generated is committed, so nothing can go stale)
   builds (:func:`crpsgd.cli.app.build_parser`);
 * ``reference/options.md``: every parameter of ``crpsgd run`` from its ``Param`` record
   (:mod:`crpsgd.registry.common_params` and each registered part's own, composed and grouped by
-  :func:`crpsgd.registry.parts.param_groups`, the same records and groups ``crpsgd run --help``
-  prints);
+  :func:`crpsgd.registry.param_table.param_groups`, the same records and groups ``crpsgd run
+  --help`` prints);
 * ``reference/runlog.md``: the run log's schema, from :mod:`crpsgd.runlog.schema` (its
   docstring and its column tables).
 
@@ -114,7 +114,7 @@ def _value(p) -> str:
 
 def options_page() -> str:
     """The parameters of ``crpsgd run``, one table per group of ``crpsgd run --help``."""
-    from crpsgd.registry.parts import param_groups
+    from crpsgd.registry.param_table import param_groups
 
     _, commands = _run_parser()
     run = commands["run"]

@@ -38,9 +38,9 @@ def _run_flags(spec):
 @pytest.mark.parametrize("quick", [False, True], ids=["full", "quick"])
 def test_every_definition_gives_valid_run_configurations(path, quick):
     spec = definition.load(path, quick)
-    from crpsgd.registry import parts
+    from crpsgd.registry import param_table
 
-    known = {p.name for p in parts.all_params()}
+    known = {p.name for p in param_table.all_params()}
     flags = list(_run_flags(spec))
     assert flags, path
     for name, values in flags:

@@ -12,13 +12,8 @@ import pytest
 
 from crpsgd.registry import parts
 from crpsgd.runlog import read_run
-from crpsgd.schedules.adaptive import (
-    AdaptiveBatch,
-    ObservedSchedule,
-    noise_columns,
-    rho_warning,
-    with_noise_estimate,
-)
+from crpsgd.schedules.adaptive import AdaptiveBatch, rho_warning
+from crpsgd.schedules.observed import ObservedSchedule, noise_columns, with_noise_estimate
 from crpsgd.schedules.schedule import (
     ConstantBatch,
     ExponentialBatch,

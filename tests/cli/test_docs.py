@@ -45,7 +45,7 @@ def test_strict_build_has_every_page(site):
 
 
 def test_options_reference_lists_every_parameter(site):
-    from crpsgd.registry.parts import all_params
+    from crpsgd.registry.param_table import all_params
 
     html = (site / "reference" / "options" / "index.html").read_text()
     for p in all_params():

@@ -25,7 +25,8 @@ from crpsgd.files.checkpoint import read_checkpoint
 from crpsgd.problems.logreg import LogisticRegression
 from crpsgd.problems.proximal import ProximalProblem
 from crpsgd.runlog import read_run
-from crpsgd.schedules.adaptive import AdaptiveBatch, ObservedSchedule, with_noise_estimate
+from crpsgd.schedules.adaptive import AdaptiveBatch
+from crpsgd.schedules.observed import ObservedSchedule, with_noise_estimate
 from crpsgd.schedules.step_size import ConstantStep, LinearWarmup, StepDecay
 from tests.conftest import run_mpi
 from tests.failure_tools import finish, rank_pids, start_job

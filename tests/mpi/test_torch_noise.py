@@ -14,8 +14,9 @@ from torch import nn  # noqa: E402
 from crpsgd.data.images import ImageShard, cifar10_shards  # noqa: E402
 from crpsgd.problems.proximal import ProximalProblem  # noqa: E402
 from crpsgd.runlog import read_run  # noqa: E402
-from crpsgd.schedules.adaptive import AdaptiveBatch, with_noise_estimate  # noqa: E402
+from crpsgd.schedules.adaptive import AdaptiveBatch  # noqa: E402
 from crpsgd.schedules.noise import NoiseEstimator, supports_samples  # noqa: E402
+from crpsgd.schedules.observed import with_noise_estimate  # noqa: E402
 from crpsgd.schedules.schedule import LocalStats, RoundStats  # noqa: E402
 from crpsgd.torchprob.chunks import chunk_count, order_within_chunks  # noqa: E402
 from crpsgd.torchprob.problem import TorchProblem  # noqa: E402

@@ -13,14 +13,9 @@ from hypothesis import strategies as st
 
 from crpsgd.errors import UsageError
 from crpsgd.params import Param
-from crpsgd.schedules.adaptive import (
-    PARAMS,
-    AdaptiveBatch,
-    ObservedSchedule,
-    next_batch,
-    rho_warning,
-)
+from crpsgd.schedules.adaptive import PARAMS, AdaptiveBatch, next_batch, rho_warning
 from crpsgd.schedules.noise import LocalStats, RoundStats
+from crpsgd.schedules.observed import ObservedSchedule
 from crpsgd.schedules.schedule import ExponentialBatch, rounds_within_budget
 
 

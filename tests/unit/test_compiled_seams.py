@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from crpsgd.comm.communicator import Communicator
-from crpsgd.schedules.adaptive import AdaptiveBatch, ObservedSchedule
+from crpsgd.schedules.adaptive import AdaptiveBatch
+from crpsgd.schedules.observed import ObservedSchedule
 from crpsgd.schedules.schedule import ConstantBatch, ExponentialBatch, FunctionSchedule, Schedule
 from crpsgd.schedules.step_size import ConstantStep, LinearWarmup, StepDecay
 

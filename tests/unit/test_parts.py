@@ -90,11 +90,14 @@ def test_a_pure_schedule_adds_no_slot(comm):
             ["--b1", "4", "--algo", "local-sgd"],
             "--b1 belongs to --algo cr-psgd/cr-psgd-catalyst, not --algo local-sgd",
         ),
-        (["--batch", "4"], "--batch belongs to --algo psgd/local-sgd, not --algo cr-psgd"),
+        (
+            ["--batch", "4"],
+            "--batch belongs to --algo psgd/local-sgd/post-local-sgd/diloco, not --algo cr-psgd",
+        ),
         (["--theta", "1"], "--theta belongs to --algo cr-psgd-catalyst, not --algo cr-psgd"),
         (
             ["--period", "3", "--algo", "psgd"],
-            "--period belongs to --algo local-sgd, not --algo psgd",
+            "--period belongs to --algo local-sgd/post-local-sgd/diloco, not --algo psgd",
         ),
         (["--alpha", "2"], "--alpha belongs to --problem logreg-nonconvex, not --problem logreg"),
         (
@@ -170,9 +173,9 @@ def test_help_groups_flags_by_owner(capsys):
         "--hidden": "--problem mlp",
         "--b1": "--algo cr-psgd, cr-psgd-catalyst; --schedule exponential, adaptive",
         "--rho": "--algo cr-psgd, cr-psgd-catalyst; --schedule exponential",
-        "--batch": "--algo psgd, local-sgd; --schedule constant",
+        "--batch": "--algo psgd, local-sgd, post-local-sgd, diloco; --schedule constant",
         "--theta": "--algo cr-psgd-catalyst",
-        "--period-rule": "--algo local-sgd",
+        "--period-rule": "--algo local-sgd, post-local-sgd, diloco",
         "--eta": "--schedule adaptive",
         "--noise-source": "--schedule adaptive",
     }
