@@ -29,14 +29,16 @@ from typing import Any
 import numpy as np
 
 from crpsgd.algorithms.control import Resume
-from crpsgd.algorithms.driver import Algorithm, Driver
+from crpsgd.algorithms.driver import Driver
 from crpsgd.algorithms.inner_optimizers import InnerOptimizer
+from crpsgd.algorithms.local_sgd import LocalSGD
 from crpsgd.problems.base import Problem
 
 
-class DiLoCo(Algorithm):
-    """DiLoCo's part of the loop (see the module docstring). State besides ``x``: the outer
-    momentum ``u`` (the same on every rank) and each rank's inner optimizer state."""
+class DiLoCo(LocalSGD):
+    """DiLoCo's part of the loop (see the module docstring): Local SGD's plan of rounds, its
+    own inner steps and outer step. State besides ``x``: the outer momentum ``u`` (the same
+    on every rank) and each rank's inner optimizer state."""
 
     def __init__(
         self,
@@ -48,10 +50,8 @@ class DiLoCo(Algorithm):
         outer_lr: float,
         outer_momentum: float,
     ) -> None:
-        if batch < 1 or period < 1:
-            raise ValueError(f"batch={batch} and period={period} must be >= 1")
-        self.problem, self.inner, self.batch, self.period = problem, inner, batch, period
-        self.budget, self.outer_lr, self.outer_momentum = budget, outer_lr, outer_momentum
+        super().__init__(problem, batch, period, budget)
+        self.inner, self.outer_lr, self.outer_momentum = inner, outer_lr, outer_momentum
 
     def start(self, driver: Driver, x0: np.ndarray) -> None:
         self.x = np.array(x0, dtype=self.problem.dtype, copy=True)
@@ -62,16 +62,10 @@ class DiLoCo(Algorithm):
         self.work = np.empty_like(self.x)
 
     def restore(self, driver: Driver, resume: Resume | None) -> None:
-        self.steps_left = self.budget // self.batch - driver.sfo_done // self.batch
+        super().restore(driver, resume)
         if resume is not None:
             self.outer_velocity[:] = resume.arrays["outer_velocity"]
             self.inner.load(resume.rank_arrays(driver.comm.rank), resume.state)
-
-    def next_round(self, driver: Driver) -> int | None:
-        if self.steps_left <= 0:
-            return None
-        self.local_steps = min(self.period, self.steps_left)
-        return self.batch
 
     def local_work(self, driver: Driver, batch: int, gamma: float) -> np.ndarray:
         problem, rng, inner = self.problem, driver.rng, self.inner
