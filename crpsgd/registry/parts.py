@@ -195,6 +195,10 @@ def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
     bind = getattr(obj, "bind", None)
     if bind is not None:
         bind(n_workers, problem)
+    if cfg.get("lr_scaling") == "adascale":
+        from crpsgd.schedules.observed import check_noise_for_step
+
+        check_noise_for_step(obj, n_workers, problem)
     return obj
 
 

@@ -11,6 +11,7 @@ from crpsgd.errors import UsageError
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.adaptive import DEFAULT_NOISE_EMA
 from crpsgd.schedules.noise import NoiseEstimate, NoiseEstimator
+from crpsgd.schedules.sample_noise import supports_samples
 from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
 
@@ -102,13 +103,21 @@ def with_noise_estimate(
         return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "workers", problem)
     if not needed:
         return schedule
-    observed = ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "auto", problem)
-    if observed.noise.source == "none":
+    check_noise_for_step(schedule, n_workers, problem)
+    return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "auto", problem)
+
+
+def check_noise_for_step(schedule: Any, n_workers: int, problem: Problem | None) -> None:
+    """Refuse (UsageError) a step size that reads the noise estimate (``--lr-scaling
+    adascale``) where none can be had: one worker, a schedule without its own estimate and
+    a problem without the within-worker one. The session calls it before the log exists."""
+    if n_workers >= 2 or hasattr(schedule, "last"):
+        return
+    if problem is not None and not supports_samples(problem):
         raise UsageError(
             "--lr-scaling=adascale on one worker needs the within-worker gradient variance, "
             f"which {type(problem).__name__} does not have: run on N >= 2 workers"
         )
-    return observed
 
 
 NAN_COLUMNS = {"noise_var": math.nan, "grad_sq_est": math.nan, "noise_scale": math.nan}

@@ -185,6 +185,7 @@ def test_log_schema_of_a_finished_run(tmp_path):
         (["--data", "synthetic:n=3,d=2"], "4 ranks but only 3 rows"),
         (["--data", "{missing}"], "no such file"),
         (["--data", "{badlabel}"], "bad.svm:2: non-binary label"),
+        (["--algo", "diloco", "--lr-scaling", "linear"], "--lr-scaling=linear: the step follows"),
     ],
 )
 def test_bad_input_under_mpi_gives_one_message_and_exit_2(tmp_path, args, message):
