@@ -13,11 +13,17 @@ vector is applied, its extra ``/rounds`` columns and its state for checkpoints.
 Every round runs as::
 
     batch = algo.next_round(driver)             # None: the run is over
-    gamma = step_size(sfo)                      # sfo: per worker, before the round
+    gamma = step_size(sfo) [* lr_scale]         # sfo: per worker, before the round
     buf = algo.local_work(driver, batch, gamma) # compute (timed)
     comm.allreduce_mean_(buf)                   # ONE Allreduce: one round (timed)
     algo.apply(driver, batch, gamma)            # compute (timed)
-    /rounds row (+ algo.columns()); then, if algo.resumable_rounds, the resumable point
+    /rounds row (+ algo.columns(), + lr_scale); then, if algo.resumable_rounds, the resumable point
+
+**Learning-rate scaling** (``--lr-scaling``, :mod:`crpsgd.schedules.lr_scaling`) is applied
+here and nowhere else: with a rule other than ``constant`` the round's step size is multiplied
+by its factor, from the batch and what :meth:`Algorithm.scaling_inputs` gives (the loop's
+first batch and the noise estimate), and the factor is logged as ``/rounds/lr_scale``; with
+``constant`` nothing is multiplied and nothing more is logged.
 
 **The checkpoint rule.** A checkpoint (and a replica check, and the stop a signal asked
 for) happens only at a *resumable point*: where the algorithm's whole state is its iterate
@@ -45,8 +51,10 @@ from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.evaluation import Evaluation, Evaluator
 from crpsgd.algorithms.loop_recorder import LoopOffset, LoopRecorder, ProgressHook, RunResult
 from crpsgd.comm.communicator import Communicator
+from crpsgd.errors import UsageError
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
+from crpsgd.schedules.lr_scaling import LrScaling, lr_scaling_from_config
 from crpsgd.schedules.step_size import StepSize, as_step_size
 
 
@@ -103,6 +111,12 @@ class Algorithm:
         """A callable that runs the remaining rounds in compiled blocks, or None."""
         return None
 
+    def scaling_inputs(self) -> tuple[int, float, float] | None:
+        """What ``--lr-scaling`` reads: the loop's first batch ``B_1`` and the noise
+        estimate's moving averages ``(tr(Sigma), ||grad f||^2)`` after the last round (NaN:
+        none); None where the step does not follow a batch schedule (the option is refused)."""
+        return None
+
     def finish(self, driver: Driver, result: RunResult) -> RunResult:
         """The run's result, from the driver's (e.g. with the algorithm's own fields)."""
         return result
@@ -115,7 +129,8 @@ class Driver:
     step size or a rule of the SFO per worker before a round; ``rng`` this rank's stream;
     ``evaluator=None`` evaluates nothing; rows go to ``log``; ``offset`` continues the
     counters of an earlier loop of the same run; ``control`` acts at resumable points and
-    ``resume`` continues a checkpointed run (the starting point is then the checkpoint's).
+    ``resume`` continues a checkpointed run (the starting point is then the checkpoint's);
+    ``lr_scaling`` scales each round's step size with its batch (None: ``constant``).
     """
 
     def __init__(
@@ -131,8 +146,10 @@ class Driver:
         offset: LoopOffset | None = None,
         control: RunControl | None = None,
         resume: Resume | None = None,
+        lr_scaling: LrScaling | None = None,
     ) -> None:
         self.comm = comm
+        self.lr_scaling = lr_scaling
         self.problem = problem
         self.step_size = as_step_size(gamma)
         self.rng = rng
@@ -158,6 +175,7 @@ class Driver:
             None,
             ctx.control,
             ctx.resume,
+            lr_scaling_from_config(ctx.cfg, ctx.comm.size),
         )
 
     @property
@@ -180,6 +198,11 @@ class Driver:
         if resume is not None:
             self.problem.load_state_arrays(resume.rank_arrays(self.comm.rank))
         algo.restore(self, resume)
+        if self.lr_scaling is not None and algo.scaling_inputs() is None:
+            raise UsageError(
+                f"--lr-scaling={self.lr_scaling.name}: {type(algo).__name__} does not step "
+                "with a batch schedule; only --lr-scaling=constant applies to it"
+            )
         compiled = algo.compiled(self)
         if compiled is not None:
             compiled()
@@ -189,6 +212,7 @@ class Driver:
 
     def _loop(self, algo: Algorithm) -> None:
         comm, rec, step_size, control = self.comm, self.rec, self.step_size, self.control
+        scaling = self.lr_scaling
         each = algo.resumable_rounds
         wtime = comm.wtime
         while (batch := algo.next_round(self)) is not None:
@@ -199,6 +223,9 @@ class Driver:
                 )
             t0 = wtime()
             gamma = step_size(rec.sfo)
+            if scaling is not None:
+                scale = scaling.factor(batch, *algo.scaling_inputs())
+                gamma = gamma * scale
             buf = algo.local_work(self, batch, gamma)
             t1 = wtime()
             comm.allreduce_mean_(buf)
@@ -206,8 +233,11 @@ class Driver:
             algo.apply(self, batch, gamma)
             t3 = wtime()
             compute_s, comm_s = (t1 - t0) + (t3 - t2), t2 - t1
+            columns = algo.columns()
+            if scaling is not None:
+                columns = {**(columns or {}), "lr_scale": scale}
             rec.round_done(
-                algo.x, batch, algo.local_steps, gamma, compute_s, comm_s, t3, algo.columns(), each
+                algo.x, batch, algo.local_steps, gamma, compute_s, comm_s, t3, columns, each
             )
             if each and control is not None and control.due(rec.rounds):
                 self.checkpoint(t3)

@@ -39,6 +39,7 @@ class BlockBuffers:
     def __init__(self, rounds: int, max_batch: int, n: int) -> None:
         self.batches = np.empty(rounds, dtype=np.int64)
         self.gammas = np.empty(rounds, dtype=np.float64)
+        self.scales = np.empty(rounds, dtype=np.float64)  # --lr-scaling's factors
         self.columns = np.empty((6, rounds), dtype=np.float64)
         self.work = np.empty(n + 1, dtype=np.float64)
         self.grow(max_batch)
@@ -66,6 +67,9 @@ def plan_block(
     if count:
         before = sfo + np.concatenate(([0], np.cumsum(bufs.batches[: count - 1])))
         bufs.gammas[:count] = step_size.table(before)
+        if plan.scaling is not None:
+            bufs.scales[:count] = plan.scaling.table(bufs.batches[:count], plan.base_batch)
+            bufs.gammas[:count] *= bufs.scales[:count]
     return count
 
 
@@ -103,6 +107,8 @@ def finish_block(
         "wall_s": cols[5] - rec.start,
         **{name: cols[i] for i, name in enumerate(_COLUMNS)},
     }
+    if plan.scaling is not None:
+        rows["lr_scale"] = bufs.scales[:done]
     add_rounds = getattr(rec.log, "add_rounds", None)
     if add_rounds is not None:
         add_rounds(rows, done)

@@ -29,6 +29,7 @@ the schedule's slots), the step, and the schedule's state for checkpoints.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -50,6 +51,7 @@ from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
 from crpsgd.schedules.budget_fill import budget_round
 from crpsgd.schedules.inner_product import along_columns
+from crpsgd.schedules.lr_scaling import LrScaling
 from crpsgd.schedules.observed import noise_columns, with_noise_estimate
 from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule
 from crpsgd.schedules.step_size import StepSize
@@ -70,7 +72,9 @@ class ParallelSGD(Algorithm):
 
     def start(self, driver: Driver, x0: np.ndarray) -> None:
         # every run logs the noise estimates: one more slot unless the schedule has its own
-        self.schedule = with_noise_estimate(self.schedule, driver.comm.size, self.problem)
+        scaling = driver.lr_scaling
+        needs = scaling is not None and scaling.needs_noise
+        self.schedule = with_noise_estimate(self.schedule, driver.comm.size, self.problem, needs)
         self.slots = self.schedule.extra_slots
         # the iterate, and the round's buffer: gradient, then the schedule's slots
         self.x, self.buf = self.problem.loop_arrays(x0, self.slots)
@@ -121,6 +125,11 @@ class ParallelSGD(Algorithm):
             columns["budget_fill"] = int(self.filled)
         return columns
 
+    def scaling_inputs(self) -> tuple[int, float, float]:
+        noise = getattr(self.schedule, "noise", None)
+        trace, grad_sq = noise.averages() if noise is not None else (math.nan, math.nan)
+        return self.schedule.batch(1), trace, grad_sq
+
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, object]]:
         state = self.schedule.state()
         arrays = getattr(self.schedule, "checkpoint_arrays", dict)()
@@ -128,7 +137,9 @@ class ParallelSGD(Algorithm):
 
     def compiled(self, driver: Driver) -> Callable[[], None] | None:
         """The same rounds in compiled blocks (:mod:`crpsgd.algorithms.fast_rounds`)."""
-        plan = fast_plan(self.problem, driver.comm, self.schedule, driver.step_size, self.buf)
+        plan = fast_plan(
+            self.problem, driver.comm, self.schedule, driver.step_size, self.buf, driver.lr_scaling
+        )
         if plan is None:
             return None
         return lambda: run_fast_loop(plan, driver, self)
@@ -149,19 +160,32 @@ def parallel_sgd(
     offset: LoopOffset | None = None,
     control: RunControl | None = None,
     resume: Resume | None = None,
+    lr_scaling: LrScaling | None = None,
 ) -> RunResult:
     """Run parallel SGD with batch sizes from ``schedule`` until the per-worker SFO budget
     ``budget`` (of this call) would be exceeded; ``gamma`` is the step size (a number, or a
     rule of the run's SFO per worker before the round). Returns the last iterate.
 
     Collective: every rank of ``comm`` must call it with the same schedule, budget and
-    step size. The other arguments are the :class:`~crpsgd.algorithms.driver.Driver`'s.
+    step size. The other arguments (``lr_scaling`` too) are the
+    :class:`~crpsgd.algorithms.driver.Driver`'s.
 
     The round's buffer is the gradient followed by the schedule's ``extra_slots``, which
     :meth:`~crpsgd.schedules.schedule.Schedule.fill_slots` fills; after the Allreduce
     :meth:`~crpsgd.schedules.schedule.Schedule.observe` sees the averages, before the step.
     """
     driver = Driver(
-        comm, problem, gamma, rng, evaluator, log, eval_factor, progress, offset, control, resume
+        comm,
+        problem,
+        gamma,
+        rng,
+        evaluator,
+        log,
+        eval_factor,
+        progress,
+        offset,
+        control,
+        resume,
+        lr_scaling,
     )
     return driver.run(ParallelSGD(problem, schedule, budget), x0)

@@ -124,6 +124,14 @@ def check_combination(cfg: dict[str, Any]) -> None:
     problem, algo = parts.problem(cfg["problem"]), parts.algorithm(cfg["algo"])
     for part in parts.selected(cfg):
         part.check_config(cfg)
+    scaling = cfg.get("lr_scaling", "constant")
+    if scaling != "constant" and not algo.uses_schedule:
+        schedule_driven = "/".join(a.name for a in parts.registered("algo") if a.uses_schedule)
+        raise UsageError(
+            f"--lr-scaling={scaling}: the step follows the batch only in the schedule-driven "
+            f"algorithms (--algo {schedule_driven}), not --algo {cfg['algo']}; its local steps "
+            "keep their own step size (leave --lr-scaling out)"
+        )
     if not problem.smoothness_known:
         for name in ("gamma", *algo.auto_needs_smoothness):
             if cfg[name] == "auto":

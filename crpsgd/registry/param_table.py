@@ -15,6 +15,7 @@ from crpsgd.params import Param
 from crpsgd.registry.common_params import COMMON_PARAMS
 from crpsgd.registry.parts import (
     FLAGS,
+    LR_SCALING_PARAM,
     SCHEDULE_PARAM,
     algorithm,
     by_kind,
@@ -27,11 +28,12 @@ from crpsgd.registry.parts import (
 
 
 def _own_params(kind: str, part: Any) -> tuple[Param, ...]:
-    """What a part declares; an algorithm with a schedule also ``--schedule`` and (for the
-    help and messages) the parameters of its default schedule."""
+    """What a part declares; an algorithm with a schedule also ``--schedule``,
+    ``--lr-scaling`` and (for the help and messages) the parameters of its default schedule."""
     if kind != "algo" or not part.uses_schedule:
         return part.params
-    return (SCHEDULE_PARAM, *part.params, *schedule(part.default_schedule).params)
+    own = (SCHEDULE_PARAM, LR_SCALING_PARAM)
+    return (*own, *part.params, *schedule(part.default_schedule).params)
 
 
 def all_params() -> tuple[Param, ...]:
@@ -53,6 +55,7 @@ def all_params() -> tuple[Param, ...]:
         choices=("auto", *by_kind()["schedule"]),
         help=f"{SCHEDULE_PARAM.help}; {schedules}",
     )
+    table[LR_SCALING_PARAM.name] = LR_SCALING_PARAM
     for p in declared():
         table.setdefault(p.name, p)
     return tuple(table.values())
@@ -86,7 +89,7 @@ def active_params(cfg: dict[str, Any]) -> set[str]:
     active.update(p.name for p in algo.params)
     sched = schedule_of(cfg)
     if sched is not None:
-        active.add(SCHEDULE_PARAM.name)
+        active.update((SCHEDULE_PARAM.name, LR_SCALING_PARAM.name))
         active.update(p.name for p in sched.params)
     return active
 
@@ -117,7 +120,7 @@ def param_groups() -> list[tuple[str, list[Param]]]:
     """The composed table grouped by owner for ``--help``: the common parameters, then one
     group per set of parts that declare the same parameters, in registration order."""
     table = {p.name: p for p in all_params()}
-    common = {p.name for p in COMMON_PARAMS} | {SCHEDULE_PARAM.name}
+    common = {p.name for p in COMMON_PARAMS} | {SCHEDULE_PARAM.name, LR_SCALING_PARAM.name}
     groups: dict[str, list[Param]] = {"common options": [table[n] for n in table if n in common]}
     seen = set(common)
     for kind in by_kind():

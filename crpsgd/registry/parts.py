@@ -71,6 +71,16 @@ PLUGINS_ENV = "CRPSGD_PLUGINS"
 SCHEDULE_PARAM = Param(
     "schedule", str, "auto", "batch schedule of the loop; 'auto' = the algorithm's own"
 )
+#: ``--lr-scaling``: likewise (the step of a schedule-driven loop follows its batch;
+#: :mod:`crpsgd.schedules.lr_scaling`). Given to another algorithm it is refused by name.
+LR_SCALING_PARAM = Param(
+    "lr_scaling",
+    str,
+    "constant",
+    "step size relative to the batch: constant (the paper's), linear (x B_t/B_1), sqrt "
+    "(x sqrt(B_t/B_1)) or adascale (AdaScale's gain from the noise estimate)",
+    ("constant", "linear", "sqrt", "adascale"),
+)
 FLAGS = {"problem": "--problem", "algo": "--algo", "schedule": "--schedule"}
 
 _PARTS: dict[str, dict[str, Any]] = {"problem": {}, "algo": {}, "schedule": {}}
@@ -164,11 +174,14 @@ def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
 
 
 def schedule_log_columns(cfg: dict[str, Any]) -> tuple[str, ...]:
-    """The optional ``/rounds`` columns the run's schedule writes (none without one)."""
+    """The optional ``/rounds`` columns the run's schedule-driven loop writes (none without
+    a schedule): the schedule part's own, and ``lr_scale`` with a ``--lr-scaling`` other
+    than ``constant``."""
     part = schedule_of(cfg)
-    if part is None or part.log_columns is None:
+    if part is None:
         return ()
-    return tuple(part.log_columns(cfg))
+    scaled = ("lr_scale",) if cfg.get("lr_scaling", "constant") != "constant" else ()
+    return (*(part.log_columns(cfg) if part.log_columns is not None else ()), *scaled)
 
 
 def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
@@ -182,6 +195,10 @@ def build_schedule(cfg: dict[str, Any], n_workers: int, problem: Any) -> Any:
     bind = getattr(obj, "bind", None)
     if bind is not None:
         bind(n_workers, problem)
+    if cfg.get("lr_scaling") == "adascale":
+        from crpsgd.schedules.observed import check_noise_for_step
+
+        check_noise_for_step(obj, n_workers, problem)
     return obj
 
 

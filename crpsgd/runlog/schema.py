@@ -51,7 +51,8 @@ columns it does not know; a column every run writes, a rename, a removal or a ch
 meaning bumps it. Columns only some runs write (:data:`ROUND_OPTIONAL_SCHEMA`, absent from
 the others' logs and not filled in by the reader): ``/rounds/noise_along`` and
 ``/rounds/budget_fill`` (the adaptive schedule's inner-product test and budget-filling last
-round). Root attributes added without a bump: ``data_note`` (what the data is, e.g.
+round), ``/rounds/lr_scale`` (``--lr-scaling`` other than ``constant``). Root attributes
+added without a bump: ``data_note`` (what the data is, e.g.
 "scikit-learn digits stand-in (not CIFAR-10)"; "" when nothing is to be said), ``eval_rows``
 (size of the training subset a torch problem's ``objective`` and ``grad_norm_sq`` are
 computed on; absent: the whole training set), ``schedule_warning``, ``model_parameters``
@@ -166,9 +167,15 @@ ROUND_OPTIONAL_SCHEMA: dict[str, Column] = {
         "1 if this round's batch was set to all the SFO left in the budget T (the adaptive "
         "schedule's last round, when its own batch did not fit or left less than itself), else 0",
     ),
+    "lr_scale": Column(
+        np.float64,
+        "1",
+        "--lr-scaling other than constant: the factor this round's step size was multiplied "
+        "by (B_t/B_1, sqrt(B_t/B_1) or AdaScale's gain); step_size is the scaled gamma",
+    ),
 }
 #: The value of an optional column in a row that leaves it out.
-ROUND_OPTIONAL: dict[str, Any] = {"noise_along": float("nan"), "budget_fill": 0}
+ROUND_OPTIONAL: dict[str, Any] = {"noise_along": float("nan"), "budget_fill": 0, "lr_scale": 1.0}
 
 ROUND_COLUMNS: dict[str, type] = {k: c.dtype for k, c in ROUND_SCHEMA.items()}
 EVAL_COLUMNS: dict[str, type] = {k: c.dtype for k, c in EVAL_SCHEMA.items()}

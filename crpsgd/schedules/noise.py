@@ -231,12 +231,15 @@ class NoiseEstimator:
         self._trace_m, self._grad_sq_m, self._weight = smoothed(
             self._trace_m, self._grad_sq_m, self._weight, self.smoothing, trace, grad_sq
         )
-        if self._weight > 0.0:
-            avg = (self._trace_m / self._weight, self._grad_sq_m / self._weight)
-        else:
-            avg = (math.nan, math.nan)
-        self.last = NoiseEstimate(trace, grad_sq, *avg)
+        self.last = NoiseEstimate(trace, grad_sq, *self.averages())
         return self.last
+
+    def averages(self) -> tuple[float, float]:
+        """The bias-corrected moving averages ``(tr(Sigma), ||grad f||^2)`` so far (NaN before
+        any finite round); part of the checkpointed state, unlike :attr:`last`."""
+        if self._weight > 0.0:
+            return self._trace_m / self._weight, self._grad_sq_m / self._weight
+        return math.nan, math.nan
 
     def state(self) -> dict[str, Any]:
         """JSON-ready state (floats round-trip exactly through ``repr``)."""

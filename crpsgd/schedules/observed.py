@@ -7,9 +7,11 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from crpsgd.errors import UsageError
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.adaptive import DEFAULT_NOISE_EMA
 from crpsgd.schedules.noise import NoiseEstimate, NoiseEstimator
+from crpsgd.schedules.sample_noise import supports_samples
 from crpsgd.schedules.schedule import BatchSchedule, LocalStats, RoundStats, Schedule, as_schedule
 
 
@@ -82,17 +84,40 @@ class ObservedSchedule(Schedule):
 
 
 def with_noise_estimate(
-    schedule: Schedule | BatchSchedule | int, n_workers: int, problem: Problem | None
+    schedule: Schedule | BatchSchedule | int,
+    n_workers: int,
+    problem: Problem | None,
+    needed: bool = False,
 ) -> Schedule:
     """``schedule`` itself when it estimates the noise (has ``last``, as
     :class:`AdaptiveBatch`), else wrapped in :class:`ObservedSchedule`. The watching
     estimate uses the spread across workers (N >= 2) and costs one slot; on one rank the
     schedule is returned as it is and the columns are NaN (the within-worker estimate costs
-    a pass over the rows: only ``--schedule adaptive`` on one rank pays it)."""
+    a pass over the rows: only ``--schedule adaptive`` on one rank pays it, and a run whose
+    step size reads the estimate, ``needed``: ``--lr-scaling adascale``, refused with a
+    UsageError where the problem has no within-worker estimate)."""
     schedule = as_schedule(schedule)
-    if hasattr(schedule, "last") or n_workers < 2:
+    if hasattr(schedule, "last"):
         return schedule
-    return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "workers", problem)
+    if n_workers >= 2:
+        return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "workers", problem)
+    if not needed:
+        return schedule
+    check_noise_for_step(schedule, n_workers, problem)
+    return ObservedSchedule(schedule, n_workers, DEFAULT_NOISE_EMA, "auto", problem)
+
+
+def check_noise_for_step(schedule: Any, n_workers: int, problem: Problem | None) -> None:
+    """Refuse (UsageError) a step size that reads the noise estimate (``--lr-scaling
+    adascale``) where none can be had: one worker, a schedule without its own estimate and
+    a problem without the within-worker one. The session calls it before the log exists."""
+    if n_workers >= 2 or hasattr(schedule, "last"):
+        return
+    if problem is not None and not supports_samples(problem):
+        raise UsageError(
+            "--lr-scaling=adascale on one worker needs the within-worker gradient variance, "
+            f"which {type(problem).__name__} does not have: run on N >= 2 workers"
+        )
 
 
 NAN_COLUMNS = {"noise_var": math.nan, "grad_sq_est": math.nan, "noise_scale": math.nan}

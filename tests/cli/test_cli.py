@@ -35,6 +35,13 @@ BAD_INPUTS = [
     (["--config", "{d}/absent.toml"], "absent.toml: no such configuration file"),
     (["--lam"], "--lam: expected one argument"),
     (["--frobnicate", "3"], "unrecognized arguments: --frobnicate 3"),
+    (["--lr-scaling", "cubic"], "--lr-scaling='cubic': must be one of constant, linear"),
+    (["--algo", "local-sgd", "--lr-scaling", "sqrt"], "--lr-scaling=sqrt: the step follows"),
+    # one worker, no within-worker variance: refused before the log is created
+    (
+        ["--problem", "mlp", "--gamma", "0.1", "--lr-scaling", "adascale"],
+        "--lr-scaling=adascale on one worker needs the within-worker gradient variance",
+    ),
 ]
 
 

@@ -54,6 +54,11 @@ CASES: dict[str, list[str]] = {
         "--rho", "1.5", "--T", "20000", "--lam", "1e-4", "--gamma", "0.5",
         "--eval-factor", "1.5", "--checkpoint-every", "4",
     ],
+    "cr-psgd-sqrt-scaling": [
+        "--data", "synthetic:n=1200,d=9,seed=2", "--algo", "cr-psgd", "--b1", "3",
+        "--rho", "1.3", "--T", "9000", "--lam", "1e-3", "--gamma", "0.2",
+        "--lr-scaling", "sqrt", "--checkpoint-every", "5",
+    ],
 }  # fmt: skip
 
 

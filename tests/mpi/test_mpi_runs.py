@@ -14,8 +14,9 @@ from tests.conftest import run_mpi
 pytestmark = pytest.mark.mpi
 
 
-def serial_parallel_sgd(spec, n_workers, seed, lam, gamma, schedule, budget):
-    """Parallel SGD recomputed in one process with plain NumPy, from the same streams."""
+def serial_parallel_sgd(spec, n_workers, seed, lam, gamma, schedule, budget, scale=None):
+    """Parallel SGD recomputed in one process with plain NumPy, from the same streams; with
+    ``scale``, round ``t`` steps with ``gamma * scale(B_t)`` (``--lr-scaling``)."""
     sp = parse_synthetic_spec(spec)
     shards = [synthetic_rows(sp, *shard_bounds(sp.n, i, n_workers)) for i in range(n_workers)]
     rngs = [worker_rng(seed, i) for i in range(n_workers)]
@@ -27,8 +28,34 @@ def serial_parallel_sgd(spec, n_workers, seed, lam, gamma, schedule, budget):
             A, b = shard.to_dense()[idx], shard.y[idx]
             coef = -b / (1.0 + np.exp(b * (A @ x)))
             total += A.T @ coef / batch + lam * x
-        x = x - gamma * (total / n_workers)
+        step = gamma if scale is None else gamma * scale(batch)
+        x = x - step * (total / n_workers)
     return x
+
+
+def test_mpi_run_with_linear_lr_scaling_matches_serial_recomputation(tmp_path):
+    """``--lr-scaling linear``: round t steps with gamma B_t/B_1, on every rank alike."""
+    out, spec, schedule = (
+        tmp_path / "run.h5",
+        "synthetic:n=1500,d=9,seed=6",
+        ExponentialBatch(3, 1.4),
+    )
+    budget, seed, lam, gamma = 900, 5, 1e-3, 0.2
+    flags = ["--algo", "cr-psgd", "--b1", "3", "--rho", "1.4", "--lr-scaling", "linear"]
+    common = ["--T", str(budget), "--seed", str(seed), "--lam", str(lam), "--gamma", str(gamma)]
+    proc = run_mpi(
+        2, ["-m", "crpsgd", "run", "--data", spec, *flags, *common, "--out", str(out), "--quiet"]
+    )
+    assert proc.returncode == 0, proc.stderr
+    run = read_run(out)
+    batches = np.array(batch_sequence(schedule, budget))
+    np.testing.assert_array_equal(run.rounds["batch"], batches)
+    np.testing.assert_array_equal(run.rounds["lr_scale"], batches / 3)
+    np.testing.assert_array_equal(run.rounds["step_size"], gamma * (batches / 3))
+    expected = serial_parallel_sgd(spec, 2, seed, lam, gamma, schedule, budget, lambda b: b / 3)
+    np.testing.assert_allclose(run.x, expected, rtol=1e-11, atol=1e-14)
+    unscaled = serial_parallel_sgd(spec, 2, seed, lam, gamma, schedule, budget)
+    assert not np.allclose(run.x, unscaled, rtol=1e-6)
 
 
 @pytest.mark.parametrize(
@@ -158,6 +185,7 @@ def test_log_schema_of_a_finished_run(tmp_path):
         (["--data", "synthetic:n=3,d=2"], "4 ranks but only 3 rows"),
         (["--data", "{missing}"], "no such file"),
         (["--data", "{badlabel}"], "bad.svm:2: non-binary label"),
+        (["--algo", "diloco", "--lr-scaling", "linear"], "--lr-scaling=linear: the step follows"),
     ],
 )
 def test_bad_input_under_mpi_gives_one_message_and_exit_2(tmp_path, args, message):
