@@ -11,16 +11,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mpi4py import MPI
 
-if TYPE_CHECKING:
-    from crpsgd.comm.communicator import Communicator
-
-#: The communicator of this process (set by :class:`Communicator` when made), whose failure
-#: handler and watch communicator :func:`report_failure` uses.
-ACTIVE: list[Communicator | None] = [None]
+#: The communicator of this process (set by :class:`~crpsgd.comm.communicator.Communicator`
+#: when made), whose failure handler and watch communicator :func:`report_failure` uses.
+ACTIVE: list[Any] = [None]
 _NOTICE, _ACK = 7301, 7302
 
 
@@ -34,7 +31,7 @@ class FailureWatch:
     """
 
     def __init__(
-        self, comm: Communicator, on_failure: Callable[[int, str], None], poll_s: float = 0.05
+        self, comm: Any, on_failure: Callable[[int, str], None], poll_s: float = 0.05
     ) -> None:
         self.comm = comm
         self.on_failure = on_failure
