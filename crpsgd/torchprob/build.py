@@ -41,10 +41,17 @@ TORCH_PARAMS: tuple[Param, ...] = (
         "momentum",
         float,
         0.0,
-        "torch: heavy-ball momentum in [0, 1) (0 = the paper's plain update)",
+        "heavy-ball momentum in [0, 1) of the torch update, or of DiLoCo's inner SGD steps "
+        "(0 = the paper's plain update)",
         check=lambda v: None if 0.0 <= v < 1.0 else "must be in [0, 1)",
     ),
-    Param("weight_decay", float, 0.0, "torch: weight decay of the update", check=_at_least(0)),
+    Param(
+        "weight_decay",
+        float,
+        0.0,
+        "weight decay of the torch update, or of DiLoCo's inner steps",
+        check=_at_least(0),
+    ),
     Param(
         "augment",
         str,
