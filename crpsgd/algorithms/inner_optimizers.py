@@ -73,7 +73,8 @@ class InnerAdamW(InnerOptimizer):
         if self.weight_decay:
             x *= 1.0 - gamma * self.weight_decay
         m *= b1
-        m += (1.0 - b1) * grad
+        np.multiply(grad, 1.0 - b1, out=work)
+        m += work
         np.multiply(grad, grad, out=work)
         work *= 1.0 - b2
         v *= b2
