@@ -188,31 +188,19 @@ def _with_resume_hint(exc: AllRanksError) -> str:
 
 def _fail_alone(what: str, code: int) -> int:
     """This rank failed on its own (the others may wait in a collective): print one
-    message naming it, have rank 0 record it in the log, abort the whole job.
-
-    Nothing here may stop the abort: a second failure (the message cannot be printed, the
-    log cannot be closed, another signal) is dropped, and the abort still happens."""
+    message naming it, then :func:`crpsgd.comm.failures.end_job_for` (rank 0 records it in
+    the log, the whole job ends). A message that cannot be printed does not stop the abort."""
     message = f"rank {_rank()}: {what}"
     try:
-        try:
-            print(f"crpsgd: {message}", file=sys.stderr, flush=True)
-            if os.environ.get("CRPSGD_TRACEBACK"):
-                traceback.print_exc()
-        finally:
-            if "mpi4py.MPI" in sys.modules:
-                from crpsgd.comm.failures import abort_job, report_failure, world_size
+        print(f"crpsgd: {message}", file=sys.stderr, flush=True)
+        if os.environ.get("CRPSGD_TRACEBACK"):
+            traceback.print_exc()
+    except BaseException:  # a second failure on the way out; the abort still happens
+        pass
+    if "mpi4py.MPI" in sys.modules:
+        from crpsgd.comm.failures import end_job_for
 
-                if world_size() > 1:
-                    try:
-                        report_failure(message)
-                    finally:
-                        abort_job(code)
-    except BaseException:  # a second failure on the way out; the first one is reported
-        if "mpi4py.MPI" in sys.modules and sys.modules["mpi4py.MPI"].COMM_WORLD.Get_size() > 1:
-            from crpsgd.comm.lifecycle import drain_standard_streams
-
-            drain_standard_streams()
-            sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
+        end_job_for(message, code)
     return code
 
 

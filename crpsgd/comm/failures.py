@@ -120,5 +120,21 @@ def abort_job(code: int) -> None:
     MPI.COMM_WORLD.Abort(code)
 
 
+def end_job_for(message: str, code: int) -> None:
+    """This rank failed on its own (the others may wait in a collective): have rank 0 record
+    ``message`` (its :class:`FailureWatch`), then end every rank with status ``code``. A job of
+    one rank is left to end by itself. Nothing here stops the abort: a second failure on the
+    way (the log cannot be closed, another signal) is dropped and the abort still happens."""
+    if world_size() <= 1:
+        return
+    try:
+        try:
+            report_failure(message)
+        finally:
+            abort_job(code)
+    except BaseException:
+        MPI.COMM_WORLD.Abort(code)
+
+
 def world_size() -> int:
     return MPI.COMM_WORLD.Get_size()

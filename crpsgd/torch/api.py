@@ -57,7 +57,7 @@ class TrainResult:
 def _run(values: dict[str, Any]) -> Any:
     """``crpsgd run`` with ``values`` on every rank; a failure of this rank alone aborts
     the job (the other ranks would wait for it in the next collective)."""
-    from crpsgd.comm.failures import abort_job, report_failure, world_size
+    from crpsgd.comm.failures import end_job_for, world_size
     from crpsgd.session.run import run_from_cli
 
     try:
@@ -68,8 +68,7 @@ def _run(values: dict[str, Any]) -> Any:
         if world_size() > 1:
             message = f"rank {_rank()}: {describe_failure(exc)}"
             print(f"crpsgd: {message}", file=sys.stderr, flush=True)
-            report_failure(message)
-            abort_job(EXIT_FAILURE)
+            end_job_for(message, EXIT_FAILURE)
         raise
 
 
