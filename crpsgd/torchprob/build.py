@@ -18,14 +18,9 @@ from crpsgd.data.in_process import is_in_process, lookup
 from crpsgd.data.loader import load_shard
 from crpsgd.data.sources import source_of
 from crpsgd.errors import UsageError
-from crpsgd.params import Param, all_of, at_most
+from crpsgd.params import Param, all_of, at_least, at_most
 from crpsgd.params.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
-
-
-def _at_least(low: float):
-    return lambda v: None if v >= low else f"must be >= {low}"
-
 
 TORCH_PARAMS: tuple[Param, ...] = (
     Param("model", str, "resnet20", "torch: resnet20 or pkg.module:build (returns a Module)"),
@@ -35,7 +30,7 @@ TORCH_PARAMS: tuple[Param, ...] = (
         128,
         "torch: largest chunk of a minibatch in one forward/backward (gradients accumulate; "
         "BatchNorm's ghost batch); with --noise-source samples at least 2 chunks per batch",
-        check=_at_least(1),
+        check=at_least(1),
     ),
     Param(
         "momentum",
@@ -50,7 +45,7 @@ TORCH_PARAMS: tuple[Param, ...] = (
         float,
         0.0,
         "weight decay of the torch update, or of DiLoCo's inner steps",
-        check=_at_least(0),
+        check=at_least(0),
     ),
     Param(
         "augment",
@@ -64,14 +59,14 @@ TORCH_PARAMS: tuple[Param, ...] = (
         int,
         10000,
         "torch: size of the fixed training subset evaluated",
-        check=_at_least(1),
+        check=at_least(1),
     ),
     Param(
         "threads",
         int,
         1,
         "torch: intra-op threads per rank",
-        check=all_of(_at_least(1), at_most(2**16, "2^16: a thread count torch can hold")),
+        check=all_of(at_least(1), at_most(2**16, "2^16: a thread count torch can hold")),
     ),
     Param("device", str, "cpu", "torch: cpu or cuda", ("cpu", "cuda")),
 )
