@@ -16,7 +16,7 @@ each evaluation, logged after the round it follows; the time of rounds ``r0+1 ..
 (:func:`round_seconds`), with ``r0 = WARMUP`` rounds left out as warm-up. The bare loop is
 timed with ``time.perf_counter`` over the same steps (its first ``WARMUP`` steps left out).
 Everything else in a round is counted: sampling, the round's Allreduce (one rank), the
-update, the log row, the replica checks of the defaults.
+update, the log row.
 
 Per ``B``: ``repeats`` pairs (``train()`` then bare, alternating which goes first), each a
 fresh model; seconds per sample of each repeat; medians; ``ratio`` = train / bare (1.05 is
