@@ -106,6 +106,7 @@ bench-resnet20: $(STAMP)
 # Issue 11: a ResNet20 round on one rank against bare PyTorch, and micro-batch memory.
 bench-torch: $(STAMP)
 	$(BIN)/python -m bench torch --out bench/results/torch.json
+	$(BIN)/python -m bench torch-api --out bench/results/torch_api.json
 
 # Issue 10: the same PSGD / CR-PSGD written four ways (crpsgd, mpi4py + SciPy, torch.distributed
 # gloo with all_reduce and with DDP, Horovod), N = 2 ranks; run on a quiet machine. The torch

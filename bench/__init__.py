@@ -16,6 +16,7 @@ overhead           what a round costs besides its kernel and its Allreduce
 allreduce          MPI_Allreduce's latency and bandwidth fits
 peers              crpsgd against mpi4py + SciPy, torch.distributed, DDP and Horovod loops
 torch              a torch round's speed and memory
+torch-api          crpsgd.torch.train() on a TensorDataset against a bare PyTorch loop
 resnet20-table     the ResNet20 table and figure from the runs' logs
 =================  =========================================================================
 """
@@ -32,5 +33,6 @@ COMMANDS: dict[str, str] = {
     "allreduce": "bench_allreduce",
     "peers": "bench_peers",
     "torch": "bench_torch",
+    "torch-api": "bench_torch_api",
     "resnet20-table": "resnet20_table",
 }

@@ -3,7 +3,9 @@ parameters under their names (``T=2000``, ``b1=16``, ``micro_batch=64``).
 
 An unknown keyword is one :class:`~crpsgd.errors.UsageError` naming it, with the close
 matches (``momentun`` -> ``momentum``) and the valid names; a keyword that ``train()`` sets
-itself or that would be ignored is refused the same way, never dropped in silence.
+itself or that would be ignored is refused the same way, never dropped in silence: so is a
+parameter of a part the run does not select (``rho=`` with ``algo="psgd"``, ``lam=``, which
+belongs to the built-in problems), as ``crpsgd run`` refuses its flag.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import difflib
 from typing import Any
 
 from crpsgd.errors import UsageError
-from crpsgd.registry.param_table import all_params
+from crpsgd.registry.param_table import all_params, check_selected
 
 #: set by train() itself
 OWN = {
@@ -50,3 +52,21 @@ def check_keywords(params: dict[str, Any], optimizer: bool) -> None:
                 f"{key}=: with optimizer= the optimizer's own settings (lr, momentum, "
                 "weight decay) replace crpsgd's plain step: set them in the factory"
             )
+    _check_selected(params)
+
+
+def _check_selected(params: dict[str, Any]) -> None:
+    """Refuse a keyword of a problem, algorithm or batch schedule that the run does not
+    select (the torch problem, ``algo``, ``schedule``), naming the keyword. Unknown ``algo``
+    or ``schedule`` values are left to the run's own checks."""
+    table = {p.name: p for p in all_params()}
+    algo = str(params.get("algo") or table["algo"].default)
+    schedule = str(params.get("schedule") or "auto")
+    if algo not in table["algo"].choices or schedule not in table["schedule"].choices:
+        return
+    given = [key for key, value in params.items() if value is not None]
+    for key in given:
+        try:
+            check_selected({"problem": "torch", "algo": algo, "schedule": schedule}, [key])
+        except UsageError as exc:
+            raise UsageError(f"{key}=: not used by this run: {exc}") from None

@@ -1,6 +1,7 @@
 """The documentation site builds with ``mkdocs build --strict`` (no broken link or anchor, no
 page left out of the nav), its generated reference pages cover every parameter and every
-log column, and the README's relative links point at files of the repository."""
+log column, the page of ``crpsgd.torch.train`` lists every argument and keyword it takes, and
+the README's relative links point at files of the repository."""
 
 from __future__ import annotations
 
@@ -88,3 +89,31 @@ def test_readme_links_point_at_files():
 
 def test_readme_is_a_front_page():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+
+
+def _first_column_names(page: str, heading: str) -> list[str]:
+    """The backquoted names in the first column of the table under the first heading of
+    ``page`` that starts with ``heading``."""
+    text = (ROOT / "docs" / page).read_text()
+    section = text.split(f"\n{heading}", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    return [name for cell in rows for name in re.findall(r"`([^`]+)`", cell)]
+
+
+def test_torch_api_page_lists_every_argument_and_keyword_of_train_once():
+    pytest.importorskip("torch")
+    import inspect
+
+    from crpsgd.torch import train
+    from crpsgd.torch.keywords import valid_names
+
+    listed = _first_column_names("torch-api.md", "## Keywords\n")
+    missing = sorted(set(valid_names()) - set(listed))
+    assert not missing, f"docs/torch-api.md, Keywords: not documented: {missing}"
+    stale = sorted(set(listed) - set(valid_names()))
+    assert not stale, f"docs/torch-api.md, Keywords: not keywords of train(): {stale}"
+    assert len(listed) == len(set(listed)), "docs/torch-api.md, Keywords: a name listed twice"
+    params = inspect.signature(train).parameters.values()
+    own = [("**" if p.kind is p.VAR_KEYWORD else "") + p.name for p in params]
+    arguments = _first_column_names("torch-api.md", "## `train(")
+    assert arguments == own, f"docs/torch-api.md: the table of train()'s arguments: {own}"

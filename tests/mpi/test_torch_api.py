@@ -143,6 +143,29 @@ def test_keywords_with_an_optimizer_and_those_train_sets_itself():
         check_keywords({"resume": "x.ckpt.h5"}, optimizer=False)
 
 
+def test_a_keyword_of_a_part_the_run_does_not_select_is_refused_by_name():
+    refused = {
+        "rho=: not used by this run: --rho belongs to --algo cr-psgd/cr-psgd-catalyst, not "
+        "--algo psgd": {"algo": "psgd", "batch": 16, "rho": 1.5},
+        "period=: not used by this run: --period belongs to --algo local-sgd": {"period": 3},
+        "eta=: not used by this run: --eta belongs to --schedule adaptive, not --schedule "
+        "exponential": {"b1": 8, "eta": 2.0},
+        "lam=: not used by this run: --lam belongs to --problem logreg": {"lam": 1e-3},
+        "hidden=: not used by this run: --hidden belongs to --problem mlp": {"hidden": 3},
+    }
+    for message, keywords in refused.items():
+        with pytest.raises(UsageError, match=re.escape(message)):
+            check_keywords(keywords, optimizer=False)
+    for keywords in (
+        {"b1": 8, "rho": 1.5, "micro_batch": 4, "momentum": 0.9},
+        {"algo": "psgd", "batch": 16, "lr_scaling": "linear", "rho": None},
+        {"schedule": "adaptive", "b1": 8, "eta": 2.0, "max_growth": 3},
+        {"algo": "diloco", "batch": 8, "period": 4, "outer_lr": 0.5, "weight_decay": 0.1},
+        {"algo": "no-such-algo", "rho": 1.5},  # left to the run's own check of algo
+    ):
+        check_keywords(keywords, optimizer=False)
+
+
 def test_integer_and_float_targets_and_pairs():
     classes = ObjectData((np.zeros((6, 2)), np.array([0, 2, 1, 0, 2, 5])), "train_data")
     shards = [classes.shard(r, 2) for r in range(2)]
