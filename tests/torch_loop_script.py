@@ -10,6 +10,8 @@ batches to OUT_DIR/<case>-rank<r>.pt.
 (OUT_DIR/average-rank<r>.pt).
 ``resume``: a loop stopped, saved (model, optimizer, sampler state_dicts) and continued
 against the whole loop (OUT_DIR/resume-rank<r>.pt).
+``documented``: the code block of that section as written, against train() with the
+settings it names (OUT_DIR/documented-rank<r>.pt).
 ``bad``: bad input, one case after the other; each rank writes ``<case>: <message>`` of the
 UsageError it got (or ``no error``) to OUT_DIR/bad-rank<r>.txt.
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from crpsgd.errors import UsageError  # noqa: E402
 from crpsgd.torch import GradientAverager, GrowingBatchSampler, train  # noqa: E402
@@ -168,6 +171,31 @@ def resume(out: Path) -> None:
     torch.save(record, out / f"resume-rank{sampler.rank}.pt")
 
 
+def documented(out: Path) -> None:
+    """The code block of docs/torch-api.md's "Your own loop", run as it is written, and
+    train() with the settings the text names."""
+    text = (ROOT / "docs" / "torch-api.md").read_text()
+    block = text.split("## Your own loop", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict = {}
+    exec(compile(block, "docs/torch-api.md", "exec"), scope)
+
+    def factory() -> nn.Module:
+        return nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+
+    result = train(
+        factory, scope["data"], loss=scope["loss_fn"], gamma=0.2, T=2000, b1=8, rho=1.2, seed=0,
+        out=str(out / "documented.h5"), overwrite=True, quiet=True,
+    )  # fmt: skip
+    sampler = scope["sampler"]
+    record = {
+        "train": flat(result.model),
+        "loop": flat(scope["model"]),
+        "largest": sampler.batch,
+        "rounds": (result.rounds, sampler.rounds),
+    }
+    torch.save(record, out / f"documented-rank{sampler.rank}.pt")
+
+
 def flat_grad(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
 
@@ -199,4 +227,10 @@ def bad(out: Path) -> None:
 
 if __name__ == "__main__":
     scenario, out_dir = sys.argv[1], Path(sys.argv[2])
-    {"compare": compare, "average": average, "resume": resume, "bad": bad}[scenario](out_dir)
+    {
+        "compare": compare,
+        "average": average,
+        "resume": resume,
+        "documented": documented,
+        "bad": bad,
+    }[scenario](out_dir)

@@ -42,6 +42,13 @@ def test_the_documented_loop_gives_train_s_parameters_bit_for_bit(compared, case
     assert torch.equal(compared[case][0]["loop"], compared[case][1]["loop"])
 
 
+def test_the_loop_in_the_documentation_runs_as_written_and_equals_train(tmp_path):
+    for record in _run(tmp_path, "documented"):
+        rounds, loop_rounds = record["rounds"]
+        assert rounds == loop_rounds > 5 and record["largest"] > 128  # in chunks, too
+        assert torch.equal(record["loop"], record["train"])
+
+
 @pytest.mark.parametrize("case", ["plain", "chunks"])
 def test_exponential_batches_within_the_budget(compared, case):
     run = CASES[case][0]
