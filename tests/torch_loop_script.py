@@ -12,6 +12,7 @@ batches to OUT_DIR/<case>-rank<r>.pt.
 against the whole loop (OUT_DIR/resume-rank<r>.pt).
 ``documented``: the code block of that section as written, against train() with the
 settings it names (OUT_DIR/documented-rank<r>.pt).
+``fails``: the loss fails on rank 1 alone inside ``with averager:`` (the job must end).
 ``bad``: bad input, one case after the other; each rank writes ``<case>: <message>`` of the
 UsageError it got (or ``no error``) to OUT_DIR/bad-rank<r>.txt.
 """
@@ -196,6 +197,24 @@ def documented(out: Path) -> None:
     torch.save(record, out / f"documented-rank{sampler.rank}.pt")
 
 
+def fails(out: Path) -> None:
+    """The user's loss fails on rank 1 alone in round 2, inside ``with averager:``."""
+    data = classes_data()
+    sampler = GrowingBatchSampler(data, T=60, b1=4, rho=2.0)
+    model = nn.Linear(5, 3)
+
+    def loss_fn(output, target):
+        if sampler.rank == 1 and sampler.rounds == 2:
+            raise RuntimeError("no loss for this batch")
+        return nn.functional.cross_entropy(output, target)
+
+    with GradientAverager(model, sampler) as averager:
+        for x, y in torch.utils.data.DataLoader(data, batch_sampler=sampler):
+            loss_fn(model(x), y).backward()
+            averager.average()
+    print("returned", sampler.rank)
+
+
 def flat_grad(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.grad.reshape(-1) for p in model.parameters()])
 
@@ -232,5 +251,6 @@ if __name__ == "__main__":
         "average": average,
         "resume": resume,
         "documented": documented,
+        "fails": fails,
         "bad": bad,
     }[scenario](out_dir)

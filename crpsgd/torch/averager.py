@@ -16,7 +16,10 @@ fill_slots`), e.g. ``||g_i||^2`` for the noise estimate across workers (``N >= 2
 which ``adaptive`` decides ``B_{t+1}`` and every schedule's noise columns come. The buffer,
 its layout and the reduction are those of ``train()``'s round, so the averaged gradient is
 the same bit for bit. A non-finite average raises
-:class:`~crpsgd.errors.DivergenceError` on every rank.
+:class:`~crpsgd.errors.DivergenceError` on every rank. Used as a context manager around the
+loop (``with GradientAverager(model, sampler) as averager:``), a failure of one rank alone
+ends the whole job with one message instead of leaving the others waiting
+(:mod:`crpsgd.torch.alone`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from torch import nn
 from crpsgd.errors import UsageError
 from crpsgd.schedules.observed import noise_columns
 from crpsgd.schedules.schedule import LocalStats, RoundStats
+from crpsgd.torch.alone import end_job_if_alone
 from crpsgd.torch.sampler import GrowingBatchSampler, as_communicator
 from crpsgd.torchprob.flat import FlatModule
 
@@ -86,6 +90,14 @@ class GradientAverager:
         self.schedule.observe(t, RoundStats(t, batch, grad, self.extra, self.comm.size))
         flat.grads.copy_(torch.from_numpy(grad))
         self.sampler.round_averaged(t)
+
+    def __enter__(self) -> GradientAverager:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        """An exception of this rank alone ends the job (one line, exit status 1)."""
+        if exc is not None:
+            end_job_if_alone(exc, self.comm.rank, self.comm.size)
 
     def statistics(self) -> dict[str, float]:
         """The noise estimate after the last round, as ``train()`` logs it: ``noise_var``

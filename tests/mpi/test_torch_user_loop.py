@@ -5,6 +5,7 @@ split into micro-batches), the averaged gradient against the ranks' own, and bad
 refused by name on every rank."""
 
 import math
+import re
 from fractions import Fraction
 
 import pytest
@@ -81,6 +82,19 @@ def test_a_loop_resumed_from_state_dicts_ends_where_the_whole_loop_does(tmp_path
         assert 2 < record["stopped_after"] < len(record["batches"])
         assert record["resumed_batches"] == record["batches"]
         assert torch.equal(record["resumed"], record["whole"])
+
+
+def test_a_failure_of_one_rank_in_the_loop_ends_the_job_with_one_message(tmp_path):
+    proc = run_mpi(2, ["tests/torch_loop_script.py", "fails", str(tmp_path)], timeout=200)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "returned" not in proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("crpsgd: ")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert re.fullmatch(
+        r"crpsgd: rank 1: \S*tests/torch_loop_script\.py:\d+: "
+        r"RuntimeError: no loss for this batch",
+        lines[0],
+    ), lines
 
 
 def test_bad_input_is_refused_by_name_on_every_rank(tmp_path):
