@@ -123,11 +123,22 @@ def average(out: Path) -> None:
     torch.save(record, out / f"average-rank{sampler.rank}.pt")
 
 
+RESUMED = {
+    "norm": {"T": 400, "b1": 4, "schedule": "adaptive", "eta": 0.5, "seed": 2},
+    "inner-product": {"T": 400, "b1": 4, "schedule": "adaptive", "adaptive_test": "inner-product"},
+}
+
+
 def resume(out: Path) -> None:
-    """The adaptive schedule with SGD and momentum: the whole loop, and the same loop
-    stopped after round 4, its states saved to a file, and continued by new objects."""
+    """The adaptive schedule (norm test; inner-product test, whose state holds an array)
+    with SGD and momentum: the whole loop, and the same loop stopped after round 4, its
+    states saved to a file, and continued by new objects."""
+    records = {name: resume_one(out, run) for name, run in RESUMED.items()}
+    torch.save(records, out / f"resume-rank{records['norm']['rank']}.pt")
+
+
+def resume_one(out: Path, run: dict) -> dict:
     data, loss_fn = classes_data(), nn.CrossEntropyLoss()
-    run = {"T": 400, "b1": 4, "schedule": "adaptive", "eta": 0.5, "seed": 2}
 
     def parts(state=None):
         model = net()
@@ -159,17 +170,19 @@ def resume(out: Path) -> None:
     first = rounds(model, sampler, averager, optimizer, stop=4)
     path = out / f"state-rank{sampler.rank}.pt"
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
-    torch.save({**state, "sampler": sampler.state_dict()}, path)
-    model, *rest = parts(torch.load(path, weights_only=False))
+    saved = sampler.state_dict()
+    torch.save({**state, "sampler": saved}, path)
+    model, *rest = parts(torch.load(path))
     second = rounds(model, *rest)
-    record = {
+    return {
         "batches": batches,
         "resumed_batches": first + second,
         "stopped_after": len(first),
         "whole": whole,
         "resumed": flat(model),
+        "rank": sampler.rank,
+        "arrays": sorted(saved["schedule_arrays"]),
     }
-    torch.save(record, out / f"resume-rank{sampler.rank}.pt")
 
 
 def documented(out: Path) -> None:

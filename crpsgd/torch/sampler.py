@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import torch
 
 from crpsgd.comm.communicator import Communicator
 from crpsgd.data.rng import sample_indices, worker_rng
@@ -161,8 +162,10 @@ class GrowingBatchSampler:
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
         """Everything a sampler built with the same arguments needs to continue exactly: the
-        counters, the stream's state and the schedule's (its noise estimate included). Take
-        it between rounds (after ``average()``, when an averager is attached)."""
+        counters, the stream's state and the schedule's (its noise estimate included), as
+        Python numbers, strings and tensors (``torch.load`` reads it with its default
+        ``weights_only=True``). Take it between rounds (after ``average()``, when an
+        averager is attached)."""
         if self.averager_attached and self.averaged < self.rounds:
             raise UsageError(
                 f"{WHO}.state_dict(): round {self.rounds} is not averaged yet; take the "
@@ -181,7 +184,7 @@ class GrowingBatchSampler:
             "filled": self.filled,
             "rng": copy.deepcopy(self.rng.bit_generator.state),
             "schedule": self.schedule.state(),
-            "schedule_arrays": {k: np.array(v, copy=True) for k, v in arrays.items()},
+            "schedule_arrays": {k: torch.tensor(v) for k, v in arrays.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -198,7 +201,8 @@ class GrowingBatchSampler:
                 )
         self.schedule.load_state(state["schedule"])
         if state["schedule_arrays"]:
-            self.schedule.load_checkpoint_arrays(state["schedule_arrays"])
+            arrays = {k: v.numpy() for k, v in state["schedule_arrays"].items()}
+            self.schedule.load_checkpoint_arrays(arrays)
         self.rng.bit_generator.state = copy.deepcopy(state["rng"])
         self.rounds = self.averaged = int(state["rounds"])
         self.sfo, self.batch = int(state["sfo"]), int(state["batch"])

@@ -78,10 +78,13 @@ def test_the_averaged_gradient_is_the_mean_of_the_ranks_own(tmp_path):
 
 
 def test_a_loop_resumed_from_state_dicts_ends_where_the_whole_loop_does(tmp_path):
-    for record in _run(tmp_path, "resume"):
-        assert 2 < record["stopped_after"] < len(record["batches"])
-        assert record["resumed_batches"] == record["batches"]
-        assert torch.equal(record["resumed"], record["whole"])
+    for records in _run(tmp_path, "resume"):
+        for name, record in records.items():
+            assert 2 < record["stopped_after"] < len(record["batches"]), name
+            assert record["resumed_batches"] == record["batches"], name
+            assert torch.equal(record["resumed"], record["whole"]), name
+        assert records["inner-product"]["arrays"] == ["adaptive_direction"]  # via a tensor
+        assert records["norm"]["batches"] != records["inner-product"]["batches"]
 
 
 def test_a_failure_of_one_rank_in_the_loop_ends_the_job_with_one_message(tmp_path):

@@ -97,7 +97,7 @@ def test_a_resumed_sampler_gives_the_same_remaining_index_lists():
     rest = list(it)
     again = GrowingBatchSampler(200, **args)
     saved.seek(0)
-    again.load_state_dict(torch.load(saved, weights_only=False))
+    again.load_state_dict(torch.load(saved))
     assert list(again) == rest and len(rest) > 2 and again.sfo == first.sfo
     assert done != rest[: len(done)]
     with pytest.raises(UsageError, match="the state's config"):
