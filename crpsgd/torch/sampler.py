@@ -48,7 +48,13 @@ STATE_VERSION = 1
 def as_communicator(comm: Any) -> Communicator:
     """``comm`` as a :class:`~crpsgd.comm.communicator.Communicator` (None: ``COMM_WORLD``;
     an mpi4py communicator is wrapped)."""
-    return comm if isinstance(comm, Communicator) else Communicator(comm)
+    if isinstance(comm, Communicator):
+        return comm
+    if comm is not None and not hasattr(comm, "Get_rank"):
+        raise UsageError(
+            f"comm={type(comm).__name__}: not an mpi4py communicator nor a crpsgd Communicator"
+        )
+    return Communicator(comm)
 
 
 class GrowingBatchSampler:

@@ -18,6 +18,7 @@ from crpsgd.data.rng import worker_rng  # noqa: E402
 from crpsgd.data.shard import shard_bounds  # noqa: E402
 from crpsgd.errors import UsageError  # noqa: E402
 from crpsgd.torch import GradientAverager, GrowingBatchSampler  # noqa: E402
+from crpsgd.torch.alone import end_job_if_alone, where  # noqa: E402
 
 
 class RankOf:
@@ -168,5 +169,21 @@ def test_bad_data_and_models_are_refused_by_name():
         GradientAverager(torch.nn.ReLU(), sampler)
     with pytest.raises(UsageError, match="sampler=list"):
         GradientAverager(torch.nn.Linear(2, 2), [1])
+    with pytest.raises(UsageError, match="comm=str: not an mpi4py communicator"):
+        GrowingBatchSampler(20, T=50, comm="world")
     with pytest.raises(UsageError, match="no round was drawn yet"):
         GradientAverager(torch.nn.Linear(2, 2), copy.copy(sampler)).average()
+
+
+def test_a_failure_is_told_at_the_user_s_innermost_line():
+    def users_loss():
+        return torch.nn.functional.cross_entropy(torch.zeros(2, 3), torch.zeros(3).long())
+
+    try:
+        users_loss()  # fails inside torch: the line named is the user's, in users_loss
+    except (ValueError, RuntimeError) as exc:
+        line = users_loss.__code__.co_firstlineno + 1
+        assert where(exc) == f"{__file__}:{line}: "
+        end_job_if_alone(exc, 0, 1)  # one rank: nothing to end, the caller raises it
+    else:
+        raise AssertionError("cross_entropy accepted 2 outputs for 3 targets")
