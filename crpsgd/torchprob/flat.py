@@ -6,7 +6,8 @@ and every ``.grad`` a view into ``grads`` of the same layout. Autograd accumulat
 existing ``.grad`` in place, so one ``backward`` fills ``grads`` and a round Allreduces that
 one buffer: no per-tensor collectives, no copies. Nothing may set ``.grad`` to None
 (``module.zero_grad()`` does by default): zero the flat buffer instead
-(:meth:`FlatModule.zero_grads`); :meth:`FlatModule.check_views` detects a broken view.
+(:meth:`FlatModule.zero_grads`); :meth:`FlatModule.check_views` detects a broken view, and
+:meth:`FlatModule.gather_grads` mends one (a user's own loop, whose optimizer may do so).
 
 The running statistics of normalisation layers (BatchNorm's ``running_mean`` and
 ``running_var``, updated in place in training mode) are views into a third float32 buffer
@@ -83,6 +84,20 @@ class FlatModule:
         """Whether every parameter's ``.grad`` is still its view of :attr:`grads` (one
         identity test per parameter tensor: cheap enough for every round)."""
         return all(p.grad is v for p, v in zip(self._params, self._grad_views, strict=True))
+
+    def gather_grads(self) -> None:
+        """Bring every gradient back into :attr:`grads`: one that autograd left in a tensor
+        of its own (after ``.grad`` was set to None, as ``optimizer.zero_grad()`` does) is
+        copied into its view, which becomes ``.grad`` again; a parameter without a gradient
+        (None: unused in this backward) gets zeros. Nothing to do while the views hold."""
+        for p, view in zip(self._params, self._grad_views, strict=True):
+            if p.grad is view:
+                continue
+            if p.grad is None:
+                view.zero_()
+            else:
+                view.copy_(p.grad)
+            p.grad = view
 
     def check_views(self) -> None:
         """Raise if a parameter, gradient or statistic no longer lives in its flat buffer
