@@ -1,16 +1,18 @@
 """Algorithm ``local-sgd`` (Stich 2018; PR-SGD with ``--period-rule prsgd``): local steps of
-minibatch ``--batch``, models averaged every ``H`` steps; ``H`` may depend on the rank count."""
+minibatch ``--batch`` (or growing by ``--schedule``: :mod:`crpsgd.algorithms.inner_batches`),
+models averaged every ``H`` steps; ``H`` may depend on the rank count."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.inner_batches import check_pure
 from crpsgd.algorithms.local_sgd import PERIOD_RULES, LocalSGD, auto_period
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
 from crpsgd.params import Param, at_least, check_first_batch
-from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm, schedule_of
 
 PERIOD = Param(
     "period",
@@ -37,12 +39,29 @@ def plan(cfg: dict[str, Any], n_workers: int) -> int:
     return cfg["period"]
 
 
+def check(cfg: dict[str, Any]) -> None:
+    """The budget holds the first minibatch: ``--batch``, or with ``--schedule`` the
+    schedule's first batch (its own check); the schedule must be one of the step alone."""
+    sched = schedule_of(cfg)
+    if sched is None:
+        check_first_batch(cfg, "batch")
+    else:
+        check_pure(sched.build(cfg), sched.name, cfg["algo"])
+
+
+def label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
+    """``b=8,H=4``; with ``--schedule`` the schedule's terms replace ``b``."""
+    batch = [f"b={cfg.get('batch')}"] if cfg.get("schedule", "auto") in ("auto", None) else []
+    return [*batch, f"H={attrs.get('period', cfg.get('period'))}"]
+
+
 def execute(ctx: RunContext) -> RunResult:
     cfg = ctx.cfg
     ctx.log.set_attrs(
         period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
     )
-    return run_algorithm(LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"]), ctx)
+    algo = LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], ctx.schedule)
+    return run_algorithm(algo, ctx)
 
 
 register_algorithm(
@@ -52,10 +71,8 @@ register_algorithm(
         execute=execute,
         params=(BATCH, PERIOD, PERIOD_RULE),
         plan=plan,
-        check=lambda cfg: check_first_batch(cfg, "batch"),
-        label=lambda cfg, attrs: [
-            f"b={cfg.get('batch')}",
-            f"H={attrs.get('period', cfg.get('period'))}",
-        ],
+        inner_schedule=True,
+        check=check,
+        label=label,
     )
 )

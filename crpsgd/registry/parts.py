@@ -165,11 +165,11 @@ def schedule(name: str) -> SchedulePart:
 
 def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
     """The schedule the run uses: ``--schedule``, or the algorithm's own for ``auto``; None
-    for an algorithm without a schedule."""
+    for an algorithm without a schedule (or with an inner schedule and ``auto``)."""
     algo = algorithm(cfg["algo"])
-    if not algo.uses_schedule:
-        return None
     name = cfg.get("schedule", "auto")
+    if not algo.uses_schedule:
+        return schedule(name) if algo.inner_schedule and name not in ("auto", None) else None
     return schedule(algo.default_schedule if name == "auto" else name)
 
 
