@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 
+from crpsgd.analysis.projection import compute_seconds
+from crpsgd.analysis.projection_profile import profile_from_record
 from crpsgd.data.rng import worker_rng
 from tests.conftest import run_mpi
 from tests.mpi.test_diloco import inner_sgd
@@ -88,6 +90,13 @@ def test_inner_batch_follows_the_schedule(tmp_path, algo):
     assert spent + exponential(steps + 1) > BUDGET
     assert log.summary["sfo_total"] == N * spent
     assert log.summary["rounds"] == len(rounds)
+    # crpsgd project counts the rounds' samples as logged, not B_t H_t
+    profile = profile_from_record(log)
+    np.testing.assert_array_equal(profile.samples, [sum(r) for r in rounds])
+    projected = compute_seconds(profile, N)
+    assert projected == pytest.approx(
+        len(rounds) * profile.fixed_s + profile.seconds_per_sample * spent
+    )
 
     sp, parts = shards(SPEC, N)
     grad, x0 = problem_setup("logreg-nonconvex", sp.d)
