@@ -17,6 +17,7 @@ allreduce          MPI_Allreduce's latency and bandwidth fits
 peers              crpsgd against mpi4py + SciPy, torch.distributed, DDP and Horovod loops
 torch              a torch round's speed and memory
 resnet20-table     the ResNet20 table and figure from the runs' logs
+fair-table         the fair protocol's table (accuracy, rounds to target, projection), figures
 =================  =========================================================================
 """
 
@@ -33,4 +34,5 @@ COMMANDS: dict[str, str] = {
     "peers": "bench_peers",
     "torch": "bench_torch",
     "resnet20-table": "resnet20_table",
+    "fair-table": "fair_table",
 }
