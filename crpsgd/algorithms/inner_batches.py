@@ -12,8 +12,10 @@ Local SGD with a schedule is exactly parallel SGD with it (CR-PSGD for ``exponen
 
 Only *pure* schedules apply here: batches that are a function of ``t`` alone (``exponential``,
 ``constant``, any registered schedule without observed statistics). A schedule that observes
-its rounds (``adaptive``) needs the averaged minibatch gradient of one point, which a round of
-local steps at ``h`` different points does not provide: it is refused with one message.
+its rounds decides a batch per round instead: ``--algo local-sgd --schedule adaptive``
+(:mod:`crpsgd.algorithms.local_sgd_adaptive`, whose round sums the inner gradients it needs).
+DiLoCo's round averages a model change, not gradients, and post-local SGD's is Local SGD's
+after a PSGD phase: both refuse an observing schedule with one message.
 
 The round's ``/rounds`` row has ``batch = B_t`` of its first inner step, ``local_steps = h``,
 and ``sfo_per_worker`` grown by ``B_t + ... + B_(t+h-1)``: the batches are recoverable from

@@ -1,18 +1,22 @@
 """Algorithm ``local-sgd`` (Stich 2018; PR-SGD with ``--period-rule prsgd``): local steps of
-minibatch ``--batch`` (or growing by ``--schedule``: :mod:`crpsgd.algorithms.inner_batches`),
-models averaged every ``H`` steps; ``H`` may depend on the rank count."""
+minibatch ``--batch`` (or growing by ``--schedule``: :mod:`crpsgd.algorithms.inner_batches`;
+``--schedule adaptive``: :mod:`crpsgd.algorithms.local_sgd_adaptive`), models averaged every
+``H`` steps; ``H`` may depend on the rank count."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crpsgd.algorithms.driver import run_algorithm
-from crpsgd.algorithms.inner_batches import check_pure
+from crpsgd.algorithms.inner_batches import check_pure, is_pure
 from crpsgd.algorithms.local_sgd import PERIOD_RULES, LocalSGD, auto_period
+from crpsgd.algorithms.local_sgd_adaptive import AdaptiveLocalSGD
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
+from crpsgd.errors import UsageError
 from crpsgd.params import Param, at_least, check_first_batch
 from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm, schedule_of
+from crpsgd.schedules.adaptive import AdaptiveBatch
 
 PERIOD = Param(
     "period",
@@ -45,8 +49,16 @@ def check(cfg: dict[str, Any]) -> None:
     sched = schedule_of(cfg)
     if sched is None:
         check_first_batch(cfg, "batch")
-    else:
-        check_pure(sched.build(cfg), sched.name, cfg["algo"])
+        return
+    built = sched.build(cfg)
+    if cfg["algo"] == "local-sgd" and isinstance(built, AdaptiveBatch):
+        if type(built) is not AdaptiveBatch:
+            raise UsageError(
+                f"--adaptive-test={cfg.get('adaptive_test')}: --algo local-sgd takes "
+                "--schedule adaptive with the norm test only (--adaptive-test norm)"
+            )
+        return  # the round's statistics: crpsgd.algorithms.local_sgd_adaptive
+    check_pure(built, sched.name, cfg["algo"])
 
 
 def label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
@@ -60,7 +72,10 @@ def execute(ctx: RunContext) -> RunResult:
     ctx.log.set_attrs(
         period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
     )
-    algo = LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], ctx.schedule)
+    if ctx.schedule is not None and not is_pure(ctx.schedule):
+        algo: LocalSGD = AdaptiveLocalSGD(ctx.problem, ctx.plan, cfg["T"], ctx.schedule)
+    else:
+        algo = LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], ctx.schedule)
     return run_algorithm(algo, ctx)
 
 

@@ -77,6 +77,19 @@ CASES = {
         "--T",
         "1200",
     ],
+    # the adaptive schedule's state (batches, estimates) goes into the checkpoint
+    "local-sgd-adaptive": [
+        "--algo",
+        "local-sgd",
+        "--schedule",
+        "adaptive",
+        "--b1",
+        "2",
+        "--period",
+        "2",
+        "--T",
+        "1200",
+    ],
     "diloco-growing": [
         "--algo",
         "diloco",

@@ -1,7 +1,8 @@
 """A growing inner batch (``--schedule``) for Local SGD, post-local SGD and DiLoCo under
 ``mpiexec -n 4``: inner step ``t`` (counted across rounds) draws ``floor(rho^(t-1) B_1)``
 samples, the log's rows and SFO say so, the budget holds, the returned point equals a serial
-NumPy recomputation of every worker's stream, and a bad combination is one message, exit 2."""
+NumPy recomputation of every worker's stream, and a bad combination is one message, exit 2.
+With ``--schedule adaptive`` Local SGD's rounds carry the norm test's statistics."""
 
 from __future__ import annotations
 
@@ -118,6 +119,49 @@ def test_period_one_is_cr_psgd_bit_for_bit(tmp_path):
     np.testing.assert_array_equal(local.rounds["sfo_per_worker"], cr.rounds["sfo_per_worker"])
 
 
+def test_adaptive_local_sgd_observes_its_inner_steps(tmp_path):
+    """``--schedule adaptive``: round r's h steps all draw B_r; the logged tr(Sigma) is the
+    cross-worker estimate over the round's N h step gradients; B_(r+1) is the norm test's."""
+    period, budget = 3, 600
+    flags = ["--algo", "local-sgd", "--schedule", "adaptive", "--b1", "2", "--period"]
+    flags += [str(period), "--T", str(budget), "--gamma", str(GAMMA)]
+    log = run(tmp_path, "logreg-nonconvex", SPEC, flags)
+    batches, steps = log.rounds["batch"], log.rounds["local_steps"]
+    assert batches[-1] > batches[0]  # it grew
+    used = 0
+    for b, h in zip(batches, steps, strict=True):
+        assert h == min(period, (budget - used) // b)
+        used += b * h
+    assert budget - used < batches[-1] and log.summary["sfo_per_worker"] == used
+    # the norm test with the smoothed estimates, eta = 1, max growth 2
+    for r in range(len(batches) - 1):
+        b, scale = int(batches[r]), float(log.rounds["noise_scale"][r])
+        want = b if not scale > 0 else min(max(b, math.ceil(scale / N)), 2 * b)
+        assert batches[r + 1] == want
+    assert not log.rounds["budget_fill"].any()
+
+    sp, parts = shards(SPEC, N)
+    grad, x0 = problem_setup("logreg-nonconvex", sp.d)
+    rngs = [worker_rng(SEED, i) for i in range(N)]
+    x = x0.copy()
+    for r, (b, h) in enumerate(zip(batches, steps, strict=True)):
+        models, grads = [], []
+        for (A, y), rng in zip(parts, rngs, strict=True):
+            xi = x.copy()
+            for _ in range(h):
+                g = grad(A, y, xi, draw(rng, len(y), b))
+                grads.append(g)
+                xi = xi - GAMMA * g
+            models.append(xi)
+        n = N * h
+        slot = np.mean([g @ g for g in grads])
+        gbar = np.mean(grads, axis=0)
+        trace = b * n / (n - 1) * (slot - gbar @ gbar)
+        assert log.rounds["noise_var"][r] == pytest.approx(trace, rel=1e-8)
+        x = np.mean(models, axis=0)
+    np.testing.assert_allclose(log.x, x, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -127,8 +171,13 @@ def test_period_one_is_cr_psgd_bit_for_bit(tmp_path):
             "the step alone",
         ),
         (
-            ["--algo", "local-sgd", "--schedule", "adaptive"],
-            "--schedule=adaptive: --algo local-sgd grows",
+            ["--algo", "post-local-sgd", "--schedule", "adaptive"],
+            "--schedule=adaptive: --algo post-local-sgd grows",
+        ),
+        (
+            ["--algo", "local-sgd", "--schedule", "adaptive", "--adaptive-test", "inner-product"],
+            "--adaptive-test=inner-product: --algo local-sgd takes --schedule adaptive with the "
+            "norm test only",
         ),
         (["--algo", "local-sgd", *GROWING[:4], "--rho", "0.9"], "--rho='0.9': must be > 1"),
         (["--algo", "diloco", *GROWING, "--T", "1"], "--b1"),
