@@ -33,7 +33,7 @@ export CRPSGD_MPIFLAGS := $(MPIFLAGS)
 
 .PHONY: install run test test-fast lint format bench-kernels bench-data bench-logreg \
 	bench-theory bench-catalyst bench-peers bench-allreduce bench-overhead bench-adaptive \
-	bench-resnet20 bench-torch figures docs clean
+	bench-resnet20 bench-fair-dl bench-torch figures docs clean
 
 install: $(STAMP)
 
@@ -102,6 +102,17 @@ bench-resnet20: $(STAMP)
 	test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python -m bench experiment bench/resnet20.toml --quick
 	$(BIN)/python -m bench resnet20-table bench/out/resnet20-quick --out bench/results/resnet20-quick-table
+
+# Issue 20: the fair protocol (bench/fair_dl.toml): PSGD small/large, CR-PSGD fixed/adaptive,
+# Local SGD, post-local SGD, DiLoCo and DiLoCo with a growing inner batch, each tuned on seed 0
+# from one step-size grid, the best point on 3 seeds; ResNet20 on the digits stand-in (not
+# CIFAR-10), N = 4 ranks, T = 8 epochs a run, 84 runs: about 90 min on 2 cores. `make bench-fair-dl QUICK=1`: its [quick]
+# smoke test (one point per method). Real CIFAR-10: CRPSGD_EXPERIMENT=fair jobs/resnet20_cifar10_n8.sbatch.
+FAIR := fair_dl$(if $(QUICK),-quick)
+bench-fair-dl: $(STAMP)
+	test -f $(DIGITS)/test_batch.bin || $(BIN)/crpsgd digits-cifar10 $(DIGITS)
+	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 4 $(BIN)/python -m bench experiment bench/fair_dl.toml $(if $(QUICK),--quick)
+	$(BIN)/python -m bench fair-table bench/fair_dl.toml $(if $(QUICK),--quick) --out bench/results/$(FAIR)-table
 
 # Issue 11: a ResNet20 round on one rank against bare PyTorch, and micro-batch memory.
 bench-torch: $(STAMP)

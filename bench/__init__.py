@@ -18,6 +18,7 @@ peers              crpsgd against mpi4py + SciPy, torch.distributed, DDP and Hor
 torch              a torch round's speed and memory
 torch-api          crpsgd.torch.train() on a TensorDataset against a bare PyTorch loop
 resnet20-table     the ResNet20 table and figure from the runs' logs
+fair-table         the fair protocol's table (accuracy, rounds to target, projection), figures
 =================  =========================================================================
 """
 
@@ -35,4 +36,5 @@ COMMANDS: dict[str, str] = {
     "torch": "bench_torch",
     "torch-api": "bench_torch_api",
     "resnet20-table": "resnet20_table",
+    "fair-table": "fair_table",
 }

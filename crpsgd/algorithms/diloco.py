@@ -19,7 +19,8 @@ keeps its state on its worker across rounds, as DiLoCo's does; the outer learnin
 ``eta`` and momentum ``mu`` default to the paper's 0.7 and 0.9. With ``eta = 1``, ``mu = 0``
 and plain inner SGD the round is Local SGD's model average. The buffer sent is one
 ``m``-vector per round, as for Local SGD; the step size ``gamma`` of the inner steps is the
-run's rule, read once per round from the SFO spent before it.
+run's rule, read once per round from the SFO spent before it. With ``--schedule`` the
+minibatch of each inner step grows by the schedule (:mod:`crpsgd.algorithms.inner_batches`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from crpsgd.algorithms.driver import Driver
 from crpsgd.algorithms.inner_optimizers import InnerOptimizer
 from crpsgd.algorithms.local_sgd import LocalSGD
 from crpsgd.problems.base import Problem
+from crpsgd.schedules.schedule import BatchSchedule, Schedule
 
 
 class DiLoCo(LocalSGD):
@@ -49,8 +51,9 @@ class DiLoCo(LocalSGD):
         budget: int,
         outer_lr: float,
         outer_momentum: float,
+        schedule: Schedule | BatchSchedule | None = None,
     ) -> None:
-        super().__init__(problem, batch, period, budget)
+        super().__init__(problem, batch, period, budget, schedule)
         self.inner, self.outer_lr, self.outer_momentum = inner, outer_lr, outer_momentum
 
     def start(self, driver: Driver, x0: np.ndarray) -> None:
@@ -71,8 +74,9 @@ class DiLoCo(LocalSGD):
         problem, rng, inner = self.problem, driver.rng, self.inner
         x_local, grad = self.x_local, self.grad
         x_local[:] = self.x
-        for _ in range(self.local_steps):
-            problem.stochastic_grad(x_local, problem.sample_batch(rng, batch), grad)
+        for step in range(self.local_steps):
+            idx = problem.sample_batch(rng, self.step_batch(step, batch))
+            problem.stochastic_grad(x_local, idx, grad)
             inner.step(x_local, grad, gamma)
         np.subtract(self.x, x_local, out=self.delta)
         return self.delta
@@ -85,7 +89,7 @@ class DiLoCo(LocalSGD):
         work += delta
         work *= self.outer_lr
         self.x -= work
-        self.steps_left -= self.local_steps
+        self.round_applied()
 
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {"outer_velocity": self.outer_velocity.copy()}, self.inner.state()[1]

@@ -67,6 +67,9 @@ class Algorithm:
     resumable_rounds: bool = True
     #: Minibatches per worker in the round :meth:`next_round` just planned (Local SGD: ``h``).
     local_steps: int = 1
+    #: SFO per worker of the round just applied when its minibatches differ (a growing inner
+    #: batch); None: ``batch * local_steps``.
+    round_sfo: int | None = None
     #: The run's iterate: what is evaluated, logged as the result and checkpointed as ``x``.
     x: np.ndarray
 
@@ -237,7 +240,16 @@ class Driver:
             if scaling is not None:
                 columns = {**(columns or {}), "lr_scale": scale}
             rec.round_done(
-                algo.x, batch, algo.local_steps, gamma, compute_s, comm_s, t3, columns, each
+                algo.x,
+                batch,
+                algo.local_steps,
+                gamma,
+                compute_s,
+                comm_s,
+                t3,
+                columns,
+                each,
+                algo.round_sfo,
             )
             if each and control is not None and control.due(rec.rounds):
                 self.checkpoint(t3)

@@ -25,10 +25,11 @@ the number of local steps above:
 * ``prsgd`` (non-convex, Yu, Yang & Zhu 2019, Thm 1): ``H = floor(S^(1/4) / N^(3/4))``, so
   about ``N^(3/4) S^(3/4)`` rounds;
 
-both at least 1. The step size is PR-SGD's constant one by default; a step-size rule
-(:mod:`crpsgd.schedules.step_size`) is read once per round, from the SFO spent before it. The local
-steps are plain SGD steps; the averaged step is the problem's
-:meth:`~crpsgd.problems.base.Problem.apply_step`. The loop is the one
+both at least 1. With a batch schedule (``--schedule``) the minibatch of each inner step grows
+by it instead, within the same budget (:mod:`crpsgd.algorithms.inner_batches`). The step size
+is PR-SGD's constant one by default; a step-size rule (:mod:`crpsgd.schedules.step_size`) is
+read once per round, from the SFO spent before it. The local steps are plain SGD steps; the
+averaged step is the problem's :meth:`~crpsgd.problems.base.Problem.apply_step`. The loop is the one
 :class:`~crpsgd.algorithms.driver.Driver`; :class:`LocalSGD` is the algorithm's part.
 """
 
@@ -41,10 +42,12 @@ import numpy as np
 from crpsgd.algorithms.control import Resume, RunControl
 from crpsgd.algorithms.driver import Algorithm, Driver
 from crpsgd.algorithms.evaluation import Evaluator
+from crpsgd.algorithms.inner_batches import InnerBatches
 from crpsgd.algorithms.loop_recorder import LoopOffset, ProgressHook, RunResult
 from crpsgd.comm.communicator import Communicator
 from crpsgd.problems.base import Problem
 from crpsgd.runlog import NullRunLog, RunLog
+from crpsgd.schedules.schedule import BatchSchedule, Schedule
 from crpsgd.schedules.step_size import StepSize
 
 PERIOD_RULES = ("stich", "prsgd")
@@ -66,12 +69,22 @@ class LocalSGD(Algorithm):
     the common point; the sum of their gradients is averaged and applied as one step. At a
     round boundary every worker's local model is the average ``x``: no state besides it."""
 
-    def __init__(self, problem: Problem, batch: int, period: int, budget: int) -> None:
+    def __init__(
+        self,
+        problem: Problem,
+        batch: int,
+        period: int,
+        budget: int,
+        schedule: Schedule | BatchSchedule | None = None,
+    ) -> None:
         if batch < 1:
             raise ValueError(f"batch={batch} must be >= 1")
         if period < 1:
             raise ValueError(f"period={period} must be >= 1")
         self.problem, self.batch, self.period, self.budget = problem, batch, period, budget
+        # a growing inner batch (crpsgd.algorithms.inner_batches); None: every step has `batch`
+        self.growing = InnerBatches(schedule, budget) if schedule is not None else None
+        self.step_batches: list[int] | None = None
 
     def start(self, driver: Driver, x0: np.ndarray) -> None:
         self.x = np.array(x0, dtype=self.problem.dtype, copy=True)
@@ -81,19 +94,42 @@ class LocalSGD(Algorithm):
 
     def restore(self, driver: Driver, resume: Resume | None) -> None:
         self.steps_left = self.budget // self.batch - driver.sfo_done // self.batch
+        if self.growing is not None:
+            self.growing.restore(driver.sfo_done)
+
+    def round_period(self, driver: Driver) -> int:
+        """The period ``H`` of the next round (post-local SGD: 1 during its warm-up)."""
+        return self.period
 
     def next_round(self, driver: Driver) -> int | None:
+        if self.growing is not None:
+            batches = self.growing.plan(self.round_period(driver))
+            if not batches:
+                return None
+            self.step_batches, self.local_steps = batches, len(batches)
+            return batches[0]
         if self.steps_left <= 0:
             return None
-        self.local_steps = min(self.period, self.steps_left)
+        self.local_steps = min(self.round_period(driver), self.steps_left)
         return self.batch
+
+    def step_batch(self, step: int, batch: int) -> int:
+        """The minibatch of the round's inner step ``step`` (0-based)."""
+        return batch if self.step_batches is None else self.step_batches[step]
+
+    def round_applied(self) -> None:
+        """Count the round just applied against the budget."""
+        if self.growing is not None:
+            self.round_sfo = self.growing.done()
+        else:
+            self.steps_left -= self.local_steps
 
     def local_work(self, driver: Driver, batch: int, gamma: float) -> np.ndarray:
         problem, rng, h = self.problem, driver.rng, self.local_steps
         x_local, acc, grad = self.x_local, self.acc, self.grad
         x_local[:] = self.x
         for step in range(h):
-            idx = problem.sample_batch(rng, batch)
+            idx = problem.sample_batch(rng, self.step_batch(step, batch))
             if step == 0:
                 problem.stochastic_grad(x_local, idx, acc)
                 g = acc
@@ -108,7 +144,7 @@ class LocalSGD(Algorithm):
 
     def apply(self, driver: Driver, batch: int, gamma: float) -> None:
         self.problem.apply_step(self.x, self.acc, gamma)
-        self.steps_left -= self.local_steps
+        self.round_applied()
 
 
 def local_sgd(

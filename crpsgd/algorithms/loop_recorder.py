@@ -171,13 +171,15 @@ class LoopRecorder:
         now: float,
         extra: dict[str, float] | None = None,
         evaluate: bool = True,
+        sfo: int | None = None,
     ) -> None:
-        """Count one round of ``local_steps`` minibatches of ``batch`` rows per worker, log its
+        """Count one round of ``local_steps`` minibatches of ``batch`` rows per worker (or of
+        ``sfo`` SFO per worker when given: minibatches of different sizes), log its
         row (with the ``extra`` columns, e.g. the noise estimates or ``outer``, which take
         precedence), and, unless ``evaluate`` is False (the algorithm evaluates at its own
         points), evaluate ``x`` (the iterate after the round) if an evaluation point is due."""
         self.rounds += 1
-        self.sfo += batch * local_steps
+        self.sfo += batch * local_steps if sfo is None else sfo
         self.batch = batch
         self.compute_s += compute_s
         self.comm_s += comm_s

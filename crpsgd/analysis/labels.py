@@ -38,9 +38,9 @@ def _parts(cfg: dict[str, Any]) -> tuple[Any, Any]:
         algo = parts.algorithm(str(cfg.get("algo")))
     except UsageError:
         return None, None
-    if not algo.uses_schedule:
-        return algo, None
     name = cfg.get("schedule") or "auto"
+    if not algo.uses_schedule and not (algo.inner_schedule and name != "auto"):
+        return algo, None
     try:
         return algo, parts.schedule(algo.default_schedule if name == "auto" else name)
     except UsageError:

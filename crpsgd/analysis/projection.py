@@ -1,7 +1,8 @@
 """``crpsgd project``: what a logged run would take on a cluster of ``p`` nodes.
 
 From a run log's rounds (``/rounds``) it takes the schedule (rounds ``t = 1..R``,
-per-worker batch ``B_t`` and local steps ``H_t``, so ``s_t = B_t H_t`` samples per worker),
+per-worker batch ``B_t`` and local steps ``H_t``, so ``s_t = B_t H_t`` samples per worker;
+with a growing inner batch ``s_t`` is the round's step of ``sfo_per_worker``),
 rank 0's measured compute seconds of each round (gradient and update), fitted as
 ``compute_t = a + c s_t`` by least squares over rounds 2..R (round 1 holds the JIT
 compilation of the kernels; with one batch size throughout ``a`` and ``c`` cannot be told
@@ -83,6 +84,11 @@ def compute_seconds(profile: RunProfile, nodes: int, scaling: str = "weak") -> f
     else:
         raise ValueError(f"scaling={scaling!r}: one of {', '.join(SCALINGS)}")
     samples = float(np.dot(per_worker, profile.local_steps))
+    if profile.samples is not None:  # a growing inner batch: the rounds' SFO as logged
+        grown = profile.samples
+        if scaling == "strong":
+            grown = -(-grown * profile.n_workers // nodes)
+        samples = float(np.sum(grown))
     return profile.rounds * profile.fixed_s + profile.seconds_per_sample * samples
 
 

@@ -30,6 +30,9 @@ class RunProfile:
     fixed_s: float  # a: compute seconds per round independent of the batch
     seconds_per_sample: float  # c
     one_batch: bool = False  # one batch size throughout: a and c not separable (a = 0)
+    #: SFO per worker of each round where its inner batches differ (a growing inner batch:
+    #: the steps of ``sfo_per_worker``), else None: ``B_t H_t``.
+    samples: np.ndarray | None = None
 
     @property
     def rounds(self) -> int:
@@ -106,6 +109,12 @@ def profile_from_record(run: RunRecord, label: str | None = None) -> RunProfile:
     compute = float(summary.get("compute_s", np.sum(rows["compute_s"])))
     comm = float(summary.get("comm_s", np.sum(rows["comm_s"])))
     samples = batches * steps
+    sfo = np.asarray(rows.get("sfo_per_worker", []), dtype=np.int64)
+    grown = None
+    if sfo.size == batches.size and sfo.size > 1:
+        steps_of_sfo = np.diff(sfo, prepend=sfo[0] - samples[0])
+        if not np.array_equal(steps_of_sfo, samples):  # inner batches that differ
+            samples = grown = steps_of_sfo
     per_round = np.asarray(rows["compute_s"], dtype=np.float64)
     fitted = slice(1, None) if batches.size > 1 else slice(None)
     fixed, per_sample = fit_compute(samples[fitted], per_round[fitted])
@@ -121,4 +130,5 @@ def profile_from_record(run: RunRecord, label: str | None = None) -> RunProfile:
         fixed_s=fixed,
         seconds_per_sample=per_sample,
         one_batch=bool(np.ptp(samples[fitted]) == 0),
+        samples=grown,
     )

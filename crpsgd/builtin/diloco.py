@@ -1,5 +1,6 @@
 """Algorithm ``diloco`` (Douillard et al. 2023): ``H`` inner steps of SGD with momentum or
-AdamW from the common point, then an outer Nesterov step on the averaged parameter change."""
+AdamW from the common point, then an outer Nesterov step on the averaged parameter change;
+``--schedule`` grows the inner steps' minibatch (:mod:`crpsgd.algorithms.inner_batches`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from crpsgd.algorithms.inner_optimizers import INNER_OPTIMIZERS, make_inner_opti
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
 from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE
+from crpsgd.builtin.local_sgd import check as check_inner
+from crpsgd.builtin.local_sgd import label as local_label
 from crpsgd.builtin.local_sgd import plan as period_plan
-from crpsgd.params import Param, check_first_batch, positive
+from crpsgd.params import Param, positive
 from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 from crpsgd.torchprob.build import TORCH_PARAMS
 
@@ -51,15 +54,21 @@ def execute(ctx: RunContext) -> RunResult:
         cfg.get("weight_decay") or 0.0,
     )
     algo = DiLoCo(
-        problem, inner, cfg["batch"], ctx.plan, cfg["T"], cfg["outer_lr"], cfg["outer_momentum"]
+        problem,
+        inner,
+        cfg["batch"],
+        ctx.plan,
+        cfg["T"],
+        cfg["outer_lr"],
+        cfg["outer_momentum"],
+        ctx.schedule,
     )
     return run_algorithm(algo, ctx)
 
 
 def _label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
     return [
-        f"b={cfg.get('batch')}",
-        f"H={attrs.get('period', cfg.get('period'))}",
+        *local_label(cfg, attrs),
         f"inner={cfg.get('inner_optimizer')}",
         f"outer_lr={cfg.get('outer_lr')}",
     ]
@@ -82,7 +91,8 @@ register_algorithm(
             WEIGHT_DECAY,
         ),
         plan=period_plan,
-        check=lambda cfg: check_first_batch(cfg, "batch"),
+        inner_schedule=True,
+        check=check_inner,
         label=_label,
     )
 )

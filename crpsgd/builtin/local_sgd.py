@@ -1,16 +1,22 @@
 """Algorithm ``local-sgd`` (Stich 2018; PR-SGD with ``--period-rule prsgd``): local steps of
-minibatch ``--batch``, models averaged every ``H`` steps; ``H`` may depend on the rank count."""
+minibatch ``--batch`` (or growing by ``--schedule``: :mod:`crpsgd.algorithms.inner_batches`;
+``--schedule adaptive``: :mod:`crpsgd.algorithms.local_sgd_adaptive`), models averaged every
+``H`` steps; ``H`` may depend on the rank count."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from crpsgd.algorithms.driver import run_algorithm
+from crpsgd.algorithms.inner_batches import check_pure, is_pure
 from crpsgd.algorithms.local_sgd import PERIOD_RULES, LocalSGD, auto_period
+from crpsgd.algorithms.local_sgd_adaptive import AdaptiveLocalSGD
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
+from crpsgd.errors import UsageError
 from crpsgd.params import Param, at_least, check_first_batch
-from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
+from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm, schedule_of
+from crpsgd.schedules.adaptive import AdaptiveBatch
 
 PERIOD = Param(
     "period",
@@ -37,12 +43,40 @@ def plan(cfg: dict[str, Any], n_workers: int) -> int:
     return cfg["period"]
 
 
+def check(cfg: dict[str, Any]) -> None:
+    """The budget holds the first minibatch: ``--batch``, or with ``--schedule`` the
+    schedule's first batch (its own check); the schedule must be one of the step alone."""
+    sched = schedule_of(cfg)
+    if sched is None:
+        check_first_batch(cfg, "batch")
+        return
+    built = sched.build(cfg)
+    if cfg["algo"] == "local-sgd" and isinstance(built, AdaptiveBatch):
+        if type(built) is not AdaptiveBatch:
+            raise UsageError(
+                f"--adaptive-test={cfg.get('adaptive_test')}: --algo local-sgd takes "
+                "--schedule adaptive with the norm test only (--adaptive-test norm)"
+            )
+        return  # the round's statistics: crpsgd.algorithms.local_sgd_adaptive
+    check_pure(built, sched.name, cfg["algo"])
+
+
+def label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
+    """``b=8,H=4``; with ``--schedule`` the schedule's terms replace ``b``."""
+    batch = [f"b={cfg.get('batch')}"] if cfg.get("schedule", "auto") in ("auto", None) else []
+    return [*batch, f"H={attrs.get('period', cfg.get('period'))}"]
+
+
 def execute(ctx: RunContext) -> RunResult:
     cfg = ctx.cfg
     ctx.log.set_attrs(
         period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
     )
-    return run_algorithm(LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"]), ctx)
+    if ctx.schedule is not None and not is_pure(ctx.schedule):
+        algo: LocalSGD = AdaptiveLocalSGD(ctx.problem, ctx.plan, cfg["T"], ctx.schedule)
+    else:
+        algo = LocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], ctx.schedule)
+    return run_algorithm(algo, ctx)
 
 
 register_algorithm(
@@ -52,10 +86,8 @@ register_algorithm(
         execute=execute,
         params=(BATCH, PERIOD, PERIOD_RULE),
         plan=plan,
-        check=lambda cfg: check_first_batch(cfg, "batch"),
-        label=lambda cfg, attrs: [
-            f"b={cfg.get('batch')}",
-            f"H={attrs.get('period', cfg.get('period'))}",
-        ],
+        inner_schedule=True,
+        check=check,
+        label=label,
     )
 )

@@ -8,8 +8,10 @@ from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.algorithms.post_local_sgd import PostLocalSGD
 from crpsgd.builtin.constant import BATCH
 from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE
+from crpsgd.builtin.local_sgd import check as check_inner
+from crpsgd.builtin.local_sgd import label as local_label
 from crpsgd.builtin.local_sgd import plan as period_plan
-from crpsgd.params import Param, at_least, check_first_batch
+from crpsgd.params import Param, at_least
 from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 
 SWITCH_AT = Param(
@@ -26,7 +28,9 @@ def execute(ctx: RunContext) -> RunResult:
     ctx.log.set_attrs(
         period=ctx.plan, period_rule=cfg["period_rule"] if cfg["period"] == "auto" else "given"
     )
-    algo = PostLocalSGD(ctx.problem, cfg["batch"], ctx.plan, cfg["T"], cfg["switch_at"])
+    algo = PostLocalSGD(
+        ctx.problem, cfg["batch"], ctx.plan, cfg["T"], cfg["switch_at"], ctx.schedule
+    )
     return run_algorithm(algo, ctx)
 
 
@@ -37,11 +41,8 @@ register_algorithm(
         execute=execute,
         params=(BATCH, PERIOD, PERIOD_RULE, SWITCH_AT),
         plan=period_plan,
-        check=lambda cfg: check_first_batch(cfg, "batch"),
-        label=lambda cfg, attrs: [
-            f"b={cfg.get('batch')}",
-            f"H={attrs.get('period', cfg.get('period'))}",
-            f"switch={cfg.get('switch_at')}",
-        ],
+        inner_schedule=True,
+        check=check_inner,
+        label=lambda cfg, attrs: [*local_label(cfg, attrs), f"switch={cfg.get('switch_at')}"],
     )
 )

@@ -87,6 +87,8 @@ def active_params(cfg: dict[str, Any]) -> set[str]:
     algo = algorithm(cfg["algo"])
     active.update(p.name for p in problem(cfg["problem"]).params)
     active.update(p.name for p in algo.params)
+    if algo.inner_schedule:
+        active.add(SCHEDULE_PARAM.name)
     sched = schedule_of(cfg)
     if sched is not None:
         active.update((SCHEDULE_PARAM.name, LR_SCALING_PARAM.name))

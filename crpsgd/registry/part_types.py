@@ -15,7 +15,8 @@
   (what depends on the rank count, checked on every rank before anything is written);
   ``gamma_auto(L, cfg)`` (the step size of ``--gamma auto``, default ``1/L``);
   ``settings(cfg, L)`` (values derived from ``L`` that the run logs and a checkpoint keeps,
-  e.g. Catalyst's ``theta``); ``uses_schedule`` and ``default_schedule``.
+  e.g. Catalyst's ``theta``); ``uses_schedule`` and ``default_schedule``; ``inner_schedule``
+  (``--schedule`` grows its inner steps' minibatch; none by default).
 * :class:`SchedulePart`: ``build(cfg)`` returns a batch-schedule object
   (:mod:`crpsgd.schedules.schedule`); ``first_batch`` names the parameter the budget must hold.
 
@@ -158,6 +159,9 @@ class AlgorithmPart(_Checked):
     params: tuple[Param, ...] = ()
     uses_schedule: bool = False
     default_schedule: str | None = None
+    #: ``--schedule`` grows the minibatch of its inner steps (Local SGD, DiLoCo); ``auto``:
+    #: no schedule, its constant ``--batch``. ``--lr-scaling`` stays refused.
+    inner_schedule: bool = False
     plan: Callable[[dict[str, Any], int], Any] = _no_plan
     gamma_auto: Callable[[float, dict[str, Any]], float] = inverse_smoothness
     settings: Callable[[dict[str, Any], float], dict[str, float]] = _no_settings

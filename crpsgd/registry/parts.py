@@ -67,9 +67,14 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.adaptive",
 )
 PLUGINS_ENV = "CRPSGD_PLUGINS"
-#: ``--schedule``: a parameter of every algorithm that runs the loop with a batch schedule.
+#: ``--schedule``: a parameter of every algorithm that runs the loop with a batch schedule
+#: (and of those whose inner steps take one: ``AlgorithmPart.inner_schedule``).
 SCHEDULE_PARAM = Param(
-    "schedule", str, "auto", "batch schedule of the loop; 'auto' = the algorithm's own"
+    "schedule",
+    str,
+    "auto",
+    "batch schedule of the loop; 'auto' = the algorithm's own (local-sgd, post-local-sgd, "
+    "diloco: the constant --batch; a schedule grows their inner steps' batch)",
 )
 #: ``--lr-scaling``: likewise (the step of a schedule-driven loop follows its batch;
 #: :mod:`crpsgd.schedules.lr_scaling`). Given to another algorithm it is refused by name.
@@ -165,11 +170,11 @@ def schedule(name: str) -> SchedulePart:
 
 def schedule_of(cfg: dict[str, Any]) -> SchedulePart | None:
     """The schedule the run uses: ``--schedule``, or the algorithm's own for ``auto``; None
-    for an algorithm without a schedule."""
+    for an algorithm without a schedule (or with an inner schedule and ``auto``)."""
     algo = algorithm(cfg["algo"])
-    if not algo.uses_schedule:
-        return None
     name = cfg.get("schedule", "auto")
+    if not algo.uses_schedule:
+        return schedule(name) if algo.inner_schedule and name not in ("auto", None) else None
     return schedule(algo.default_schedule if name == "auto" else name)
 
 

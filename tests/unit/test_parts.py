@@ -108,9 +108,9 @@ def test_a_pure_schedule_adds_no_slot(comm):
             ["--schedule", "constant", "--rho", "2"],
             "--rho belongs to --schedule exponential, not --schedule constant",
         ),
-        (
-            ["--algo", "local-sgd", "--schedule", "constant"],
-            "--schedule belongs to --algo cr-psgd/psgd/cr-psgd-catalyst, not --algo local-sgd",
+        (  # Local SGD takes --schedule for its inner batch; the schedule's own flags apply
+            ["--algo", "local-sgd", "--schedule", "constant", "--rho", "2"],
+            "--rho belongs to --schedule exponential, not --schedule constant",
         ),
     ],
 )

@@ -33,6 +33,16 @@ def test_default_schedules_keep_their_short_labels():
     assert label(cat) == "cr-psgd-catalyst(B1=2,rho=1.5,theta=0.123)"
 
 
+def test_a_growing_inner_batch_is_labelled_by_its_schedule():
+    grown = {"schedule": "exponential", "b1": 8, "rho": 1.02, "batch": 16, "period": 4}
+    assert label(_record("local-sgd", grown)) == "local-sgd(exponential,B1=8,rho=1.02,H=4)"
+    diloco = _record("diloco", {**grown, "inner_optimizer": "sgd", "outer_lr": 0.7})
+    assert label(diloco) == "diloco(exponential,B1=8,rho=1.02,H=4,inner=sgd,outer_lr=0.7)"
+    # without --schedule the constant batch, as before
+    plain = {"schedule": "auto", "batch": 16, "period": 4}
+    assert label(_record("local-sgd", plain)) == "local-sgd(b=16,H=4)"
+
+
 def test_a_part_without_a_label_function_is_labelled_by_its_parameters():
     from crpsgd.params import Param
     from crpsgd.registry import parts
