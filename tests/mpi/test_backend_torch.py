@@ -136,3 +136,17 @@ def test_under_torchrun_a_failing_rank_ends_the_job(tmp_path):
     # rank 0 lost its peer (torchrun has no MPI to abort the job): the log says so
     status = read_run(tmp_path / "f.h5").status
     assert status.startswith("failed: rank 0: another rank ended during"), status
+
+
+def test_a_stopped_torch_backend_run_resumes_to_the_same_iterate(tmp_path):
+    proc, whole = _run(tmp_path, "whole", LOGREG, "torch")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc, out = _run(tmp_path, "cut", LOGREG, "torch", env={"CRPSGD_TEST_STOP_AT": "1:round:3"})
+    assert proc.returncode == 75, proc.stderr[-3000:]
+    ckpt = out.with_suffix(".ckpt.h5")
+    assert ckpt.exists()
+    resumed = run_mpi(2, ["-m", "crpsgd", "run", "--resume", str(ckpt), "--quiet"], timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    run = read_run(out)
+    np.testing.assert_array_equal(run.x, read_run(whole).x)
+    assert run.attrs["backend"] == "torch.distributed (gloo)"
