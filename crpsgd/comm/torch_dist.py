@@ -24,6 +24,7 @@ one message and exits non-zero, and ``torchrun`` stops the other ranks.
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import time
@@ -58,6 +59,7 @@ class TorchCommunicator(Communicator):
         super().__init__(mpi_comm)
         if not dist.is_initialized():
             _init_process_group(self.comm, device)
+            atexit.register(_destroy_process_group)  # before MPI_Finalize (registered earlier)
         self.rank = dist.get_rank()
         self.size = dist.get_world_size()
         # the test hooks name torch's rank (under torchrun every process is MPI's rank 0)
@@ -206,7 +208,8 @@ def _init_process_group(mpi_comm: MPI.Comm, device: str) -> None:
     TCP address rank 0 broadcasts over ``mpi_comm``."""
     backend = "nccl" if device == "cuda" else "gloo"
     if device == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", _local_rank(mpi_comm))))
+        local = os.environ.get("LOCAL_RANK") if started_by_torchrun() else None
+        torch.cuda.set_device(int(local) if local is not None else _local_rank(mpi_comm))
     if started_by_torchrun():
         dist.init_process_group(backend, init_method="env://")
         return
@@ -219,6 +222,16 @@ def _init_process_group(mpi_comm: MPI.Comm, device: str) -> None:
     dist.init_process_group(
         backend, init_method=address, rank=mpi_comm.Get_rank(), world_size=mpi_comm.Get_size()
     )
+
+
+def _destroy_process_group() -> None:
+    """Leave the process group at exit (NCCL warns on every rank otherwise); an error here
+    (a peer already gone) changes nothing about how the run ended."""
+    try:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    except Exception:
+        pass
 
 
 def _local_rank(mpi_comm: MPI.Comm) -> int:
