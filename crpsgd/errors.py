@@ -78,6 +78,12 @@ class UserCodeError(RuntimeError):
     (exit status 1); before the rounds the same failure is a :class:`UsageError`."""
 
 
+class PeerLost(RuntimeError):
+    """Another rank ended while this one waited in a collective of ``--backend torch`` under
+    ``torchrun`` (no MPI to abort the job): that rank printed its own message, and this one
+    leaves quietly with exit status 1 (rank 0 records the loss in the log)."""
+
+
 class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an Exception)
     """A signal that would have ended this process (``SIGHUP``, ``SIGQUIT``, ...): the rank
     leaves by the failure path instead, so that the whole job is aborted (exit status
@@ -96,11 +102,11 @@ class Terminated(BaseException):  # noqa: N818  (like KeyboardInterrupt, not an 
 
 def describe_failure(exc: BaseException) -> str:
     """How a rank's own failure is told, on its one line and in the log's status:
-    ``interrupted (SIGINT)``, the message of a :class:`Terminated`, :class:`OutputError` or
-    :class:`UserCodeError` (which names its signal, file or callable), else
-    ``<Type>: <message>``."""
+    ``interrupted (SIGINT)``, the message of a :class:`Terminated`, :class:`OutputError`,
+    :class:`UserCodeError` or :class:`PeerLost` (which names its signal, file, callable or
+    collective), else ``<Type>: <message>``."""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted (SIGINT)"
-    if isinstance(exc, (Terminated, OutputError, UserCodeError)):
+    if isinstance(exc, (Terminated, OutputError, UserCodeError, PeerLost)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

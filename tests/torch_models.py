@@ -82,3 +82,8 @@ class _RunningScale(nn.Module):
 
 def tabular_custom_buffer() -> nn.Module:
     return _RunningScale()
+
+
+def mlp_five_features() -> nn.Module:
+    """A two-layer network for 5 features and two classes (no BatchNorm, no randomness)."""
+    return nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 2))

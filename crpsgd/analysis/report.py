@@ -219,6 +219,7 @@ def describe(run: RunRecord) -> str:
         "optimizer",
         "test_data_path",
         "mpi_library",
+        "backend",
         "start_time",
         "end_time",
         "f_star",

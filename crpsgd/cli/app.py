@@ -30,6 +30,7 @@ from crpsgd.cli.tools import TOOLS, add_tool_parsers
 from crpsgd.errors import (
     AllRanksError,
     OutputError,
+    PeerLost,
     Preempted,
     Terminated,
     UsageError,
@@ -98,10 +99,13 @@ def _add_run_flags(run: argparse.ArgumentParser) -> None:
 
 
 def _rank() -> int:
-    """This process's MPI rank, without initialising MPI if nothing did yet."""
+    """This process's rank, without initialising MPI if nothing did yet (under ``torchrun``,
+    whose processes each see an MPI of one rank, its ``RANK``)."""
     if "mpi4py.MPI" in sys.modules:
-        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
-    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID"):
+        world = sys.modules["mpi4py.MPI"].COMM_WORLD
+        if world.Get_size() > 1 or "TORCHELASTIC_RUN_ID" not in os.environ:
+            return world.Get_rank()
+    for var in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID", "RANK"):
         if var in os.environ:
             return int(os.environ[var])
     return 0
@@ -163,6 +167,8 @@ def _main(argv: list[str] | None) -> int:
         if argv is None:  # the command itself, not a caller in Python: see _exit_now
             _exit_now(code)
         return code
+    except PeerLost:  # the rank that ended first printed the one message
+        return EXIT_FAILURE
     except Exception as exc:  # one message naming the rank, then the whole job ends
         return _fail_alone(describe_failure(exc), EXIT_FAILURE)
     finally:

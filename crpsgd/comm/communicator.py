@@ -22,6 +22,7 @@ test suite's hooks (an injected failure, stop or delay before a round) are read 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ class CommStats:
 
 class Communicator:
     """Allreduce-mean rounds with counters, plus the few control collectives the CLI needs."""
+
+    backend = "mpi"  # what the run log records (``--backend``)
 
     def __init__(self, comm: MPI.Comm | None = None) -> None:
         self.comm = MPI.COMM_WORLD if comm is None else comm
@@ -197,6 +200,14 @@ class Communicator:
 
 
 _ROUND_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def started_by_torchrun() -> bool:
+    """Whether ``torchrun`` (or a launcher that sets its variables) started this process
+    rather than an MPI launcher: ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``
+    are set, and MPI has this process alone."""
+    names = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+    return all(v in os.environ for v in names) and MPI.COMM_WORLD.Get_size() == 1
 
 
 def mpi_library_version() -> str:

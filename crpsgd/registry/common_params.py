@@ -69,6 +69,14 @@ COMMON_PARAMS: tuple[Param, ...] = (
         "or ~/.cache/crpsgd) or beside-data (a file next to the data when writable, else user)",
         ("user", "beside-data"),
     ),
+    Param(
+        "backend",
+        str,
+        "mpi",
+        "collectives of the rounds: mpi (mpi4py) or torch (torch.distributed: gloo, NCCL "
+        "with --device cuda; needs PyTorch; started by mpiexec or torchrun)",
+        ("mpi", "torch"),
+    ),
     Param("seed", int, 0, "master seed of all random streams", check=at_least(0)),
     Param(
         "eval_factor",

@@ -14,6 +14,8 @@ Schema (``format = "crpsgd-run"``, ``format_version = 3``)::
                                    model_parameters (the flat vector's length)
         test_*                     the same for the test set, when one is given
         mpi_library                first line of MPI_Get_library_version
+        backend                    the collectives' library (--backend): "mpi" or
+                                   "torch.distributed (gloo)" / "(nccl)"
         start_time, end_time       ISO 8601, UTC
         status                     "running", "completed", "failed: <reason>" or
                                    "preempted: <reason>"

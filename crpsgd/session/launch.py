@@ -74,10 +74,14 @@ def resume_command(
 ) -> str:
     """The command that resumes from ``checkpoint`` on ``n_ranks`` ranks, with the launcher
     this run was started by: ``srun`` under SLURM, ``mpirun`` under Open MPI, else
-    ``mpiexec``; without a launcher on one rank, plain ``crpsgd run``. The path is
-    shell-quoted: the line can be pasted into a shell whatever the name holds."""
+    ``mpiexec``, ``torchrun`` (one node, ``WORLD_SIZE`` ranks) for a job it started; without
+    a launcher on one rank, plain ``crpsgd run``. The path is shell-quoted: the line can be
+    pasted into a shell whatever the name holds."""
     env = os.environ if env is None else env
     command = f"crpsgd run --resume {shlex.quote(str(checkpoint))}"  # spaces, quotes, $
+    if "TORCHELASTIC_RUN_ID" in env:  # each process's MPI has one rank: torchrun knows N
+        n = env.get("WORLD_SIZE", str(n_ranks))
+        return f"torchrun --standalone --nproc-per-node {n} -m {command}"
     if n_ranks <= 1 and local_ranks(env) is None:
         return command
     if "SLURM_JOB_ID" in env and "SLURM_PROCID" in env:

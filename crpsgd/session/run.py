@@ -31,6 +31,7 @@ from crpsgd.problems.base import Problem
 from crpsgd.registry import parts
 from crpsgd.registry.config import merge
 from crpsgd.schedules.step_size import step_size_from_config
+from crpsgd.session.backend import communicator_for, first_communicator
 from crpsgd.session.fstar import f_star as resolve_f_star
 from crpsgd.session.replicas import check_same_start
 from crpsgd.session.resume_check import check_identity, input_identities, new_run_id, verify_resume
@@ -46,12 +47,13 @@ def run_from_cli(
     ``command_line=True`` (the CLI): ``cli_values`` are what the user typed, and a flag of a
     part that is not selected is an error; a program passing shared keys leaves it False.
     """
-    comm = comm if comm is not None else Communicator()
+    comm = comm if comm is not None else first_communicator(cli_values)
     agree(comm, early_inputs, cli_values)  # --config and --resume are regular files
     ckpt = None
     if cli_values.get("resume"):
         ckpt = agree(comm, read_resume, cli_values, comm.size)
         cfg = ckpt.config
+        comm = agree(comm, communicator_for, cfg, comm)
         out = Path(cfg["out"])
     else:
         cfg = agree(
@@ -61,6 +63,7 @@ def run_from_cli(
             cli_values.get("config"),
             command_line,
         )
+        comm = agree(comm, communicator_for, cfg, comm)
         out = Path(cfg["out"] or default_out(cfg, comm.size))
         cfg["out"] = str(out)
         agree(comm, check_out, out, cfg["overwrite"], comm)

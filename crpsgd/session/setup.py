@@ -101,6 +101,7 @@ def open_log(
         "data_sha256": ident["sha256"],
         "data_note": ident.get("note", ""),  # what the data is, e.g. a stand-in's warning
         "mpi_library": mpi_library_version(),
+        "backend": comm.backend,  # the collectives' library: mpi or torch.distributed (gloo)
         "smoothness_L": smoothness,
         "smoothness_bound": smoothness_bound,
         "step_size": gamma,

@@ -69,6 +69,13 @@ TORCH_PARAMS: tuple[Param, ...] = (
         check=all_of(at_least(1), at_most(2**16, "2^16: a thread count torch can hold")),
     ),
     Param("device", str, "cpu", "torch: cpu or cuda", ("cpu", "cuda")),
+    Param(
+        "amp",
+        str,
+        "off",
+        "torch: the training forward pass in bfloat16 (torch.autocast; on a CPU too) or off",
+        ("off", "bf16"),
+    ),
 )
 
 
@@ -149,6 +156,7 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         eval_rows=cfg["eval_rows"],
         threads=cfg["threads"],
         device=device,
+        amp=cfg["amp"],
         model_name=cfg["model"],
         origin=origin,
         loss_origin=record.loss_origin if record is not None else None,

@@ -11,6 +11,11 @@ For uint8 images ``(3, H, W)`` (CIFAR-10 and its stand-in), a batch of rows ``id
    torchvision's ``RandomCrop(32, padding=4)`` followed by ``Normalize``).
 
 Float rows (tabular data) are passed through as float32. Targets are int64 class numbers.
+
+On a GPU, a shard of at most :data:`DEVICE_DATA_BYTES` is copied to the device once and
+batches are gathered, augmented and normalised there (the augmentation's draws still come
+from the rank's CPU generator, so they are the same on either device); a larger shard stays
+in host memory and each batch is copied over.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from crpsgd.data.cifar10 import CIFAR10_MEAN, CIFAR10_STD
 from crpsgd.data.images import ImageShard
 
 PAD = 4
+DEVICE_DATA_BYTES = 2 * 2**30  #: a shard up to this size (images and targets) lives on the GPU
 
 
 class BatchPipeline:
@@ -36,17 +42,24 @@ class BatchPipeline:
         self._y = torch.from_numpy(shard.labels)
         self._mean = torch.tensor(CIFAR10_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(CIFAR10_STD, dtype=torch.float32).view(1, 3, 1, 1)
+        #: whether the shard is where the batches are computed (always on the CPU)
+        self.on_device = self.device.type == "cpu" or (
+            self._x.nbytes + self._y.nbytes <= DEVICE_DATA_BYTES
+        )
+        if self.device.type != "cpu" and self.on_device:
+            self._x, self._y = self._x.to(self.device), self._y.to(self.device)
+            self._mean, self._std = self._mean.to(self.device), self._std.to(self.device)
 
     def batch(self, idx: np.ndarray, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and targets of local rows ``idx`` (int64); augmented if ``augment``."""
         rows = torch.from_numpy(np.ascontiguousarray(idx, dtype=np.int64))
-        x = self._x.index_select(0, rows)
-        y = self._y.index_select(0, rows)
+        x = self._x.index_select(0, rows.to(self._x.device))
+        y = self._y.index_select(0, rows.to(self._y.device))
         if self.images:
             if augment:
                 x = self._crop_flip(x)
             x = (x.to(torch.float32) * (1.0 / 255.0) - self._mean) / self._std
-        if self.device.type != "cpu":
+        if not self.on_device:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
         return x, y
@@ -65,4 +78,6 @@ class BatchPipeline:
         cols = torch.where(flip[:, None], ox[:, None] + (w - 1 - ar_w)[None, :], ox[:, None] + ar_w)
         bi = torch.arange(b)[:, None, None, None]
         ci = torch.arange(c)[None, :, None, None]
+        if x.device.type != "cpu":  # the draws above are the CPU generator's, on any device
+            bi, ci, rows, cols = (t.to(x.device) for t in (bi, ci, rows, cols))
         return padded[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]

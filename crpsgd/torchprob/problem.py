@@ -44,7 +44,7 @@ from crpsgd.errors import UsageError, UserCodeError
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.optim import SgdUpdate
 from crpsgd.torchprob.chunks import ChunkVariance, chunk_count, order_within_chunks
-from crpsgd.torchprob.device import resolve_device
+from crpsgd.torchprob.device import amp_context, resolve_device
 from crpsgd.torchprob.extra_state import seed_global_generator
 from crpsgd.torchprob.fit_check import check_model
 from crpsgd.torchprob.flat import GRADIENT_LOST, FlatModule, numpy_view
@@ -86,6 +86,7 @@ class TorchProblem(Problem):
         eval_rows: int = 10000,
         threads: int = 1,
         device: str = "cpu",
+        amp: str = "off",
         model_name: str = "model",
         origin: str | None = None,
         loss_origin: str | None = None,
@@ -101,6 +102,7 @@ class TorchProblem(Problem):
             )
         torch.set_num_threads(threads)
         self.device = resolve_device(device)
+        self._amp = amp_context(self.device, amp)  # --amp: the training forward's precision
         self.flat = FlatModule(model, self.device)
         self.model = self.flat.module
         self.origin = origin or f"--model={model_name}"  # origin: model=Net (crpsgd.torch)
@@ -149,7 +151,8 @@ class TorchProblem(Problem):
             if acc is not None:
                 acc.before_chunk(grads)
             with user_code(self._failed["training"], "rounds"):
-                value = self.loss(self.model(inputs), targets) * (chunk.size / total)
+                with self._amp():
+                    value = self.loss(self.model(inputs), targets) * (chunk.size / total)
                 value.backward()
             if acc is not None:
                 acc.after_chunk(grads, chunk.size)

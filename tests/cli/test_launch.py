@@ -74,6 +74,11 @@ def test_resume_command_names_the_launcher_and_rank_count():
     assert launch.resume_command("r.h5", 8, ompi).startswith("mpirun -n 8 ")
     slurm = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_TASKS_PER_NODE": "10"}
     assert launch.resume_command("r.h5", 10, slurm).startswith("srun -n 10 ")
+    torchrun = {"TORCHELASTIC_RUN_ID": "x", "WORLD_SIZE": "3", "RANK": "0"}
+    assert (
+        launch.resume_command("r.h5", 1, torchrun)
+        == "torchrun --standalone --nproc-per-node 3 -m crpsgd run --resume r.h5"
+    )
 
 
 def test_resume_command_quotes_the_checkpoint_for_the_shell():
