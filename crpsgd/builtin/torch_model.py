@@ -4,8 +4,10 @@ The parameters are :data:`crpsgd.torchprob.build.TORCH_PARAMS`; the data loader 
 ``cifar10:DIR`` or any tabular source (:func:`~crpsgd.torchprob.build.load_torch_data`); the
 evaluator is :class:`~crpsgd.torchprob.evaluate.TorchEvaluator` (test loss, test accuracy,
 training loss and ``||grad f||^2`` on a fixed subset of ``--eval-rows`` rows). No ``L`` is
-known. Nothing here imports torch: without PyTorch, ``crpsgd run --help`` and every other
-problem work, and ``--problem torch`` is one message, exit status 2.
+known. After a completed run rank 0 writes the trained ``state_dict`` to ``<out stem>.pt``
+(:mod:`crpsgd.torchprob.state_file`). Nothing here imports torch: without PyTorch, ``crpsgd
+run --help`` and every other problem work, and ``--problem torch`` is one message, exit
+status 2.
 """
 
 from __future__ import annotations
@@ -44,6 +46,15 @@ def log_attrs(problem: Any) -> dict[str, Any]:
     return attrs
 
 
+def finish(problem: Any, cfg: dict[str, Any], comm: Any) -> None:
+    """Rank 0 writes the trained ``state_dict`` to ``<out stem>.pt``
+    (:mod:`crpsgd.torchprob.state_file`)."""
+    from crpsgd.torchprob.state_file import save_state_dict, state_path
+
+    if comm.is_root:
+        save_state_dict(problem.model, state_path(cfg["out"]))
+
+
 register_problem(
     ProblemPart(
         name="torch",
@@ -54,5 +65,6 @@ register_problem(
         load_data=load_data,
         make_evaluator=make_evaluator,
         log_attrs=log_attrs,
+        finish=finish,
     )
 )

@@ -117,6 +117,7 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import mse_loss, resolve_model
     from crpsgd.torchprob.problem import TorchProblem
+    from crpsgd.torchprob.state_file import check_state_file
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
@@ -154,6 +155,7 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         loss_origin=record.loss_origin if record is not None else None,
     )
     problem.identity = identity
+    check_state_file(cfg, comm is not None and comm.is_root)  # <out stem>.pt, before any round
     if data.test is not None:  # its targets too fit the model, before any round
         check_test_fits(problem, data.test)
     if record is not None:  # its optimizer, its outputs
