@@ -22,20 +22,18 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import re
 from typing import Any
 
 from crpsgd.data.sources import DataSource, register_source
 from crpsgd.errors import UsageError
-from crpsgd.torchprob.usercode import import_callable, is_file_spec, user_code
+from crpsgd.torchprob.usercode import import_callable, is_file_spec, is_spec, user_code
 
-_SPEC = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|.+\.py):[A-Za-z_]\w*$")
 DATA_SEED = 0  # the global generators' seed while fn() runs (the same data on every rank)
 
 
 def is_callable_spec(value: str) -> bool:
     """``pkg.module:fn`` or ``path/file.py:fn`` that is not itself an existing file."""
-    return bool(_SPEC.match(value)) and not os.path.exists(value)
+    return is_spec(value) and not os.path.exists(value)
 
 
 def _defining_file(spec: str) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crpsgd.errors import UsageError
 from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 from crpsgd.torchprob import require_torch
 from crpsgd.torchprob.build import TORCH_PARAMS, TorchData, build_torch_problem, load_torch_data
@@ -25,7 +26,32 @@ def load_data(cfg: dict[str, Any], comm: Any) -> TorchData:
 
 
 def build(ctx: ProblemContext) -> Any:
-    return build_torch_problem(ctx.cfg, ctx.comm, ctx.data)
+    """The problem; with ``--optimizer`` other than ``plain`` its update is that optimizer."""
+    problem = build_torch_problem(ctx.cfg, ctx.comm, ctx.data)
+    if ctx.cfg.get("optimizer", "plain") != "plain":
+        from crpsgd.torch.optimizer import OptimizerUpdate, factory_of
+
+        factory, origin = factory_of(ctx.cfg)
+        problem.update = OptimizerUpdate(factory, problem, origin, ctx.cfg["gamma"])
+    return problem
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """``--optimizer``: not with DiLoCo (whose inner steps have ``--inner-optimizer``), and
+    no ``--momentum`` with Adam or AdamW (theirs are ``betas``)."""
+    name = cfg.get("optimizer", "plain")
+    if name == "plain":
+        return
+    if cfg["algo"] == "diloco":
+        raise UsageError(
+            f"--optimizer={name}: DiLoCo's local steps use --inner-optimizer; leave "
+            "--optimizer out with --algo diloco"
+        )
+    if name in ("adam", "adamw") and cfg["momentum"] > 0:
+        raise UsageError(
+            f"--momentum={cfg['momentum']}: not a setting of --optimizer={name} (its betas are "
+            "torch's defaults; pass a factory pkg.module:fn to set them)"
+        )
 
 
 def make_evaluator(problem: Any, comm: Any, f_star: float | None, test: Any) -> Any:
@@ -66,5 +92,6 @@ register_problem(
         make_evaluator=make_evaluator,
         log_attrs=log_attrs,
         finish=finish,
+        check=check,
     )
 )

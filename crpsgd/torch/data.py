@@ -59,7 +59,7 @@ class ObjectData:
         """What the data is, in messages and figures: ``train_data=TensorDataset`` (of a
         flag: ``--data=pkg.mod:fn (TensorDataset)``)."""
         if self.arg.startswith("--"):
-            return f"{self.arg} ({self.label})"
+            return f"{self.arg} {self.label if self.pair else f'({self.label})'}"
         return f"{self.arg}={self.label}"
 
     def shard(self, rank: int, size: int) -> ImageShard:

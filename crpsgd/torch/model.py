@@ -69,4 +69,4 @@ class ModelRecord:
         self.is_root = bool(getattr(comm, "is_root", True))
         if self.optimizer is not None:
             name = f"optimizer={callable_name(self.optimizer)}"
-            problem.update = OptimizerUpdate(self.optimizer, problem, name)
+            problem.update = OptimizerUpdate(self.optimizer, problem, name, cfg["gamma"])

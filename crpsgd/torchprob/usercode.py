@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,14 @@ def user_code(what: str, stage: str = "setup") -> Iterator[None]:
         raise error(f"{what}: {describe(exc)}") from None
     finally:
         os._exit = saved
+
+
+_SPEC = re.compile(r"^(?:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*|.+\.py):[A-Za-z_]\w*$")
+
+
+def is_spec(value: str) -> bool:
+    """Whether ``value`` has the form ``pkg.module:fn`` or ``path/file.py:fn``."""
+    return bool(_SPEC.match(value))
 
 
 def is_file_spec(spec: str) -> bool:

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip insta
 
 from crpsgd.runlog import read_run  # noqa: E402
 from tests.conftest import ROOT, run_cli, run_mpi  # noqa: E402
+from tests.failure_tools import one_message  # noqa: E402
 
 pytestmark = pytest.mark.mpi
 
@@ -50,6 +51,31 @@ OWN = textwrap.dedent(
 
     def build():
         return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+    class Singles(torch.utils.data.Dataset):  # items that are not (input, target) pairs
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return torch.zeros(4)
+
+
+    def singles():
+        return Singles()
+
+
+    def four_classes():  # class numbers 0..3 for a model of 2 outputs
+        x = torch.randn(40, 4)
+        return x, torch.arange(40) % 4
+
+
+    def per_sample_loss():  # a loss that is not a scalar
+        return build(), nn.CrossEntropyLoss(reduction="none")
+
+
+    def failing():
+        raise RuntimeError("no data here")
     """
 )
 FLAGS = ["--algo", "cr-psgd", "--b1", "2", "--rho", "1.5", "--T", "48", "--gamma", "0.2"]
@@ -125,3 +151,34 @@ def test_the_state_file_is_not_overwritten_without_overwrite(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("crpsgd: error:") == 1, proc.stderr
     assert "the state_dict file" in proc.stderr and "--overwrite" in proc.stderr
     assert (tmp_path / "run.pt").read_bytes() == b"keep" and not (tmp_path / "run.h5").exists()
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "expected"),
+    [
+        ("build", "singles", "--data={own}:singles: item 0 is a Tensor, not an (input, target)"),
+        (
+            "build",
+            "four_classes",
+            "--model={own}:build: does not fit the data --data={own}:four_classes (Tensor X, "
+            "Tensor y) (samples of shape (4,), 4 classes): ValueError: output of shape (2,) "
+            "per sample, expected (4,) scores for 4 classes",
+        ),
+        (
+            "per_sample_loss",
+            "pair",
+            "--model={own}:per_sample_loss: does not fit the data --data={own}:pair "
+            "(TensorDataset) (samples of shape (4,), 2 classes): ValueError: the loss returned "
+            "shape (2,), not a scalar",
+        ),
+        ("build", "failing", "--data={own}:failing: {own}:failing() failed: RuntimeError: no"),
+    ],
+)
+def test_bad_user_code_is_one_message_and_exit_2(tmp_path, model, data, expected):
+    own = tmp_path / "own_code.py"
+    own.write_text(OWN)
+    out = tmp_path / "bad.h5"
+    proc = _run(tmp_path, out, f"{own}:{model}", f"{own}:{data}")
+    assert proc.returncode == 2, proc.stderr
+    one_message(proc.stderr, expected.format(own=own))
+    assert not out.exists() and not out.with_suffix(".pt").exists()
