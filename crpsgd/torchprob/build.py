@@ -74,7 +74,8 @@ TORCH_PARAMS: tuple[Param, ...] = (
         "augment",
         str,
         "standard",
-        "torch: image augmentation: standard (pad 4, crop, flip) or none",
+        "torch: augmentation of cifar10:DIR images: standard (pad 4, crop, flip) or none "
+        "(other data, a Dataset of yours included, goes to the model as it is)",
         ("standard", "none"),
     ),
     Param(
