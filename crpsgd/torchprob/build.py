@@ -179,7 +179,8 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         loss_origin=record.loss_origin if record is not None else None,
     )
     problem.identity = identity
-    check_state_file(cfg, comm is not None and comm.is_root)  # <out stem>.pt, before any round
+    # <out stem>.pt, before any round (by the rank that writes it; none for a bare rank record)
+    check_state_file(cfg, bool(getattr(comm, "is_root", False)))
     if data.test is not None:  # its targets too fit the model, before any round
         check_test_fits(problem, data.test)
     if record is not None:  # its optimizer, its outputs
