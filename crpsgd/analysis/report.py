@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from crpsgd.analysis.labels import (
     DISTINGUISHING,
@@ -202,7 +203,8 @@ def summary_table(runs: Sequence[RunRecord]) -> str:
 
 
 def describe(run: RunRecord) -> str:
-    """Configuration, provenance and summary of one run."""
+    """Configuration, provenance and summary of one run (and, for a torch run, the trained
+    ``state_dict`` file ``<out stem>.pt`` beside the log with its size, when it exists)."""
     a = run.attrs
     lines = [f"{run.path}: {label(run)}  status: {run.status_text()}"]
     for key in (
@@ -234,6 +236,9 @@ def describe(run: RunRecord) -> str:
     rounds = len(run.rounds.get("round", []))
     evals = len(run.eval.get("round", []))
     lines.append(f"  logged           {rounds} round rows, {evals} evaluation rows")
+    state = Path(run.path).with_suffix(".pt")  # a torch run's trained state_dict
+    if state.is_file():
+        lines.append(f"  state_dict       {state} ({state.stat().st_size} bytes)")
     if run.summary:
         lines.append("")
         lines.append(summary_table([run]))

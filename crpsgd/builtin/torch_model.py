@@ -4,14 +4,17 @@ The parameters are :data:`crpsgd.torchprob.build.TORCH_PARAMS`; the data loader 
 ``cifar10:DIR`` or any tabular source (:func:`~crpsgd.torchprob.build.load_torch_data`); the
 evaluator is :class:`~crpsgd.torchprob.evaluate.TorchEvaluator` (test loss, test accuracy,
 training loss and ``||grad f||^2`` on a fixed subset of ``--eval-rows`` rows). No ``L`` is
-known. Nothing here imports torch: without PyTorch, ``crpsgd run --help`` and every other
-problem work, and ``--problem torch`` is one message, exit status 2.
+known. After a completed run rank 0 writes the trained ``state_dict`` to ``<out stem>.pt``
+(:mod:`crpsgd.torchprob.state_file`). Nothing here imports torch: without PyTorch, ``crpsgd
+run --help`` and every other problem work, and ``--problem torch`` is one message, exit
+status 2.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from crpsgd.errors import UsageError
 from crpsgd.registry.parts import ProblemContext, ProblemPart, register_problem
 from crpsgd.torchprob import require_torch
 from crpsgd.torchprob.build import TORCH_PARAMS, TorchData, build_torch_problem, load_torch_data
@@ -23,7 +26,32 @@ def load_data(cfg: dict[str, Any], comm: Any) -> TorchData:
 
 
 def build(ctx: ProblemContext) -> Any:
-    return build_torch_problem(ctx.cfg, ctx.comm, ctx.data)
+    """The problem; with ``--optimizer`` other than ``plain`` its update is that optimizer."""
+    problem = build_torch_problem(ctx.cfg, ctx.comm, ctx.data)
+    if ctx.cfg.get("optimizer", "plain") != "plain":
+        from crpsgd.torch.optimizer import OptimizerUpdate, factory_of
+
+        factory, origin = factory_of(ctx.cfg)
+        problem.update = OptimizerUpdate(factory, problem, origin, ctx.cfg["gamma"])
+    return problem
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """``--optimizer``: not with DiLoCo (whose inner steps have ``--inner-optimizer``), and
+    no ``--momentum`` with Adam or AdamW (theirs are ``betas``)."""
+    name = cfg.get("optimizer", "plain")
+    if name == "plain":
+        return
+    if cfg["algo"] == "diloco":
+        raise UsageError(
+            f"--optimizer={name}: DiLoCo's local steps use --inner-optimizer; leave "
+            "--optimizer out with --algo diloco"
+        )
+    if name in ("adam", "adamw") and cfg["momentum"] > 0:
+        raise UsageError(
+            f"--momentum={cfg['momentum']}: not a setting of --optimizer={name} (its betas are "
+            "torch's defaults; pass a factory pkg.module:fn to set them)"
+        )
 
 
 def make_evaluator(problem: Any, comm: Any, f_star: float | None, test: Any) -> Any:
@@ -44,6 +72,15 @@ def log_attrs(problem: Any) -> dict[str, Any]:
     return attrs
 
 
+def finish(problem: Any, cfg: dict[str, Any], comm: Any) -> None:
+    """Rank 0 writes the trained ``state_dict`` to ``<out stem>.pt``
+    (:mod:`crpsgd.torchprob.state_file`)."""
+    from crpsgd.torchprob.state_file import save_state_dict, state_path
+
+    if comm.is_root:
+        save_state_dict(problem.model, state_path(cfg["out"]))
+
+
 register_problem(
     ProblemPart(
         name="torch",
@@ -54,5 +91,7 @@ register_problem(
         load_data=load_data,
         make_evaluator=make_evaluator,
         log_attrs=log_attrs,
+        finish=finish,
+        check=check,
     )
 )

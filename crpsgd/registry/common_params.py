@@ -27,7 +27,8 @@ COMMON_PARAMS: tuple[Param, ...] = (
         str,
         "synthetic",
         "training data: LIBSVM text, crpsgd HDF5, synthetic[:n=..,d=..,seed=..], or "
-        "cifar10:DIR (CIFAR-10's binary files in DIR, --problem torch)",
+        "cifar10:DIR (CIFAR-10's binary files in DIR, --problem torch), or pkg.module:fn / "
+        "path/file.py:fn (fn() returns a torch Dataset, (X, y) or (train, test); --problem torch)",
     ),
     Param("test_data", str, None, "test data (same formats) for test accuracy"),
     Param(

@@ -149,6 +149,9 @@ class ProblemPart(_Checked):
     make_evaluator: Callable[..., Any] | None = None
     #: ``problem -> {name: value}``: root attributes of the run log the problem adds.
     log_attrs: Callable[[Any], dict[str, Any]] | None = None
+    #: ``(problem, cfg, comm)``: called on every rank after a completed run, for the files
+    #: the problem writes beside the log (the torch problem's ``<out stem>.pt``); None: none.
+    finish: Callable[[Any, dict[str, Any], Any], None] | None = None
 
 
 @dataclass(frozen=True)

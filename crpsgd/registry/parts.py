@@ -56,6 +56,7 @@ BUILTIN_PARTS = (
     "crpsgd.builtin.logreg_nonconvex",
     "crpsgd.builtin.mlp",
     "crpsgd.builtin.torch_model",
+    "crpsgd.builtin.torch_data",
     "crpsgd.builtin.cr_psgd",
     "crpsgd.builtin.psgd",
     "crpsgd.builtin.cr_psgd_catalyst",

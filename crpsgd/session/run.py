@@ -188,6 +188,8 @@ def run_from_cli(
     if comm.is_root and ckpt_path.exists():
         ckpt_path.unlink()  # the run is complete: nothing is left to resume
     _finish(cfg, comm, log, result, out)
+    if problem_part.finish is not None:
+        problem_part.finish(problem, cfg, comm)
     return result
 
 

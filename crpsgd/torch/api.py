@@ -4,7 +4,8 @@ Run the same script on every rank (``mpiexec -n 2 python train.py``); ``train()`
 collective. It holds the objects for the run (:mod:`crpsgd.data.in_process`) and runs exactly
 ``crpsgd run --problem torch`` with them: the same checks, sampling streams, rounds, log and
 evaluation. Afterwards rank 0 writes the trained ``state_dict`` (BatchNorm buffers included)
-beside the log as ``<out stem>.pt``.
+beside the log as ``<out stem>.pt``, as every torch run does
+(:mod:`crpsgd.torchprob.state_file`).
 
 Errors: what every rank agrees on (bad input before the rounds, a divergence, a stop
 request) is raised on every rank, for the caller to handle; a failure of one rank alone
@@ -21,12 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from crpsgd.data.in_process import holding
 from crpsgd.errors import AllRanksError, UsageError, describe_failure
-from crpsgd.files.atomic_write import AtomicFiles
 from crpsgd.torch.data import ObjectData
 from crpsgd.torch.keywords import check_keywords
 from crpsgd.torch.model import ModelRecord
@@ -111,21 +110,15 @@ def train(
         for key, data in datasets.items():
             values[key] = held.enter_context(holding(data, data.source))
         result = _run(values)
-    trained = record.problem.model
-    state_path = record.state_path
-    if record.is_root:
-        with AtomicFiles() as files:
-            state = {k: v.detach().clone().cpu() for k, v in trained.state_dict().items()}
-            torch.save(state, files.temp(state_path, f"--out: {state_path}"))
     final = result.final
     return TrainResult(
-        model=trained,
+        model=record.problem.model,
         objective=float(final.objective),
         test_accuracy=float(final.test_accuracy),
         test_loss=float(getattr(final, "test_loss", math.nan)),
         rounds=int(result.rounds),
         sfo_per_worker=int(result.sfo_per_worker),
         out=record.out,
-        state_path=state_path,
+        state_path=record.state_path,
         run=result,
     )

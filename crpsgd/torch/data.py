@@ -32,7 +32,7 @@ class ObjectData:
 
     def __init__(self, data: Any, arg: str) -> None:
         self.arg = arg
-        self.pair = isinstance(data, tuple) and len(data) == 2 and _is_array(data[0])
+        self.pair = is_array_pair(data)
         if self.pair:
             x, y = data
             if not _is_array(y):
@@ -56,7 +56,10 @@ class ObjectData:
 
     @property
     def source(self) -> str:
-        """What the data is, in messages and figures: ``train_data=TensorDataset``."""
+        """What the data is, in messages and figures: ``train_data=TensorDataset`` (of a
+        flag: ``--data=pkg.mod:fn (TensorDataset)``)."""
+        if self.arg.startswith("--"):
+            return f"{self.arg} {self.label if self.pair else f'({self.label})'}"
         return f"{self.arg}={self.label}"
 
     def shard(self, rank: int, size: int) -> ImageShard:
@@ -114,6 +117,11 @@ class ObjectData:
                         f"{lo} of shape {tuple(first.shape)}: every item's must be the same"
                     )
         return torch.stack(inputs), torch.stack(targets)
+
+
+def is_array_pair(data: Any) -> bool:
+    """Whether ``data`` is ``(X, y)`` rather than a Dataset (or a pair of Datasets)."""
+    return isinstance(data, tuple) and len(data) == 2 and _is_array(data[0])
 
 
 def _is_array(value: Any) -> bool:

@@ -22,6 +22,7 @@ OWN = {
     "model": "pass the model as train()'s first argument",
     "data": "pass the data as train_data",
     "test_data": "test_data is train()'s own argument",
+    "optimizer": "pass optimizer= a factory params -> torch.optim.Optimizer",
 }
 #: what an optimizer replaces
 OPTIMIZER_REPLACES = ("gamma", "momentum", "weight_decay")

@@ -10,8 +10,6 @@ the rounds is one :class:`~crpsgd.errors.UsageError` naming the argument (``mode
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ from typing import Any
 from torch import nn
 
 from crpsgd.errors import UsageError
-from crpsgd.files.paths import check_output
 from crpsgd.torch.optimizer import OptimizerUpdate
+from crpsgd.torchprob.state_file import state_path
+from crpsgd.torchprob.usercode import import_callable
 
 
 def callable_name(obj: Any) -> str:
@@ -41,7 +40,7 @@ class ModelRecord:
         if isinstance(model, nn.Module):
             self.build: Callable[[], Any] = lambda: model
         elif isinstance(model, str):
-            self.build = lambda: _load(model)()
+            self.build = lambda: import_callable(model)()  # fails inside the build guard
         elif callable(model):
             self.build = model
         else:
@@ -62,38 +61,12 @@ class ModelRecord:
         self.is_root = True
 
     def attach(self, problem: Any, cfg: dict[str, Any], comm: Any) -> None:
-        """Keep ``problem``; install the optimizer; check that ``<out stem>.pt`` can be
-        written (on rank 0, before any round)."""
+        """Keep ``problem`` and where the run writes its log and ``<out stem>.pt``; install
+        the optimizer."""
         self.problem = problem
         self.out = Path(cfg["out"])
-        self.state_path = self.out.with_suffix(".pt")
+        self.state_path = state_path(self.out)
         self.is_root = bool(getattr(comm, "is_root", True))
-        if self.is_root:
-            where = f"--out={cfg['out']}: the state_dict file {self.state_path}"
-            if self.state_path.exists() and not cfg["overwrite"]:
-                raise UsageError(f"{where} exists (pass overwrite=True to replace it)")
-            check_output("--out", self.state_path)
         if self.optimizer is not None:
             name = f"optimizer={callable_name(self.optimizer)}"
-            problem.update = OptimizerUpdate(self.optimizer, problem, name)
-
-
-def _load(spec: str) -> Callable[[], Any]:
-    """The callable of ``pkg.module:fn`` or ``path/file.py:fn`` (raises inside the guard of
-    the build, so that a failure is the one message naming ``model=...``)."""
-    where, sep, attr = spec.rpartition(":")
-    if not sep or not where or not attr:
-        raise ValueError(f"expected 'pkg.module:fn' or 'path/file.py:fn', not {spec!r}")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise FileNotFoundError(f"no file {where}")
-        spec_ = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec_)
-        spec_.loader.exec_module(module)
-    else:
-        module = importlib.import_module(where)
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise AttributeError(f"{where} has no callable {attr!r}")
-    return fn
+            problem.update = OptimizerUpdate(self.optimizer, problem, name, cfg["gamma"])

@@ -3,8 +3,10 @@ its builder. Nothing here imports torch at module import; :func:`build_torch_pro
 imports it (after :func:`~crpsgd.torchprob.require_torch`).
 
 Data: ``--data cifar10:DIR`` (training files of DIR, test ``DIR/test_batch.bin`` unless
-``--test-data`` names a ``cifar10:DIR2`` or one ``.bin`` file), or any tabular source of
-:func:`crpsgd.data.loader.load_shard` (held dense as float32, classes 0/1).
+``--test-data`` names a ``cifar10:DIR2`` or one ``.bin`` file), any source that gives shards
+itself (a user's ``Dataset``: ``--data pkg.module:fn``, :mod:`crpsgd.builtin.torch_data`), or
+any tabular source of :func:`crpsgd.data.loader.load_shard` (held dense as float32, classes
+0/1).
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ from crpsgd.errors import UsageError
 from crpsgd.params import Param, all_of, at_least, at_most
 from crpsgd.params.limits import check_parameter_count
 from crpsgd.torchprob import require_torch
+from crpsgd.torchprob.usercode import is_spec
+
+#: ``--optimizer`` by name (besides a factory ``pkg.module:fn``); ``plain``: crpsgd's own step.
+OPTIMIZERS = ("plain", "sgd", "adam", "adamw")
+
+
+def _optimizer_error(value: str) -> str | None:
+    if value in OPTIMIZERS or is_spec(value):
+        return None
+    return f"not {', '.join(OPTIMIZERS)} nor a factory pkg.module:fn or path/file.py:fn"
+
 
 TORCH_PARAMS: tuple[Param, ...] = (
     Param("model", str, "resnet20", "torch: resnet20 or pkg.module:build (returns a Module)"),
@@ -48,10 +61,21 @@ TORCH_PARAMS: tuple[Param, ...] = (
         check=at_least(0),
     ),
     Param(
+        "optimizer",
+        str,
+        "plain",
+        "torch: the step after the round's Allreduce: plain (the paper's x - gamma g, with "
+        "--momentum/--weight-decay), sgd (torch.optim.SGD, lr gamma, --momentum, "
+        "--weight-decay), adam or adamw (torch's defaults, lr gamma, --weight-decay if > 0), "
+        "or pkg.module:fn / path/file.py:fn (a factory params -> torch.optim.Optimizer)",
+        check=_optimizer_error,
+    ),
+    Param(
         "augment",
         str,
         "standard",
-        "torch: image augmentation: standard (pad 4, crop, flip) or none",
+        "torch: augmentation of cifar10:DIR images: standard (pad 4, crop, flip) or none "
+        "(other data, a Dataset of yours included, goes to the model as it is)",
         ("standard", "none"),
     ),
     Param(
@@ -124,6 +148,7 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
     from crpsgd.torchprob.identity import model_identity
     from crpsgd.torchprob.models import mse_loss, resolve_model
     from crpsgd.torchprob.problem import TorchProblem
+    from crpsgd.torchprob.state_file import check_state_file
 
     device = resolve_device(cfg["device"])
     model, loss = resolve_model(cfg["model"], cfg["seed"], data.train.n_classes)
@@ -162,6 +187,8 @@ def build_torch_problem(cfg: dict[str, Any], comm: Communicator, data: TorchData
         loss_origin=record.loss_origin if record is not None else None,
     )
     problem.identity = identity
+    # <out stem>.pt, before any round (by the rank that writes it; none for a bare rank record)
+    check_state_file(cfg, bool(getattr(comm, "is_root", False)))
     if data.test is not None:  # its targets too fit the model, before any round
         check_test_fits(problem, data.test)
     if record is not None:  # its optimizer, its outputs

@@ -11,10 +11,11 @@ the checkpoint's parameters (:func:`crpsgd.session.resume_check.check_identity`)
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 
 from torch import nn
+
+from crpsgd.torchprob.usercode import import_callable
 
 
 def _sha(text: str) -> str:
@@ -36,9 +37,8 @@ def build_source(spec: str) -> str:
     """The source text of ``--model``'s callable (``""`` when Python cannot find it)."""
     if ":" not in spec:
         return ""
-    module_name, _, attr = spec.partition(":")
     try:
-        return inspect.getsource(getattr(importlib.import_module(module_name), attr))
+        return inspect.getsource(import_callable(spec))
     except Exception:  # a callable without source (C, lambda in a REPL, a zip): no source
         return ""
 

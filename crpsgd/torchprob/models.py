@@ -1,11 +1,12 @@
 """Which network a torch problem trains: ``resnet20`` or a user's ``pkg.module:build``.
 
 ``--model pkg.module:build`` imports ``pkg.module`` (from ``sys.path``, which includes the
-working directory) and calls ``build()`` with no arguments, under ``torch.manual_seed(seed)``
-so that its default initialisation is the same on every rank. ``build()`` returns either a
-``torch.nn.Module`` or a pair ``(module, loss)``, where ``loss(outputs, targets)`` returns the
-*mean* loss of a batch as a scalar tensor (as ``torch.nn.CrossEntropyLoss()`` does);
-without a loss the problem uses cross-entropy. Targets are int64 class numbers.
+working directory; ``--model path/file.py:build`` executes that file) and calls ``build()``
+with no arguments, under ``torch.manual_seed(seed)`` so that its default initialisation is
+the same on every rank. ``build()`` returns either a ``torch.nn.Module`` or a pair
+``(module, loss)``, where ``loss(outputs, targets)`` returns the *mean* loss of a batch as a
+scalar tensor (as ``torch.nn.CrossEntropyLoss()`` does); without a loss the problem uses
+cross-entropy. Targets are int64 class numbers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 from crpsgd.data.in_process import is_in_process, lookup
 from crpsgd.errors import UsageError
 from crpsgd.torchprob.resnet import resnet20
-from crpsgd.torchprob.usercode import user_code
+from crpsgd.torchprob.usercode import import_callable, is_file_spec, user_code
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 BUILTIN = ("resnet20",)
@@ -62,17 +63,22 @@ def resolve_model(spec: str, seed: int, n_classes: int) -> tuple[nn.Module, Loss
 
 
 def _imported(spec: str) -> tuple[Callable[[], object], str, str]:
-    """The callable of ``pkg.module:callable``, the flag naming it, and its name."""
+    """The callable of ``pkg.module:callable`` or ``path/file.py:callable``, the flag naming
+    it, and its name."""
     if ":" not in spec:
         raise UsageError(
-            f"--model={spec}: not a built-in model ({', '.join(BUILTIN)}) nor 'pkg.module:callable'"
+            f"--model={spec}: not a built-in model ({', '.join(BUILTIN)}) nor "
+            "'pkg.module:callable' or 'path/file.py:callable'"
         )
-    module_name, _, attr = spec.partition(":")
-    with user_code(f"--model={spec}: cannot import {module_name}"):
-        module = importlib.import_module(module_name)
+    where, _, attr = spec.rpartition(":")
+    if is_file_spec(spec):
+        with user_code(f"--model={spec}: cannot load {where}"):
+            return import_callable(spec), f"--model={spec}", attr
+    with user_code(f"--model={spec}: cannot import {where}"):
+        module = importlib.import_module(where)
     build = getattr(module, attr, None)
     if not callable(build):
-        raise UsageError(f"--model={spec}: {module_name} has no callable {attr!r}")
+        raise UsageError(f"--model={spec}: {where} has no callable {attr!r}")
     return build, f"--model={spec}", attr
 
 

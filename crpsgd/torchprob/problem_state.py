@@ -1,7 +1,9 @@
 """What a checkpoint keeps of a :class:`~crpsgd.torchprob.problem.TorchProblem` on its rank,
 beyond ``x``: the momentum buffer (float32, if momentum > 0), BatchNorm running statistics
-(float32) and counters (int64), the augmentation RNG state (uint8), torch's generator and the
-model's other buffers (:mod:`crpsgd.torchprob.extra_state`), each in its own dtype."""
+(float32) and counters (int64), the augmentation RNG state (uint8), a user's optimizer's
+``state_dict()`` state (``optimizer:<param>:<key>``, :mod:`crpsgd.torch.optimizer`), torch's
+generator and the model's other buffers (:mod:`crpsgd.torchprob.extra_state`), each in its
+own dtype."""
 
 from __future__ import annotations
 
@@ -25,12 +27,18 @@ def state_of(problem: Any) -> dict[str, np.ndarray]:
     }
     if problem.update.velocity is not None:
         state["momentum"] = problem.update.velocity.copy()
+    own = getattr(problem.update, "state_arrays", None)  # a user's optimizer: its state_dict
+    if own is not None:
+        state.update(own())
     return {**state, **extra_state(problem.flat)}
 
 
 def load_state(problem: Any, arrays: dict[str, np.ndarray]) -> None:
     """Continue ``problem`` from what :func:`state_of` gave (shapes checked first)."""
+    own = getattr(problem.update, "load_state_arrays", None)
     for key, ref in state_of(problem).items():
+        if own is not None and key.startswith("optimizer:"):
+            continue  # empty before the first step: the optimizer loads its own
         if key not in REQUIRED and key not in arrays:
             continue  # an older checkpoint: load_extra_state leaves it as it is
         got = arrays.get(key)
@@ -45,3 +53,5 @@ def load_state(problem: Any, arrays: dict[str, np.ndarray]) -> None:
     if problem.update.velocity is not None:
         problem.update.velocity[:] = arrays["momentum"]
     load_extra_state(problem.flat, arrays)
+    if own is not None:
+        own(arrays)
