@@ -23,7 +23,10 @@ Where the file lives:
 
 Reads look in both places (a sidecar written earlier or by a colleague is used). An entry is
 used only if it validates: it is a JSON object whose stored key equals the wanted key, whose
-value is a finite float, and whose recorded gradient norm meets the tolerance. Anything else
+value is a finite float, and whose recorded gradient norm meets the tolerance, or, for a solve
+that stalled above it (the float64 rounding of a large sum), whose recorded bound on ``f - f*``
+is at most ``STALLED_BOUND`` (the value is then as exact as the arithmetic allows, and a
+second solve would give the same one). Anything else
 (a corrupt, truncated or foreign file) is ignored and the value is solved again; the cache
 never makes a run fail.
 """
@@ -119,15 +122,28 @@ def _read_entries(path: Path) -> dict[str, Any]:
     return entries if isinstance(entries, dict) else {}
 
 
+STALLED_BOUND = 1e-12  # objective units: f - f* of a stalled solve that is still kept
+
+
+def acceptable(grad_norm: float, bound: float | None, tol: float) -> bool:
+    """Whether a solve is good enough to keep: its gradient norm meets ``tol``, or its bound
+    on ``f - f*`` is at most :data:`STALLED_BOUND`."""
+    if grad_norm <= tol:
+        return True
+    return bound is not None and math.isfinite(bound) and 0 <= bound <= STALLED_BOUND
+
+
 def _valid(entry: Any, key: dict[str, Any]) -> bool:
     if not isinstance(entry, dict) or entry.get("key") != key:
         return False
     value, gnorm = entry.get("value"), entry.get("grad_norm")
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
-    if not isinstance(gnorm, (int, float)) or not gnorm <= float(key["tol"]):
+    if not isinstance(gnorm, (int, float)) or not math.isfinite(gnorm):
         return False
-    return True
+    bound = entry.get("bound")
+    bound = float(bound) if isinstance(bound, (int, float)) else None
+    return acceptable(float(gnorm), bound, float(key["tol"]))
 
 
 def lookup(paths: list[Path], key: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from crpsgd.comm.communicator import Communicator
@@ -55,7 +56,11 @@ def _f_star_cached(cfg: dict[str, Any], problem: Problem, comm: Communicator) ->
         f"Newton, {solved.iterations} iterations, ||grad f||="
         f"{solved.grad_norm:.2e}, f-f* <= {solved.bound:.1e}"
     )
-    if comm.is_root and paths is not None and solved.grad_norm <= FSTAR_TOL:
-        entry = {"value": solved.value, "grad_norm": solved.grad_norm, "note": note}
+    kept = math.isfinite(solved.value) and fstar_cache.acceptable(
+        solved.grad_norm, solved.bound, FSTAR_TOL
+    )
+    if comm.is_root and paths is not None and kept:
+        entry = {"value": solved.value, "grad_norm": solved.grad_norm, "bound": solved.bound}
+        entry["note"] = note
         fstar_cache.store(paths, key, entry)
     return solved.value, note
