@@ -128,7 +128,8 @@ bench-torch: $(STAMP)
 # batch, on the synthetic, ill-conditioned (cond 1e4 and 1e6) and a9a (lambda 1e-4 and 1e-5)
 # logistic regressions, bench-catalyst's two non-convex problems and ResNet20 on the digits
 # stand-in (not CIFAR-10; needs the torch extra, skipped with one line without it); then the
-# target and eta tables (bench/results/adaptive.{md,json}) and the PL theory check.
+# PL theory check of every candidate, then the target and sweep tables (bench/results/adaptive.{md,json}),
+# whose minimax leaves out the candidates that fail the theory check.
 # `make bench-adaptive QUICK=1`: every definition's [quick] version, a smoke test of a few
 # minutes, with its results in bench/out/adaptive-quick/ (bench/results/ untouched).
 ADAPTIVE := adaptive_synthetic adaptive_illcond adaptive_a9a adaptive_nonconvex_a9a adaptive_mlp \
@@ -151,10 +152,11 @@ bench-adaptive: $(STAMP)
 	$(call ADAPTIVE_RUN,10,adaptive_a9a)
 	$(call ADAPTIVE_RUN,4,adaptive_illcond6)
 	$(call ADAPTIVE_RUN,10,adaptive_a9a_lam5)
-	$(BIN)/python -m bench adaptive-target --out $(ADAPTIVE_RESULTS)/adaptive \
-		$$(for f in $(ADAPTIVE_JSON); do test -f $$f && echo $$f; done)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 2 $(BIN)/python -m bench adaptive-theory \
 		$(if $(QUICK),--T $(ADAPTIVE_THEORY_T) --out $(ADAPTIVE_RESULTS)/adaptive_theory.json)
+	$(BIN)/python -m bench adaptive-target --out $(ADAPTIVE_RESULTS)/adaptive \
+		--theory $(ADAPTIVE_RESULTS)/adaptive_theory.json \
+		$$(for f in $(ADAPTIVE_JSON); do test -f $$f && echo $$f; done)
 
 bench-peers: $(STAMP)
 	$(BIN)/python -m bench peers --out bench/results/peers.json --md bench/results/peers.md

@@ -5,7 +5,8 @@ A problem's *error* is what its definition scores: the final ``f - f*`` (convex 
 ``score = "final"``), or, with ``score = "tail"``, the median of the metric (``||grad f||^2``,
 a network's training loss) over the evaluations in the second half of the budget; each row
 is a method at its best step size, median over seeds. Target, for the adaptive schedule with
-its default eta (the row ``adaptive``) against CR-PSGD's grid of ``rho`` (one method
+its defaults (the row whose test and eta are ``--schedule adaptive``'s defaults; a row named
+``adaptive`` in results of earlier definitions) against CR-PSGD's grid of ``rho`` (one method
 ``rho-<value>`` each): error within 1.25x of the best grid ``rho`` at no more than 1.5x its
 rounds, and below the grid's median ``rho`` error.
 
@@ -30,6 +31,21 @@ import sys
 from pathlib import Path
 
 MAX_ERROR, MAX_ROUNDS = 1.25, 1.5
+FIXED = "fixed rho = 1.15"  # bench/adaptive_theory.py's reference schedule
+B_FACTOR = 3.0  # theory check: the adaptive b of rounds = a + b ln T at most 3x the fixed one's
+GEOMETRIC = 1.01  # theory check: late growth exp(d ln B_t / dt) at least this
+
+
+def passes(schedules: dict, candidate: str) -> bool | None:
+    """Whether ``candidate``'s runs in bench/adaptive_theory.py's results pass the theory
+    check (rounds ``a + b ln T`` with ``b`` at most ``B_FACTOR`` times the fixed schedule's,
+    and geometric late growth); None where the results lack it."""
+    mine, fixed = schedules.get(f"adaptive {candidate}"), schedules.get(FIXED)
+    if mine is None or fixed is None:
+        return None
+    return bool(mine["b"] <= B_FACTOR * fixed["b"] and mine["effective_rho"] >= GEOMETRIC)
+
+
 METRIC_NAMES = {"suboptimality": "f - f*", "grad_norm_sq": "‖grad f‖²", "objective": "loss"}
 
 
@@ -67,16 +83,28 @@ def _grid(result: dict) -> tuple[dict, float]:
     return min(grid, key=error), statistics.median(error(m) for m in grid)
 
 
-def check(result: dict) -> dict:
-    """The target's figures for one results file (its ``adaptive`` row)."""
-    rows = {m["method"]: m for m in result["methods"]}
-    if "adaptive" not in rows:
-        raise ValueError(f"{result['name']}: no 'adaptive' row (the default eta)")
+def default_row(result: dict, default_test: str, default_eta: float) -> dict:
+    """The row of ``--schedule adaptive`` at its defaults: the candidate row (``eta-<value>``,
+    ``ip-eta-<value>``) whose test and eta are the defaults, else a row named ``adaptive``."""
+    for m in result["methods"]:
+        if m["method"] != "adaptive" and eta_of(m, default_eta) is not None:
+            if (test_of(m, default_test), eta_of(m, default_eta)) == (default_test, default_eta):
+                return m
+    for m in result["methods"]:
+        if m["method"] == "adaptive":
+            return m
+    name = candidate_name(default_test, default_eta)
+    raise ValueError(f"{result['name']}: no row of the default ({name}) nor one named 'adaptive'")
+
+
+def check(result: dict, default_test: str = "norm", default_eta: float = 1.0) -> dict:
+    """The target's figures for one results file (the row of the defaults)."""
     best, median = _grid(result)
-    ada = _versus(rows["adaptive"], best, median)
-    tuned = rows.get("psgd-tuned")
+    ada = _versus(default_row(result, default_test, default_eta), best, median)
+    tuned = next((m for m in result["methods"] if m["method"] == "psgd-tuned"), None)
     return {
         "problem": result["name"],
+        "default": candidate_name(default_test, default_eta),
         "measure": measure(result),
         "adaptive_error": ada["error"],
         "adaptive_rounds": ada["rounds"],
@@ -103,7 +131,8 @@ def eta_of(row: dict, default_eta: float) -> float | None:
 
 
 def test_of(row: dict, default_test: str) -> str:
-    """The ``--adaptive-test`` of an adaptive row: its own, else the default."""
+    """The ``--adaptive-test`` of an adaptive row: its own (the definitions name it on every
+    row, so that a change of the default relabels nothing), else the default."""
     return str(row["point"].get("adaptive_test", default_test))
 
 
@@ -112,10 +141,16 @@ def candidate_name(test: str, eta: float) -> str:
     return f"{eta:g}" if test == "norm" else f"{test} {eta:g}"
 
 
-def sweep(results: list[dict], default_eta: float, default_test: str = "norm") -> dict:
+def sweep(
+    results: list[dict],
+    default_eta: float,
+    default_test: str = "norm",
+    theory: dict | None = None,
+) -> dict:
     """Per problem and candidate (a test and an eta): the figures against the best ``rho``;
     per candidate: the worst case over the problems; the minimax candidates (over those that
-    every problem has), named as :func:`candidate_name` does."""
+    every problem has and, given ``theory``, bench/adaptive_theory.py's results by schedule
+    name, that do not fail its check), named as :func:`candidate_name` does."""
     rows = []
     for result in results:
         best, median = _grid(result)
@@ -153,9 +188,10 @@ def sweep(results: list[dict], default_eta: float, default_test: str = "norm") -
                 "max_slack": max(r["slack"] for r in mine),
                 "met": sum(r["met"] for r in mine),
                 "below_median_rho": sum(r["below_median_rho"] for r in mine),
+                "theory": passes(theory, candidate_name(test, eta)) if theory else None,
             }
         )
-    everywhere = [w for w in worst if w["problems"] == len(results)]
+    everywhere = [w for w in worst if w["problems"] == len(results) and w["theory"] is not False]
     pick = {
         key: min(everywhere, key=lambda w, key=key: w[key]) if everywhere else None
         for key in ("max_error_ratio", "max_slack")
@@ -185,7 +221,10 @@ def _num(value: float | None, fmt: str) -> str:
 
 
 def table(checks: list[dict]) -> str:
+    defaults = sorted({c.get("default", "1") for c in checks})
     head = (
+        f"The adaptive schedule at its defaults (candidate {', '.join(defaults)}) against the "
+        "grid of fixed rho:\n\n"
         "| problem | error | adaptive | rounds | best rho | its error | its rounds "
         "| median-rho error | tuned PSGD | error ratio | rounds ratio | target met |\n"
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n"
@@ -227,22 +266,27 @@ def sweep_table(s: dict) -> str:
         "Worst case over the problems (slack = max(error ratio / 1.25, rounds ratio / 1.5)):",
         "",
         "| eta | problems | max error ratio | max rounds ratio | max slack | target met "
-        "| below median rho |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| below median rho | theory check |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     lines += [
         f"| {w['candidate']} | {w['problems']} | {w['max_error_ratio']:.2f} | "
         f"{w['max_rounds_ratio']:.2f} | {w['max_slack']:.2f} | {w['met']}/{w['problems']} | "
-        f"{w['below_median_rho']}/{w['problems']} |"
+        f"{w['below_median_rho']}/{w['problems']} | {_passed(w.get('theory'))} |"
         for w in s["worst"]
     ]
     lines += [
         "",
         f"Minimax eta (smallest worst error ratio): {s['minimax_candidate_error'] or '-'}; "
         f"smallest worst slack: {s['minimax_candidate_slack'] or '-'} "
-        "(over the etas run on every problem).",
+        "(over the candidates run on every problem"
+        + (" that pass the theory check)." if any(w.get("theory") for w in s["worst"]) else ")."),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _passed(ok: bool | None) -> str:
+    return "-" if ok is None else ("passes" if ok else "fails")
 
 
 def _header(w: dict) -> str:
@@ -254,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="+", type=Path, help="bench/results/<name>.json")
     parser.add_argument("--out", type=Path, help="write <out>.md and <out>.json")
+    parser.add_argument(
+        "--theory",
+        type=Path,
+        help="bench/adaptive_theory.py's results: the minimax leaves out candidates that fail it",
+    )
     args = parser.parse_args(argv)
     from crpsgd.schedules.adaptive import DEFAULT_ETA
     from crpsgd.schedules.adaptive_inner import PARAMS as TEST_PARAMS
@@ -264,12 +313,19 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.results:
         try:
             results.append(json.loads(path.read_text()))
-            checks.append(check(results[-1]))
+            checks.append(check(results[-1], default_test, DEFAULT_ETA))
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {path}: {exc!r}", file=sys.stderr)
             return 2
-    swept = sweep(results, DEFAULT_ETA, default_test)
-    text = table(checks) + "\n" + sweep_table(swept)
+    theory = None
+    if args.theory is not None:
+        try:
+            theory = json.loads(args.theory.read_text())["schedules"]
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {args.theory}: {exc!r}", file=sys.stderr)
+            return 2
+    swept = sweep(results, DEFAULT_ETA, default_test, theory)
+    text = "Command: `make bench-adaptive`\n\n" + table(checks) + "\n" + sweep_table(swept)
     print(text, end="")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

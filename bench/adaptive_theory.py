@@ -7,8 +7,11 @@ python -m bench theory): does the batch grow geometrically on its own, and do it
 Each point is one ``crpsgd run`` (in this job, on every rank); rank 0 prints the fitted ``b``
 of both schedules, and the adaptive run's growth rate: the slope of ``ln B_t`` against ``t``
 over the second half of the rounds of the largest ``T`` (geometric growth: a straight line;
-``exp(slope)`` is its effective ``rho``). Results: ``--out`` (JSON), default
-bench/results/adaptive_theory.json.
+``exp(slope)`` is its effective ``rho``). Every candidate of the sweep runs (the norm test at
+eta = 1 .. 16, the inner-product test at eta = 1 and 4); one *passes* when its ``b`` is at most
+3x the fixed schedule's and its late growth is geometric (effective ``rho`` >= 1.01), and
+bench/adaptive_target.py chooses the default among those that pass. Results: ``--out`` (JSON),
+default bench/results/adaptive_theory.json.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from mpi4py import MPI
 
+from bench.adaptive_target import FIXED, passes
 from crpsgd.comm.communicator import Communicator
 from crpsgd.runlog import read_run
 from crpsgd.session.run import run_from_cli
@@ -29,13 +33,23 @@ from crpsgd.session.run import run_from_cli
 # the CONVEX problem of python -m bench theory and its fixed schedule
 # (rho = 1.15 meets rho < 1/(1-gamma mu))
 PROBLEM = {"data": "synthetic:n=20000,d=20,seed=7,noise=0.1", "problem": "logreg", "lam": 0.05}
+# every candidate of make bench-adaptive's sweep (bench/adaptive_target.py names them so: the
+# norm test by its eta, the inner-product test as "inner-product <eta>"); at gamma = 1/L a norm
+# test with eta above sqrt(2 / (gamma L)) = 1.41 is passed by the gradient's own fluctuation at
+# the noise floor and stalls (docs/adaptive.md)
+CANDIDATES = {
+    **{f"{eta:g}": {"adaptive_test": "norm", "eta": float(eta)} for eta in (1, 2, 4, 8, 16)},
+    **{
+        f"inner-product {eta:g}": {"adaptive_test": "inner-product", "eta": float(eta)}
+        for eta in (1, 4)
+    },
+}
 SCHEDULES = {
-    "fixed rho = 1.15": {"algo": "cr-psgd", "b1": 4, "rho": 1.15},
-    "adaptive (default eta)": {"algo": "cr-psgd", "schedule": "adaptive", "b1": 4},
-    # the default, eta = 1, is below sqrt(2 / (gamma L)) = 1.41 at gamma = 1/L: the test is not
-    # passed by the gradient's fluctuation at the noise floor; eta = 8 (the former default) is
-    # above it and stalls (README "Adaptive batch growth")
-    "adaptive (eta = 8)": {"algo": "cr-psgd", "schedule": "adaptive", "b1": 4, "eta": 8.0},
+    FIXED: {"algo": "cr-psgd", "b1": 4, "rho": 1.15},
+    **{
+        f"adaptive {name}": {"algo": "cr-psgd", "schedule": "adaptive", "b1": 4, **cfg}
+        for name, cfg in CANDIDATES.items()
+    },
 }
 
 
@@ -61,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = MPI.COMM_WORLD.bcast(tmp)
         for name, cfg in ((n, SCHEDULES[n]) for n in names):
-            tag = f"{cfg.get('schedule', 'fixed')}-{cfg.get('eta', 'default')}"
+            tag = name.replace(" ", "_").replace("=", "")
             runs = [one_run({**cfg, "T": t}, Path(tmp) / f"{tag}-{t}.h5") for t in ts]
             if not root:
                 continue
@@ -84,9 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     if root:
         print(f"rounds = a + b ln T over T = {ts}, N = {results['n_workers']}")
         for name, r in results["schedules"].items():
+            ok = passes(results["schedules"], name.removeprefix("adaptive "))
             print(
-                f"  {name:24s} b = {r['b']:7.2f}  a = {r['a']:7.2f}  rounds {r['rounds']}  "
+                f"  {name:26s} b = {r['b']:7.2f}  a = {r['a']:7.2f}  rounds {r['rounds']}  "
                 f"late growth exp(d ln B/dt) = {r['effective_rho']:.4f}"
+                + ("" if ok is None else f"  {'passes' if ok else 'fails'}")
             )
         print(f"  (fixed: theory b = 1/ln 1.15 = {1 / math.log(1.15):.2f})")
         args.out.write_text(json.dumps(results, indent=1) + "\n")

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no run logs under {args.log_dir} (run make bench-resnet20)", file=sys.stderr)
         return 2
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    text = table(found)
+    text = "Command: `make bench-resnet20`\n\n" + table(found)
     args.out.with_suffix(".md").write_text(text)
     figure(found, args.out.with_suffix(".png"))
     print(text, end="")

@@ -211,7 +211,7 @@ def analyse(out_dir: Path, cfg: dict[str, Any], results: Path, tag: str) -> dict
     res["catalyst_points"] = cpts
     results.mkdir(parents=True, exist_ok=True)
     (results / f"{tag}.json").write_text(json.dumps(res, indent=1) + "\n")
-    text = tables(res)
+    text = "Command: `make bench-theory` (redrawn from the JSON: `make figures`)\n\n" + tables(res)
     (results / f"{tag}.md").write_text(text + "\n")
     print(text)
     draw(res, results / f"{tag}.png")

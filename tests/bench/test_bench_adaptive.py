@@ -16,6 +16,7 @@ import pytest
 
 from crpsgd.registry.config import merge
 from crpsgd.schedules.adaptive import DEFAULT_ETA
+from crpsgd.schedules.adaptive_inner import PARAMS as TEST_PARAMS
 from tests.conftest import ROOT, bench_module
 
 definition = bench_module("runner.definition")
@@ -23,6 +24,7 @@ target = bench_module("adaptive_target")
 DEFINITIONS = sorted((ROOT / "bench").glob("*.toml"))
 ADAPTIVE = sorted((ROOT / "bench").glob("adaptive_*.toml"))
 ETAS = (1, 2, 4, 8, 16)
+(DEFAULT_TEST,) = [p.default for p in TEST_PARAMS if p.name == "adaptive_test"]
 
 
 def _run_flags(spec):
@@ -55,20 +57,30 @@ def test_every_definition_gives_valid_run_configurations(path, quick):
 
 
 @pytest.mark.parametrize("path", ADAPTIVE, ids=lambda p: p.name)
-def test_adaptive_definitions_have_the_default_eta_row_the_sweep_and_a_rho_grid(path):
+def test_adaptive_definitions_have_the_candidates_the_default_and_a_rho_grid(path):
+    """Every adaptive row names its test and eta (a change of the default relabels no
+    result); the norm test's eta sweep and the inner-product rows are there, one of them at
+    the code's defaults (the row adaptive_target.py checks), all with the same B_1."""
     raw = tomllib.loads(path.read_text())
     spec = definition.load(path)
     methods = {m["name"]: m for m in spec["method"]}
     assert definition.shape(spec) == "single"  # adaptive_target.py reads that shape's results
-    default = methods["adaptive"]
-    assert default["schedule"] == "adaptive" and "eta" not in default
-    b1 = default["b1"]
-    swept = {m["eta"] for name, m in methods.items() if name.startswith("eta-")}
-    assert swept | {DEFAULT_ETA} >= set(ETAS)  # the default-eta row is its eta's sweep row
-    for eta in swept:
-        row = methods[f"eta-{eta:g}"]
-        assert (row["schedule"], row["b1"]) == ("adaptive", b1)
-        assert f"eta = {eta:g}" in row["label"]
+    adaptive = {n: m for n, m in methods.items() if m.get("schedule") == "adaptive"}
+    assert all({"adaptive_test", "eta"} <= set(m) for m in adaptive.values()), path.name
+    b1 = methods["eta-1"]["b1"]
+    swept = {m["eta"] for name, m in adaptive.items() if m["adaptive_test"] == "norm"}
+    assert swept == set(ETAS)
+    for name, row in adaptive.items():
+        prefix = "eta-" if row["adaptive_test"] == "norm" else "ip-eta-"
+        assert name == f"{prefix}{row['eta']:g}" and row["b1"] == b1
+        assert f"{row['adaptive_test']} test, eta = {row['eta']:g}" in row["label"]
+    assert {m["eta"] for m in adaptive.values() if m["adaptive_test"] == "inner-product"}
+    defaults = [
+        n
+        for n, m in adaptive.items()
+        if (m["adaptive_test"], m["eta"]) == (DEFAULT_TEST, DEFAULT_ETA)
+    ]
+    assert len(defaults) == 1, path.name
     rhos = [m for name, m in methods.items() if name.startswith("rho-")]
     assert len(rhos) >= 3
     for m in rhos:
@@ -81,7 +93,7 @@ def test_adaptive_definitions_have_the_default_eta_row_the_sweep_and_a_rho_grid(
     else:
         assert raw.get("unit", "bound") in ("bound", "estimate")
     quick = definition.load(path, quick=True)
-    assert {"adaptive", "psgd-tuned"} <= {m["name"] for m in quick["method"]}
+    assert {defaults[0], "psgd-tuned"} <= {m["name"] for m in quick["method"]}
 
 
 @pytest.mark.parametrize("quick", ["", "QUICK=1"])
@@ -100,6 +112,9 @@ def test_make_bench_adaptive_runs_every_adaptive_definition_and_checks_them_all(
         assert ("--quick --results-dir bench/out/adaptive-quick" in run) == bool(quick)
         assert f"{results}/{path.stem}{suffix}.json" in check
     assert f"--out {results}/adaptive" in check
+    assert f"--theory {results}/adaptive_theory.json" in check
+    (theory,) = [i for i, line in enumerate(lines) if "-m bench adaptive-theory" in line]
+    assert theory < lines.index(check)  # the target's minimax reads the theory check
 
 
 def test_a_single_definition_unit_is_checked_and_carried(tmp_path):
@@ -201,7 +216,7 @@ def _results():
 
 
 def test_the_target_check_reads_final_or_tail_errors():
-    convex, tail = (target.check(r) for r in _results())
+    convex, tail = (target.check(r, "norm", 8.0) for r in _results())  # the eta-8 rows
     assert (convex["best_rho"], convex["best_error"], convex["median_rho_error"]) == (1.01, 1, 2)
     assert convex["error_ratio"] == pytest.approx(1.2) and convex["rounds_ratio"] == 1.4
     assert convex["met"] and convex["tuned_batch_error"] == 1.5
@@ -209,6 +224,16 @@ def test_the_target_check_reads_final_or_tail_errors():
     assert (tail["best_rho"], tail["best_error"], tail["median_rho_error"]) == (1.02, 1, 3)
     assert (tail["error_ratio"], tail["rounds_ratio"], tail["met"]) == (2.0, 1.5, False)
     assert tail["measure"] == "‖grad f‖², 2nd-half median" and tail["tuned_batch_error"] is None
+    assert target.check(_results()[0], "norm", 1.0)["adaptive_error"] == 3.0  # the eta-1 row
+    # a row without a test ran the default: eta-1 is the inner-product default's row too
+    assert target.check(_results()[0], "inner-product", 1.0)["adaptive_error"] == 3.0
+    explicit = _results()[0]
+    explicit["methods"][1]["point"]["adaptive_test"] = "norm"
+    legacy = target.check(explicit, "inner-product", 1.0)  # no row: the one named adaptive
+    assert (legacy["adaptive_error"], legacy["default"]) == (1.2, "inner-product 1")
+    explicit["methods"] = explicit["methods"][1:]
+    with pytest.raises(ValueError, match="no row of the default"):
+        target.check(explicit, "inner-product", 1.0)
 
 
 def _reference_ratios():
@@ -247,6 +272,31 @@ def test_the_eta_sweep_per_problem_worst_case_and_minimax():
     assert "| nonconvex | 1.00 / 0.50 ✓ | 2.00 / 1.50 | - |" in text
     assert "eta = 8 (default)" in text and "| 16 | 1 | 0.90 | 4.00 | 2.67 | 0/1 | 1/1 |" in text
     assert "Minimax eta (smallest worst error ratio): 8;" in text
+
+
+def _theory(b: dict[str, float], rho: dict[str, float]) -> dict:
+    """bench/adaptive_theory.py's results: fixed b = 7, candidates' b and late growth."""
+    schedules = {"fixed rho = 1.15": {"b": 7.0, "effective_rho": 1.15}}
+    for name in b:
+        schedules[f"adaptive {name}"] = {"b": b[name], "effective_rho": rho[name]}
+    return schedules
+
+
+def test_the_minimax_leaves_out_candidates_that_fail_the_theory_check():
+    """eta = 8 is the minimax of _results; where its rounds are not logarithmic (b > 3x the
+    fixed 7) or its batch stops growing, the next candidate run everywhere is chosen."""
+    assert target.passes(_theory({"1": 21.0}, {"1": 1.05}), "1") is True
+    assert target.passes(_theory({"1": 22.0}, {"1": 1.05}), "1") is False  # 22 > 3 x 7
+    assert target.passes(_theory({"1": 7.0}, {"1": 1.005}), "1") is False  # stalled
+    assert target.passes(_theory({}, {}), "1") is None
+    stalls = _theory({"1": 20.0, "8": 1800.0}, {"1": 1.05, "8": 1.0})
+    s = target.sweep(_results(), default_eta=8.0, theory=stalls)
+    assert s["minimax_eta_error"] == 1.0 and s["minimax_eta_slack"] == 1.0
+    text = target.sweep_table(s)
+    assert "| 8 | 2 | 2.00 | 1.50 | 1.60 | 1/2 | 2/2 | fails |" in text
+    assert "| 16 | 1 | 0.90 | 4.00 | 2.67 | 0/1 | 1/1 | - |" in text
+    assert "every problem that pass the theory check)" in text
+    assert target.sweep(_results(), default_eta=8.0)["minimax_eta_error"] == 8.0  # without
 
 
 def test_inner_product_rows_are_candidates_of_their_own():
@@ -298,21 +348,21 @@ def test_main_writes_the_tables_and_json_and_names_a_bad_file(tmp_path, capsys):
     assert f"{bad}" in capsys.readouterr().err
 
 
-def test_the_committed_target_tables_are_what_the_script_prints():
-    """bench/results/adaptive.md is adaptive_target.py's output on the committed results of the
-    problems it names (a stale table, e.g. after a change of the default eta, fails here: rerun
-    the last two commands of make bench-adaptive)."""
+def test_the_committed_target_tables_are_what_the_script_prints(tmp_path, capsys):
+    """bench/results/adaptive.md is adaptive_target.py's output on the committed results of
+    every adaptive definition and the committed theory check (a stale table, e.g. after a
+    change of the default, fails here: rerun the last command of make bench-adaptive)."""
     results_dir = ROOT / "bench" / "results"
-    table = (results_dir / "adaptive.md").read_text()
-    head = table[: table.index("\n\n")].splitlines()[2:]
-    names = [line.split("|")[1].strip() for line in head]
-    results = [json.loads((results_dir / f"{n}.json").read_text()) for n in names]
-    checks = [target.check(r) for r in results]
-    assert table == target.table(checks) + "\n" + target.sweep_table(
-        target.sweep(results, DEFAULT_ETA)
-    )
     saved = json.loads((results_dir / "adaptive.json").read_text())
-    assert [c["problem"] for c in saved["target"]] == names
+    names = [c["problem"] for c in saved["target"]]
+    assert sorted(names) == sorted(p.stem for p in ADAPTIVE)
+    out = tmp_path / "adaptive"
+    theory = results_dir / "adaptive_theory.json"
+    paths = [str(results_dir / f"{n}.json") for n in names]
+    assert target.main([*paths, "--theory", str(theory), "--out", str(out)]) == 0
+    assert out.with_suffix(".md").read_text() == (results_dir / "adaptive.md").read_text()
+    assert json.loads(out.with_suffix(".json").read_text()) == saved
+    capsys.readouterr()
 
 
 @pytest.mark.parametrize("path", ADAPTIVE, ids=lambda p: p.name)
@@ -328,4 +378,6 @@ def test_analyse_only_without_logs_or_results_names_make_bench_adaptive(path, tm
         shutil.copy2(results, tmp_path / "results" / results.name)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert "tables redrawn from the committed" in done.stderr
+        # results that keep their curves redraw the figure too
+        assert f"{path.stem}: tables and figures redrawn from the committed" in done.stderr
+        assert (tmp_path / "results" / f"{path.stem}.png").is_file()

@@ -40,11 +40,23 @@ def _method(name: str, score: float, **point) -> dict:
             "median_suboptimality": score}  # fmt: skip
 
 
+def _default_test() -> str:
+    from crpsgd.schedules.adaptive_inner import PARAMS
+
+    (test,) = [p.default for p in PARAMS if p.name == "adaptive_test"]
+    return test
+
+
+DEFAULT = f"adaptive ({_default_test()} test, eta=1: the default), gamma=4/L"
+
+
 def _adaptive_result() -> dict:
+    """The default (whatever test it is) and two norm-test candidates against six rho."""
+    norm = {"schedule": "adaptive", "adaptive_test": "norm"}
     methods = [
-        _method("adaptive", 5e-3, schedule="adaptive"),
-        _method("eta-2", 3e-3, schedule="adaptive", eta=2, gamma_factor=2),
-        _method("eta-16", 9e-3, schedule="adaptive", eta=16),
+        _method("adaptive", 5e-3, schedule="adaptive", adaptive_test=_default_test(), eta=1),
+        _method("eta-2", 3e-3, **norm, eta=2, gamma_factor=2),
+        _method("eta-16", 9e-3, **norm, eta=16),
         *(
             _method(f"rho-{rho:g}", score, rho=rho)
             for rho, score in [
@@ -96,8 +108,8 @@ def test_an_adaptive_figure_draws_the_schedule_and_the_best_median_and_worst_rho
     assert (tmp_path / "out" / "adaptive_x.pdf").is_file()
     fig = figures_drawn[0]
     assert _legend(fig) == [
-        "adaptive (norm test, eta=1, the default), gamma=4/L",
-        "adaptive (norm test, eta=2: best of 3 eta), gamma=2/L",
+        DEFAULT,
+        "adaptive (norm test, eta=2: best of 3 candidates), gamma=2/L",
         "best fixed rho = 1.01 (of 6), gamma=4/L",
         "median fixed rho = 1.003 (of 6), gamma=4/L",
         "worst fixed rho = 1.2 (of 6), gamma=4/L",
@@ -118,8 +130,8 @@ def test_the_adaptive_picks_rank_by_the_tables_score():
         m["median_score"] = 1 / m["median_suboptimality"]
     labels = [label for _, label in picks(result)]
     assert labels == [
-        "adaptive (norm test, eta=1, the default), gamma=4/L",
-        "adaptive (norm test, eta=16: best of 3 eta), gamma=4/L",
+        DEFAULT,
+        "adaptive (norm test, eta=16: best of 3 candidates), gamma=4/L",
         "best fixed rho = 1.2 (of 6), gamma=4/L",
         "median fixed rho = 1.05 (of 6), gamma=4/L",
         "worst fixed rho = 1.01 (of 6), gamma=4/L",
