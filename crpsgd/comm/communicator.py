@@ -82,16 +82,8 @@ class Communicator:
         ``buf``. A non-finite average (NaN or inf from any rank, the same on every rank)
         raises :class:`DivergenceError` on every rank.
         """
-        if buf.dtype not in _ROUND_DTYPES or not buf.flags.c_contiguous:
-            raise TypeError(
-                f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
-                f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
-            )
+        self._begin_round(buf)
         stats = self.stats
-        if self._fault is not None or self._stop_at is not None:
-            self._maybe_fail("round", stats.rounds + 1)
-        if self._round_delay_s:
-            time.sleep(self._round_delay_s)
         n = buf.size
         work = self._work
         if work.size != n + 1 or work.dtype != buf.dtype:
@@ -144,6 +136,19 @@ class Communicator:
         self.stats.eval_calls += 1
         self.stats.eval_bytes += buf.nbytes
         return float(buf[0])
+
+    def _begin_round(self, buf: np.ndarray) -> None:
+        """What every backend's round does before it sends ``buf``: the buffer's check, the
+        test hooks' fault or stop, the test delay."""
+        if buf.dtype not in _ROUND_DTYPES or not buf.flags.c_contiguous:
+            raise TypeError(
+                f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
+                f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
+            )
+        if self._fault is not None or self._stop_at is not None:
+            self._maybe_fail("round", self.stats.rounds + 1)
+        if self._round_delay_s:
+            time.sleep(self._round_delay_s)
 
     def _maybe_fail(self, kind: str, count: int) -> None:
         if self._stop_at is not None and self._stop_at == (kind, count):

@@ -27,7 +27,6 @@ from __future__ import annotations
 import atexit
 import os
 import socket
-import time
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,7 @@ import torch.distributed as dist
 from mpi4py import MPI
 
 from crpsgd import _testing
-from crpsgd.comm.communicator import _ROUND_DTYPES, Communicator, started_by_torchrun
+from crpsgd.comm.communicator import Communicator, started_by_torchrun
 from crpsgd.errors import DivergenceError, PeerLost, UsageError
 from crpsgd.kernels.round_buffer import unpack_mean
 
@@ -79,16 +78,8 @@ class TorchCommunicator(Communicator):
         """One communication round: ``buf <- (1/N) sum_ranks buf``, in place, as
         :meth:`Communicator.allreduce_mean_` (the control slot, the counters, the
         divergence check), through one ``all_reduce`` of the process group."""
-        if buf.dtype not in _ROUND_DTYPES or not buf.flags.c_contiguous:
-            raise TypeError(
-                f"allreduce_mean_ needs a contiguous float64 or float32 array, not "
-                f"{buf.dtype}{'' if buf.flags.c_contiguous else ' (non-contiguous)'}"
-            )
+        self._begin_round(buf)
         stats = self.stats
-        if self._fault is not None or self._stop_at is not None:
-            self._maybe_fail("round", stats.rounds + 1)
-        if self._round_delay_s:
-            time.sleep(self._round_delay_s)
         n = buf.size
         if self._work.size != n + 1 or self._work.dtype != buf.dtype:
             self._work = np.empty(n + 1, dtype=buf.dtype)
