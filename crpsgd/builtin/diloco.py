@@ -11,10 +11,10 @@ from crpsgd.algorithms.driver import run_algorithm
 from crpsgd.algorithms.inner_optimizers import INNER_OPTIMIZERS, make_inner_optimizer
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.builtin.constant import BATCH
-from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE
-from crpsgd.builtin.local_sgd import check as check_inner
+from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE, check_inner
 from crpsgd.builtin.local_sgd import label as local_label
 from crpsgd.builtin.local_sgd import plan as period_plan
+from crpsgd.errors import UsageError
 from crpsgd.params import Param, positive
 from crpsgd.registry.parts import AlgorithmPart, RunContext, register_algorithm
 from crpsgd.torchprob.build import TORCH_PARAMS
@@ -74,6 +74,18 @@ def _label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
     ]
 
 
+def _check(cfg: dict[str, Any]) -> None:
+    """The inner batches (a schedule of the step alone), and no ``--optimizer``: DiLoCo's
+    local steps have their own, ``--inner-optimizer``."""
+    check_inner(cfg)
+    name = cfg.get("optimizer", "plain")
+    if name != "plain":
+        raise UsageError(
+            f"--optimizer={name}: DiLoCo's local steps use --inner-optimizer; leave "
+            "--optimizer out with --algo diloco"
+        )
+
+
 register_algorithm(
     AlgorithmPart(
         name="diloco",
@@ -92,7 +104,7 @@ register_algorithm(
         ),
         plan=period_plan,
         inner_schedule=True,
-        check=check_inner,
+        check=_check,
         label=_label,
     )
 )

@@ -43,22 +43,29 @@ def plan(cfg: dict[str, Any], n_workers: int) -> int:
     return cfg["period"]
 
 
-def check(cfg: dict[str, Any]) -> None:
+def check_inner(cfg: dict[str, Any], *, adaptive: bool = False) -> None:
     """The budget holds the first minibatch: ``--batch``, or with ``--schedule`` the
-    schedule's first batch (its own check); the schedule must be one of the step alone."""
+    schedule's first batch (its own check); the schedule must be one of the step alone, or
+    with ``adaptive`` also the adaptive schedule's norm test (its statistics from the
+    round's inner steps: :mod:`crpsgd.algorithms.local_sgd_adaptive`)."""
     sched = schedule_of(cfg)
     if sched is None:
         check_first_batch(cfg, "batch")
         return
     built = sched.build(cfg)
-    if cfg["algo"] == "local-sgd" and isinstance(built, AdaptiveBatch):
+    if adaptive and isinstance(built, AdaptiveBatch):
         if type(built) is not AdaptiveBatch:
             raise UsageError(
-                f"--adaptive-test={cfg.get('adaptive_test')}: --algo local-sgd takes "
+                f"--adaptive-test={cfg.get('adaptive_test')}: --algo {cfg['algo']} takes "
                 "--schedule adaptive with the norm test only (--adaptive-test norm)"
             )
-        return  # the round's statistics: crpsgd.algorithms.local_sgd_adaptive
+        return
     check_pure(built, sched.name, cfg["algo"])
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """Local SGD's inner batches: any schedule of the step alone, or the adaptive one."""
+    check_inner(cfg, adaptive=True)
 
 
 def label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:

@@ -7,8 +7,7 @@ from crpsgd.algorithms.driver import run_algorithm
 from crpsgd.algorithms.loop_recorder import RunResult
 from crpsgd.algorithms.post_local_sgd import PostLocalSGD
 from crpsgd.builtin.constant import BATCH
-from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE
-from crpsgd.builtin.local_sgd import check as check_inner
+from crpsgd.builtin.local_sgd import PERIOD, PERIOD_RULE, check_inner
 from crpsgd.builtin.local_sgd import label as local_label
 from crpsgd.builtin.local_sgd import plan as period_plan
 from crpsgd.params import Param, at_least

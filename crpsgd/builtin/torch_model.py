@@ -37,16 +37,11 @@ def build(ctx: ProblemContext) -> Any:
 
 
 def check(cfg: dict[str, Any]) -> None:
-    """``--optimizer``: not with DiLoCo (whose inner steps have ``--inner-optimizer``), and
-    no ``--momentum`` with Adam or AdamW (theirs are ``betas``)."""
+    """``--optimizer``: no ``--momentum`` with Adam or AdamW (theirs are ``betas``); DiLoCo's
+    part refuses ``--optimizer`` (its inner steps have ``--inner-optimizer``)."""
     name = cfg.get("optimizer", "plain")
     if name == "plain":
         return
-    if cfg["algo"] == "diloco":
-        raise UsageError(
-            f"--optimizer={name}: DiLoCo's local steps use --inner-optimizer; leave "
-            "--optimizer out with --algo diloco"
-        )
     if name in ("adam", "adamw") and cfg["momentum"] > 0:
         raise UsageError(
             f"--momentum={cfg['momentum']}: not a setting of --optimizer={name} (its betas are "

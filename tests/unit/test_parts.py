@@ -202,3 +202,27 @@ def test_the_registry_rejects_duplicates_and_conflicting_params():
     assert "clash" not in parts.names("problem")
     with pytest.raises(UsageError, match="--algo='nope': must be one of cr-psgd, psgd"):
         parts.algorithm("nope")
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"algo": "diloco", "optimizer": "adam"}, "DiLoCo's local steps use --inner-optimizer"),
+        (
+            {"algo": "diloco", "schedule": "adaptive"},
+            "--schedule",
+        ),
+        (
+            {"algo": "local-sgd", "schedule": "adaptive", "adaptive_test": "inner-product"},
+            "--algo local-sgd takes --schedule adaptive with the norm test only",
+        ),
+    ],
+)
+def test_each_algorithm_part_owns_its_refusals(values, message):
+    """DiLoCo's part refuses --optimizer (its inner steps have --inner-optimizer) and an
+    adaptive inner batch; Local SGD's takes the adaptive schedule's norm test only: each
+    refusal lives in the part that has the reason, none branches on another's name."""
+    with pytest.raises(UsageError, match=message):
+        merge({"problem": "torch", "gamma": "0.1", **values}, None)
+    if values["algo"] == "diloco" and "optimizer" in values:
+        merge({"problem": "torch", "gamma": "0.1", "algo": "psgd", "optimizer": "adam"}, None)
