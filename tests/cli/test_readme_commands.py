@@ -35,6 +35,7 @@ SKIP_REASONS = (
     "needs a site MPI",
     "long run",
     "installs packages",
+    "needs a GPU",
 )
 FENCE = re.compile(r"^```(?P<lang>[A-Za-z]*)\s*$")
 
