@@ -59,7 +59,10 @@ _FALLBACK: list[DataSource] = []
 
 
 def register_source(source: DataSource, fallback: bool = False) -> DataSource:
-    """Add a reader; ``fallback``: consulted last, for whatever no other reader claims."""
+    """Add a reader; ``fallback``: consulted last, for whatever no other reader claims. The
+    built-in readers come first whatever is imported first, so that a reader added later
+    (``pkg.module:fn``) cannot claim what they name (``cifar10:DIR``)."""
+    _load_builtin()
     if any(s.kind == source.kind for s in (*_SOURCES, *_FALLBACK)):
         raise UsageError(f"data source {source.kind!r} is registered twice")
     (_FALLBACK if fallback else _SOURCES).append(source)

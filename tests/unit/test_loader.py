@@ -206,3 +206,23 @@ def test_a_registered_data_source_serves_loading_identity_and_path_checks(monkey
 def test_image_data_for_a_row_problem_is_one_usage_error(tmp_path):
     with pytest.raises(UsageError, match=r"--data=cifar10:.*: cifar10 data has no rows"):
         load_shard(f"cifar10:{tmp_path}", 0, 1)
+
+
+def test_the_builtin_readers_come_first_whatever_is_imported_first():
+    """The ``pkg.module:fn`` reader (registered when the torch data part is imported) must not
+    claim ``cifar10:DIR``, whatever was imported first: in a fresh interpreter that imports
+    it before any data reader, ``cifar10:digits`` is still CIFAR-10's."""
+    import subprocess
+    import sys
+
+    code = (
+        "import crpsgd.builtin.torch_data\n"
+        "from crpsgd.data.sources import registered_sources, source_of\n"
+        "kinds = [s.kind for s in registered_sources()]\n"
+        "assert kinds.index('cifar10') < kinds.index('callable'), kinds\n"
+        "assert source_of('cifar10:digits').kind == 'cifar10'\n"
+        "assert source_of('own.py:data').kind == 'callable'\n"
+    )
+    pytest.importorskip("torch")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
