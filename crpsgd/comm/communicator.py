@@ -83,7 +83,6 @@ class Communicator:
         raises :class:`DivergenceError` on every rank.
         """
         self._begin_round(buf)
-        stats = self.stats
         n = buf.size
         work = self._work
         if work.size != n + 1 or work.dtype != buf.dtype:
@@ -93,13 +92,7 @@ class Communicator:
         work[:n] = buf
         work[n] = 1.0 if self.stop_requested else 0.0
         self.comm.Allreduce(MPI.IN_PLACE, work, op=MPI.SUM)
-        finite, self.stop_agreed = unpack_mean(work, self._size_as, buf)  # buf <- work[:n] / N
-        stats.round_seconds += MPI.Wtime() - t0
-        stats.rounds += 1
-        stats.round_bytes += work.nbytes
-        if not finite:
-            raise DivergenceError(stats.rounds, "the averaged vector is not finite")
-        return buf
+        return self._end_round(work, buf, t0)
 
     def native_handles(self) -> tuple[np.ndarray, tuple] | None:
         """For compiled rounds that call MPI themselves (:mod:`crpsgd.comm.native`): the
@@ -149,6 +142,19 @@ class Communicator:
             self._maybe_fail("round", self.stats.rounds + 1)
         if self._round_delay_s:
             time.sleep(self._round_delay_s)
+
+    def _end_round(self, work: np.ndarray, buf: np.ndarray, t0: float) -> np.ndarray:
+        """What every backend's round does once ``work`` holds the sum over ranks: ``buf <-
+        work[:n] / N``, the agreed stop, the counters (seconds since ``t0``, bytes), and
+        :class:`DivergenceError` on every rank for a non-finite average."""
+        stats = self.stats
+        finite, self.stop_agreed = unpack_mean(work, self._size_as, buf)
+        stats.round_seconds += MPI.Wtime() - t0
+        stats.rounds += 1
+        stats.round_bytes += work.nbytes
+        if not finite:
+            raise DivergenceError(stats.rounds, "the averaged vector is not finite")
+        return buf
 
     def _maybe_fail(self, kind: str, count: int) -> None:
         if self._stop_at is not None and self._stop_at == (kind, count):

@@ -36,8 +36,7 @@ from mpi4py import MPI
 
 from crpsgd import _testing
 from crpsgd.comm.communicator import Communicator, started_by_torchrun
-from crpsgd.errors import DivergenceError, PeerLost, UsageError
-from crpsgd.kernels.round_buffer import unpack_mean
+from crpsgd.errors import PeerLost, UsageError
 
 
 def _free_port() -> int:
@@ -79,7 +78,6 @@ class TorchCommunicator(Communicator):
         :meth:`Communicator.allreduce_mean_` (the control slot, the counters, the
         divergence check), through one ``all_reduce`` of the process group."""
         self._begin_round(buf)
-        stats = self.stats
         n = buf.size
         if self._work.size != n + 1 or self._work.dtype != buf.dtype:
             self._work = np.empty(n + 1, dtype=buf.dtype)
@@ -99,13 +97,7 @@ class TorchCommunicator(Communicator):
             self._work_t.copy_(self._device_work)  # synchronous: the division reads it next
         else:
             _guarded(dist.all_reduce, self._work_t, op=dist.ReduceOp.SUM)
-        finite, self.stop_agreed = unpack_mean(work, self._size_as, buf)
-        stats.round_seconds += MPI.Wtime() - t0
-        stats.rounds += 1
-        stats.round_bytes += work.nbytes
-        if not finite:
-            raise DivergenceError(stats.rounds, "the averaged vector is not finite")
-        return buf
+        return self._end_round(work, buf, t0)
 
     def native_handles(self) -> None:
         """None: compiled rounds call MPI, so every round goes through
