@@ -71,6 +71,7 @@ def _label(cfg: dict[str, Any], attrs: dict[str, Any]) -> list[str]:
         *local_label(cfg, attrs),
         f"inner={cfg.get('inner_optimizer')}",
         f"outer_lr={cfg.get('outer_lr')}",
+        f"outer_mu={cfg.get('outer_momentum')}",
     ]
 
 

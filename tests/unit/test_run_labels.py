@@ -36,8 +36,11 @@ def test_default_schedules_keep_their_short_labels():
 def test_a_growing_inner_batch_is_labelled_by_its_schedule():
     grown = {"schedule": "exponential", "b1": 8, "rho": 1.02, "batch": 16, "period": 4}
     assert label(_record("local-sgd", grown)) == "local-sgd(exponential,B1=8,rho=1.02,H=4)"
-    diloco = _record("diloco", {**grown, "inner_optimizer": "sgd", "outer_lr": 0.7})
-    assert label(diloco) == "diloco(exponential,B1=8,rho=1.02,H=4,inner=sgd,outer_lr=0.7)"
+    outer = {"inner_optimizer": "sgd", "outer_lr": 0.7, "outer_momentum": 0.5}
+    diloco = _record("diloco", {**grown, **outer})
+    assert label(diloco) == (
+        "diloco(exponential,B1=8,rho=1.02,H=4,inner=sgd,outer_lr=0.7,outer_mu=0.5)"
+    )
     # without --schedule the constant batch, as before
     plain = {"schedule": "auto", "batch": 16, "period": 4}
     assert label(_record("local-sgd", plain)) == "local-sgd(b=16,H=4)"
