@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from crpsgd.data.rng import worker_rng
+from tests.conftest import run_mpi
 from tests.mpi.test_mpi_algorithms import SEED, N, draw, problem_setup, run, shards
 
 pytestmark = pytest.mark.mpi
@@ -106,3 +107,47 @@ def test_post_local_sgd_is_psgd_then_local_sgd(tmp_path):
             models.append(xi)
         x, left = np.mean(models, axis=0), left - h
     np.testing.assert_allclose(log.x, x, rtol=1e-10, atol=1e-12)
+
+
+def test_diloco_with_one_step_no_outer_momentum_and_outer_lr_one_is_psgd(tmp_path):
+    """H = 1, eta = 1, mu = 0 and plain inner SGD: x - mean_i(x - (x - gamma g_i)) is PSGD's
+    x - gamma mean_i g_i, up to the order of the products (1e-12 relative); the same rounds,
+    batches and SFO, from the same streams."""
+    common = ["--T", "300", "--batch", "3", "--gamma", "0.2"]
+    psgd = run(tmp_path, "logreg-nonconvex", SPEC, ["--algo", "psgd", *common])
+    (tmp_path / "run.h5").unlink()
+    outer = ["--outer-lr", "1", "--outer-momentum", "0", "--momentum", "0"]
+    diloco = run(
+        tmp_path, "logreg-nonconvex", SPEC, ["--algo", "diloco", "--period", "1", *outer, *common]
+    )
+    assert diloco.summary["rounds"] == psgd.summary["rounds"] == 100
+    np.testing.assert_array_equal(diloco.rounds["batch"], psgd.rounds["batch"])
+    np.testing.assert_array_equal(diloco.rounds["sfo_per_worker"], psgd.rounds["sfo_per_worker"])
+    np.testing.assert_allclose(diloco.x, psgd.x, rtol=1e-12, atol=0)
+    assert not np.array_equal(diloco.x, run_x0(SPEC))
+
+
+def run_x0(spec):
+    sp, _ = shards(spec, N)
+    return problem_setup("logreg-nonconvex", sp.d)[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--algo", "diloco", "--outer-lr", "0"], "--outer-lr"),
+        (["--algo", "diloco", "--outer-momentum", "1"], "--outer-momentum"),
+        (["--algo", "diloco", "--inner-optimizer", "lion"], "--inner-optimizer"),
+        (["--algo", "diloco", "--period", "0"], "--period"),
+        (["--algo", "post-local-sgd", "--switch-at", "-5"], "--switch-at"),
+    ],
+)
+def test_bad_diloco_and_post_local_parameters_are_one_message_and_exit_2(tmp_path, args, message):
+    out = tmp_path / "o.h5"
+    cmd = ["-m", "crpsgd", "run", "--data", SPEC, "--T", "60", "--out", str(out), *args]
+    proc = run_mpi(4, cmd, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("crpsgd: error:") == 1, proc.stderr
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
