@@ -96,3 +96,29 @@ class DiLoCo(LocalSGD):
 
     def rank_state(self) -> dict[str, np.ndarray]:
         return self.inner.state()[0]
+
+
+class LocalOptimizerSGD(DiLoCo):
+    """Local SGD whose local steps are each worker's own optimizer (its state kept on the
+    worker), the models then averaged: DiLoCo with ``eta = 1`` and ``mu = 0``, as Lin et al.
+    (2020) and PyTorch's ``PostLocalSGDOptimizer`` run Local SGD with momentum. With
+    ``switch_at > 0`` the period is 1 until ``switch_at`` SFO per worker are spent (post-local
+    SGD). With the inner ``sgd`` one such round is PSGD with that SGD on the averaged gradient
+    in exact arithmetic (its update is linear in the gradient, the point and the buffer, and
+    the buffers' mean follows the averaged gradients); with ``adamw`` it is not."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        inner: InnerOptimizer,
+        batch: int,
+        period: int,
+        budget: int,
+        switch_at: int = 0,
+        schedule: Schedule | BatchSchedule | None = None,
+    ) -> None:
+        super().__init__(problem, inner, batch, period, budget, 1.0, 0.0, schedule)
+        self.switch_at = switch_at
+
+    def round_period(self, driver: Driver) -> int:
+        return 1 if driver.rec.sfo < self.switch_at else self.period

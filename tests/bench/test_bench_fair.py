@@ -154,6 +154,8 @@ def test_definitions_load_with_the_protocol(name):
         "cr-psgd-adaptive",
         "local-sgd",
         "post-local-sgd",
+        "local-sgd-momentum",
+        "post-local-sgd-momentum",
         "diloco",
         "diloco-growing",
     }
@@ -164,9 +166,12 @@ def test_definitions_load_with_the_protocol(name):
     assert isinstance(methods["cr-psgd"]["rho"], list) and isinstance(
         methods["cr-psgd"]["b1"], list
     )
-    for m in ("local-sgd", "diloco", "diloco-growing"):
+    for m in ("local-sgd", "local-sgd-momentum", "diloco", "diloco-growing"):
         assert isinstance(methods[m]["period"], list)
     assert isinstance(methods["diloco"]["outer_lr"], list)
+    assert isinstance(methods["diloco"]["outer_momentum"], list)
+    for m in ("local-sgd-momentum", "post-local-sgd-momentum"):
+        assert methods[m]["local_optimizer"] == "sgd"
     assert methods["diloco-growing"]["schedule"] == "exponential"
     quick = definition.load(ROOT / "bench" / name, quick=True)
     assert all(not isinstance(v, list) or len(v) == 1 for m in quick["method"] for v in m.values())
