@@ -140,9 +140,16 @@ def run_x0(spec):
         (["--algo", "diloco", "--inner-optimizer", "lion"], "--inner-optimizer"),
         (["--algo", "diloco", "--period", "0"], "--period"),
         (["--algo", "post-local-sgd", "--switch-at", "-5"], "--switch-at"),
+        (["--algo", "local-sgd", "--local-optimizer", "lion"], "--local-optimizer"),
+        (
+            ["--algo", "local-sgd", "--local-optimizer", "adamw", "--schedule", "adaptive"],
+            "--schedule=adaptive: --local-optimizer=adamw grows its inner batch only by",
+        ),
     ],
 )
-def test_bad_diloco_and_post_local_parameters_are_one_message_and_exit_2(tmp_path, args, message):
+def test_bad_parameters_of_the_local_step_methods_are_one_message_and_exit_2(
+    tmp_path, args, message
+):
     out = tmp_path / "o.h5"
     cmd = ["-m", "crpsgd", "run", "--data", SPEC, "--T", "60", "--out", str(out), *args]
     proc = run_mpi(4, cmd, timeout=60)

@@ -63,27 +63,6 @@ def test_each_worker_steps_with_its_own_optimizer(tmp_path, algo, switch):
     np.testing.assert_allclose(log.x, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--algo", "local-sgd", "--local-optimizer", "lion"], "--local-optimizer"),
-        (
-            ["--algo", "local-sgd", "--local-optimizer", "adamw", "--schedule", "adaptive"],
-            "--schedule=adaptive: --local-optimizer=adamw grows its inner batch only by",
-        ),
-    ],
-)
-def test_bad_local_optimizer_is_one_message_and_exit_2(tmp_path, args, message):
-    out = tmp_path / "o.h5"
-    cmd = ["-m", "crpsgd", "run", "--data", SPEC, "--T", "60", "--out", str(out), *args]
-    proc = run_mpi(4, cmd, timeout=60)
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.count("crpsgd: error:") == 1, proc.stderr
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not out.exists()
-
-
 def test_torch_local_momentum_is_diloco_with_a_plain_average_and_resumes(tmp_path):
     """On the torch problem ``--local-optimizer sgd`` keeps a momentum buffer per worker: the
     run is DiLoCo with outer lr 1 and outer momentum 0, bit for bit, not plain Local SGD (whose
