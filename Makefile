@@ -175,6 +175,9 @@ figures: $(STAMP)
 		$(BIN)/python -m bench experiment bench/$$n.toml --analyse-only || exit 1; \
 		else echo "figures: $$n has no committed results yet (make bench-adaptive)"; fi; done
 	$(BIN)/python -m bench theory --analyse-only
+	if [ -f bench/results/fair_dl-table.json ]; then $(BIN)/python -m bench fair-table \
+		bench/fair_dl.toml --redraw --out bench/results/fair_dl-table; \
+		else echo "figures: fair_dl has no committed results yet (make bench-fair-dl)"; fi
 
 # The documentation site (docs/, mkdocs.yml) into site/; needs the docs extra
 # (make install EXTRAS=mpich,test,docs). tests/cli/test_docs.py runs the same strict build.

@@ -1,6 +1,7 @@
 """The fair-protocol table and figures (``bench/fair_dl.toml``) from the experiment's logs.
 
     python -m bench fair-table bench/fair_dl.toml [--quick] [--out-dir DIR] --out STEM
+    python -m bench fair-table bench/fair_dl.toml --redraw --out STEM   # from STEM.json
 
 For each method the runner's chosen point (best tuning score on the tuning seed; the runner
 then ran it on every seed: :func:`runner.select.points_for_all_seeds`) is read on all its
@@ -9,12 +10,16 @@ and epochs to the target (the best method's median final accuracy minus one poin
 run's rounds and epochs, the seconds split and the projected wall time to the target on 8
 nodes of 10 GbE and of InfiniBand (``crpsgd project``'s model). Writes ``<STEM>.md`` and
 ``<STEM>.png``: test accuracy against epochs and against rounds (log scale), one curve per
-method (its first seed), labelled by the method and its tuned parameters.
+method (its first seed), labelled by the method and its tuned parameters; the tuning table
+(:mod:`bench.fair_tuning`) follows the main one. ``<STEM>.json`` keeps the rows, the tuning
+and the curves drawn, so ``--redraw`` (``make figures``) rewrites the table and the figure
+without the logs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -22,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.fair_rows import CLUSTERS, NODES, Curve, table_rows
+from bench.fair_tuning import tuning_markdown, tuning_row
 from bench.runner import definition as d
 from bench.runner.rows import ROOT, read_index, rows_from_logs
 from bench.runner.select import point_scores
@@ -48,14 +54,16 @@ def curve_of(run) -> Curve:
     )
 
 
-def chosen_curves(spec, out_dir: Path) -> dict[str, list[Curve]]:
-    """Each method's chosen point on all the seeds it ran, from ``<out_dir>/index.json``."""
+def chosen_curves(spec, out_dir: Path) -> tuple[dict[str, list[Curve]], list[dict]]:
+    """Each method's chosen point on all the seeds it ran, from ``<out_dir>/index.json``, and
+    each method's tuning row."""
     from crpsgd.runlog import read_run
 
     index = read_index(out_dir / "index.json")
     pdef = d.problems(spec)[0]
     pinfo = index["problems"][""]
     methods: dict[str, list[Curve]] = {}
+    tuning = []
     for method in spec["method"]:
         entries = [e for e in pinfo["runs"] if e["method"] == method["name"]]
         rows = [r for r in rows_from_logs(spec, pdef, pinfo, entries) if r["status"] == "completed"]
@@ -64,7 +72,8 @@ def chosen_curves(spec, out_dir: Path) -> dict[str, list[Curve]]:
             continue
         runs = sorted(by_point[scored[0][2]], key=lambda r: r["seed"])
         methods[method["name"]] = [curve_of(read_run(ROOT / r["log"])) for r in runs]
-    return methods
+        tuning.append(tuning_row(method["name"], scored, by_point, spec["grid"]["gamma"]))
+    return methods, tuning
 
 
 def _fmt(value, spec: str = ".1f") -> str:
@@ -97,20 +106,33 @@ def markdown(target: float, rows: list[dict], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(methods: dict[str, list[Curve]], path: Path, title: str) -> None:
+def drawn(methods: dict[str, list[Curve]]) -> dict[str, dict]:
+    """The curve drawn for each method (its first seed), as plain lists."""
+    return {
+        name: {
+            "label": f"{name}: {curves[0].label}",
+            "epochs": curves[0].epochs.tolist(),
+            "rounds": curves[0].rounds.tolist(),
+            "accuracy": curves[0].accuracy.tolist(),
+        }
+        for name, curves in methods.items()
+    }
+
+
+def figure(methods: dict[str, list[Curve]] | dict[str, dict], path: Path, title: str) -> None:
     """Test accuracy against epochs and against rounds (log x), one curve per method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    curves = methods if all(isinstance(v, dict) for v in methods.values()) else drawn(methods)
     fig, (by_epochs, by_rounds) = plt.subplots(1, 2, figsize=(13, 5))
-    for name, curves in methods.items():
-        c = curves[0]
-        label = f"{name}: {c.label}"
-        by_epochs.plot(c.epochs, c.accuracy, marker=".", label=label)
-        keep = c.rounds > 0
-        by_rounds.plot(c.rounds[keep], c.accuracy[keep], marker=".", label=label)
+    for c in curves.values():
+        rounds, label = np.asarray(c["rounds"]), c["label"]
+        by_epochs.plot(c["epochs"], c["accuracy"], marker=".", label=label)
+        keep = rounds > 0
+        by_rounds.plot(rounds[keep], np.asarray(c["accuracy"])[keep], marker=".", label=label)
     by_epochs.set_xlabel("epochs (N SFO / n)")
     by_rounds.set_xlabel("communication rounds")
     by_rounds.set_xscale("log")
@@ -129,28 +151,69 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="the definition's [quick] version")
     ap.add_argument("--out-dir", type=Path, help="the logs [default: bench/out/<name>]")
     ap.add_argument("--out", type=Path, required=True, help="path stem of the .md and .png")
+    ap.add_argument(
+        "--redraw", action="store_true", help="rewrite the .md and .png from <STEM>.json"
+    )
     args = ap.parse_args(argv)
     try:
         spec = d.load(args.definition, args.quick)
     except d.DefinitionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.redraw:
+        return redraw(args.out)
     out_dir = (args.out_dir or ROOT / "bench" / "out" / spec["name"]).resolve()
     if not (out_dir / "index.json").exists():
         print(f"error: no {out_dir / 'index.json'}: run {spec['command']} first", file=sys.stderr)
         return 2
-    methods = chosen_curves(spec, out_dir)
+    methods, tuning = chosen_curves(spec, out_dir)
     if not methods:
         print(f"error: no completed run under {out_dir}", file=sys.stderr)
         return 2
     target, rows = table_rows(methods)
-    title = spec.get("title", spec["name"])
-    text = markdown(target, rows, title)
+    kept = {
+        "title": spec.get("title", spec["name"]),
+        "command": spec.get("command", ""),
+        "target": target,
+        "rows": rows,
+        "tuning": tuning,
+        "curves": drawn(methods),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".md").write_text(text)
-    figure(methods, args.out.with_suffix(".png"), title)
+    args.out.with_suffix(".json").write_text(json.dumps(_plain(kept), indent=1) + "\n")
+    return write(kept, args.out)
+
+
+def _plain(value):
+    """``value`` as strict JSON: NumPy numbers as Python's, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def write(kept: dict, stem: Path) -> int:
+    """The .md (main table, then the tuning table) and the .png of what ``kept`` holds."""
+    rows = [{k: math.nan if v is None else v for k, v in r.items()} for r in kept["rows"]]
+    text = markdown(kept["target"], rows, kept["title"])
+    text = f"Command: `{kept['command']}`\n\n{text}\n{tuning_markdown(kept['tuning'])}"
+    stem.with_suffix(".md").write_text(text)
+    figure(kept["curves"], stem.with_suffix(".png"), kept["title"])
     print(text, end="")
     return 0
+
+
+def redraw(stem: Path) -> int:
+    path = stem.with_suffix(".json")
+    if not path.exists():
+        print(f"error: no {path}: run make bench-fair-dl first", file=sys.stderr)
+        return 2
+    return write(json.loads(path.read_text()), stem)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the figure; and both definitions load with their methods and grid."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -192,3 +193,58 @@ def test_table_without_logs_says_which_command_makes_them(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and err.count("error:") == 1 and "run make bench-fair-dl first" in err
     assert not (tmp_path / "t.md").exists()
+
+
+def test_tuning_counts_chance_points_and_flags_a_step_size_at_the_grid_edge():
+    from bench.fair_tuning import CHANCE, tuning_markdown, tuning_row
+
+    def key(gamma, period):
+        return json.dumps({"batch": 16, "gamma_factor": gamma, "period": period})
+
+    scored = [
+        (0.25, 40, key(0.1, 4)),
+        (0.30, 40, key(0.05, 4)),
+        (CHANCE + 1e-9, 10, key(0.1, 16)),
+        (math.inf, 10, key(0.05, 16)),
+    ]
+    row = tuning_row("local-sgd", scored, {}, [0.0125, 0.025, 0.05, 0.1])
+    assert row["points"] == 4 and row["chance"] == 2
+    # only the axes that vary are named; batch is the same at every point
+    assert row["chosen"] == "gamma=0.1, period=4" and row["next"] == "gamma=0.05, period=4"
+    assert row["chosen_score"] == 0.25 and row["gamma_edge"] == "largest"
+    middle = tuning_row("m", [(1.0, 5, key(0.025, 4))], {}, [0.0125, 0.025, 0.05])
+    assert middle["gamma_edge"] == "" and middle["next"] == "-"
+    assert middle["chosen"] == "gamma=0.025"  # the step size is named even when fixed
+    text = tuning_markdown([row, middle])
+    assert (
+        "| local-sgd | 4 | 2 | gamma=0.1, period=4 | 0.2500 | gamma=0.05, period=4 | 0.3000 |"
+        in text
+    )
+    assert text.rstrip().endswith("| m | 1 | 0 | gamma=0.025 | 1.0000 | - | - | - |")
+
+
+def test_the_table_and_figure_are_redrawn_from_the_kept_json(tmp_path, capsys):
+    from bench.fair_table import _plain, drawn, main
+
+    methods = {"good": [curve([0.5, 0.9])], "bad": [curve([0.1, 0.2])]}
+    target, rows = table_rows(methods)
+    kept = {
+        "title": "t",
+        "command": "make x",
+        "target": target,
+        "rows": rows,
+        "curves": drawn(methods),
+    }
+    kept["tuning"] = []
+    stem = tmp_path / "fair"
+    stem.with_suffix(".json").write_text(json.dumps(_plain(kept)))
+    definition_path = str(ROOT / "bench" / "fair_dl.toml")
+    assert main([definition_path, "--redraw", "--out", str(stem)]) == 0
+    text = stem.with_suffix(".md").read_text()
+    assert text.startswith("Command: `make x`") and markdown(target, rows, "t") in text
+    assert "### Tuning" in text and stem.with_suffix(".png").stat().st_size > 0
+    # NaN (never reached) is kept as null: strict JSON
+    assert "NaN" not in stem.with_suffix(".json").read_text()
+    capsys.readouterr()
+    assert main([definition_path, "--redraw", "--out", str(tmp_path / "none")]) == 2
+    assert "no " in capsys.readouterr().err
