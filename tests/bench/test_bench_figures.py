@@ -62,6 +62,13 @@ def test_make_figures_redraws_the_committed_tables(clone):
     assert "run `make bench-logreg` to redraw them" in done.stderr
     theory = (clone / "bench" / "results" / "theory.md").read_text()
     assert theory == (RESULTS / "theory.md").read_text()
+    fair = RESULTS / "fair_dl-table"
+    if fair.with_suffix(".json").is_file():  # the fair protocol's table and figure, redrawn
+        for suffix in (".md", ".png"):
+            redrawn = (clone / "bench" / "results" / fair.name).with_suffix(suffix).read_bytes()
+            assert redrawn == fair.with_suffix(suffix).read_bytes(), fair.name + suffix
+    else:
+        assert "figures: fair_dl has no committed results yet" in done.stdout
 
 
 @pytest.mark.slow
