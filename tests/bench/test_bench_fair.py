@@ -153,6 +153,7 @@ def test_definitions_load_with_the_protocol(name):
         "psgd-large",
         "cr-psgd",
         "cr-psgd-adaptive",
+        "cr-psgd-scaled",
         "local-sgd",
         "post-local-sgd",
         "local-sgd-momentum",
@@ -171,6 +172,7 @@ def test_definitions_load_with_the_protocol(name):
         assert isinstance(methods[m]["period"], list)
     assert isinstance(methods["diloco"]["outer_lr"], list)
     assert isinstance(methods["diloco"]["outer_momentum"], list)
+    assert methods["cr-psgd-scaled"]["lr_scaling"] == ["sqrt", "linear"]
     for m in ("local-sgd-momentum", "post-local-sgd-momentum"):
         assert methods[m]["local_optimizer"] == "sgd"
     assert methods["diloco-growing"]["schedule"] == "exponential"
