@@ -73,7 +73,8 @@ def _own_schedule(run: RunRecord) -> bool:
 
 def label(run: RunRecord, gamma: bool = False) -> str:
     """Algorithm and the terms its parts declare, e.g. ``cr-psgd(B1=8,rho=1.2)``,
-    ``cr-psgd(adaptive,B1=16,eta=1)`` or ``psgd(B=8)``; ``gamma=True`` adds the step size
+    ``cr-psgd(adaptive,B1=16,eta=1)`` or ``psgd(B=8)``, then a learning-rate scaling rule
+    other than ``constant`` (``lr_scaling=sqrt``); ``gamma=True`` adds the step size
     actually used."""
     cfg = dict(run.config)
     algo_name = run.attrs.get("algorithm", cfg.get("algo", "?"))
@@ -86,6 +87,8 @@ def label(run: RunRecord, gamma: bool = False) -> str:
         terms += declared_terms(sched, cfg, run.attrs)
     if algo is not None:
         terms += declared_terms(algo, cfg, run.attrs)
+    if cfg.get("lr_scaling") not in (None, "constant"):  # the step follows the batch
+        terms.append(f"lr_scaling={cfg['lr_scaling']}")
     if gamma and isinstance(run.attrs.get("step_size"), float):
         terms.append(f"gamma={run.attrs['step_size']:.3g}")
     return f"{algo_name}({','.join(terms)})" if terms else str(algo_name)

@@ -29,6 +29,11 @@ def test_default_schedules_keep_their_short_labels():
         "cr-psgd(B1=8,rho=1.5)"
     )
     assert label(_record("psgd", {"batch": 8})) == "psgd(B=8)"
+    # a step that follows the batch is named; the constant one is the default and is not
+    scaled = {"schedule": "auto", "b1": 8, "rho": 1.03, "lr_scaling": "sqrt"}
+    assert label(_record("cr-psgd", scaled)) == "cr-psgd(B1=8,rho=1.03,lr_scaling=sqrt)"
+    constant = {**scaled, "lr_scaling": "constant"}
+    assert label(_record("cr-psgd", constant)) == "cr-psgd(B1=8,rho=1.03)"
     cat = _record("cr-psgd-catalyst", {"b1": 2, "rho": 1.5}, {"theta": 0.123456})
     assert label(cat) == "cr-psgd-catalyst(B1=2,rho=1.5,theta=0.123)"
 
