@@ -127,20 +127,24 @@ def figure(methods: dict[str, list[Curve]] | dict[str, dict], path: Path, title:
     import matplotlib.pyplot as plt
 
     curves = methods if all(isinstance(v, dict) for v in methods.values()) else drawn(methods)
-    fig, (by_epochs, by_rounds) = plt.subplots(1, 2, figsize=(13, 5))
-    for c in curves.values():
+    fig, (by_epochs, by_rounds) = plt.subplots(1, 2, figsize=(13, 5.5 + 0.2 * len(curves)))
+    colours = plt.get_cmap("tab20").colors
+    for i, c in enumerate(curves.values()):
         rounds, label = np.asarray(c["rounds"]), c["label"]
-        by_epochs.plot(c["epochs"], c["accuracy"], marker=".", label=label)
+        style = {"color": colours[(2 * i) % 20 + (i // 10) % 2], "marker": ".", "label": label}
+        style["linestyle"] = ("-", "--", ":")[(i // 5) % 3]
+        by_epochs.plot(c["epochs"], c["accuracy"], **style)
         keep = rounds > 0
-        by_rounds.plot(rounds[keep], np.asarray(c["accuracy"])[keep], marker=".", label=label)
+        by_rounds.plot(rounds[keep], np.asarray(c["accuracy"])[keep], **style)
     by_epochs.set_xlabel("epochs (N SFO / n)")
     by_rounds.set_xlabel("communication rounds")
     by_rounds.set_xscale("log")
     for ax in (by_epochs, by_rounds):
         ax.set_ylabel("test accuracy")
-    by_epochs.legend(fontsize=7)
+    handles, labels = by_epochs.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04 + 0.026 * ((len(curves) + 1) // 2), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -127,7 +127,7 @@ def test_figure_has_both_axes_and_labels(tmp_path):
     real_savefig = plt.Figure.savefig
 
     def keep(fig, *args, **kwargs):
-        seen["axes"] = fig.axes
+        seen["axes"], seen["legends"] = fig.axes, fig.legends
         return real_savefig(fig, *args, **kwargs)
 
     plt.Figure.savefig = keep
@@ -138,7 +138,8 @@ def test_figure_has_both_axes_and_labels(tmp_path):
     assert path.stat().st_size > 0
     by_epochs, by_rounds = seen["axes"]
     assert by_rounds.get_xscale() == "log" and by_epochs.get_xscale() == "linear"
-    labels = [t.get_text() for t in by_epochs.get_legend().get_texts()]
+    (legend,) = seen["legends"]  # one legend below both panels, off the curves
+    labels = [t.get_text() for t in legend.get_texts()]
     assert labels == ["a: local-sgd(b=16,H=4,gamma=0.05)"]
     # round 0 (the start) is not drawn on the log axis
     assert list(by_rounds.lines[0].get_xdata()) == [10, 20]
