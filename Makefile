@@ -103,10 +103,10 @@ bench-resnet20: $(STAMP)
 	$(BENCH_ENV) $(MPIEXEC) $(MPIFLAGS) -n 8 $(BIN)/python -m bench experiment bench/resnet20.toml --quick
 	$(BIN)/python -m bench resnet20-table bench/out/resnet20-quick --out bench/results/resnet20-quick-table
 
-# Issue 20: the fair protocol (bench/fair_dl.toml): PSGD small/large, CR-PSGD fixed/adaptive,
-# Local SGD, post-local SGD, DiLoCo and DiLoCo with a growing inner batch, each tuned on seed 0
+# Issue 20: the fair protocol (bench/fair_dl.toml): PSGD small/large, CR-PSGD fixed/scaled/adaptive,
+# Local SGD, post-local SGD (each plain and with local momentum), DiLoCo and DiLoCo with a growing inner batch, each tuned on seed 0
 # from one step-size grid, the best point on 3 seeds; ResNet20 on the digits stand-in (not
-# CIFAR-10), N = 4 ranks, T = 8 epochs a run, 84 runs: an estimated 90 min on 2 cores (not yet run). `make bench-fair-dl QUICK=1`: its [quick]
+# CIFAR-10), N = 4 ranks, T = 8 epochs a run, 142 runs: 102 min measured on 2 cores. `make bench-fair-dl QUICK=1`: its [quick]
 # smoke test (one point per method). Real CIFAR-10: CRPSGD_EXPERIMENT=fair jobs/resnet20_cifar10_n8.sbatch.
 FAIR := fair_dl$(if $(QUICK),-quick)
 bench-fair-dl: $(STAMP)
