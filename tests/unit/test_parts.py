@@ -216,6 +216,10 @@ def test_the_registry_rejects_duplicates_and_conflicting_params():
             {"algo": "local-sgd", "schedule": "adaptive", "adaptive_test": "inner-product"},
             "--algo local-sgd takes --schedule adaptive with the norm test only",
         ),
+        (
+            {"algo": "post-local-sgd", "local_optimizer": "sgd", "optimizer": "adam"},
+            "--optimizer=adam: with --local-optimizer=sgd the local steps are the local",
+        ),
     ],
 )
 def test_each_algorithm_part_owns_its_refusals(values, message):
