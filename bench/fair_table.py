@@ -119,14 +119,14 @@ def drawn(methods: dict[str, list[Curve]]) -> dict[str, dict]:
     }
 
 
-def figure(methods: dict[str, list[Curve]] | dict[str, dict], path: Path, title: str) -> None:
-    """Test accuracy against epochs and against rounds (log x), one curve per method."""
+def figure(curves: dict[str, dict], path: Path, title: str) -> None:
+    """Test accuracy against epochs and against rounds (log x), one curve per method, from
+    :func:`drawn`'s curves."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = methods if all(isinstance(v, dict) for v in methods.values()) else drawn(methods)
     fig, (by_epochs, by_rounds) = plt.subplots(1, 2, figsize=(13, 5.5 + 0.2 * len(curves)))
     colours = plt.get_cmap("tab20").colors
     for i, c in enumerate(curves.values()):

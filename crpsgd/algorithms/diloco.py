@@ -119,6 +119,3 @@ class LocalOptimizerSGD(DiLoCo):
     ) -> None:
         super().__init__(problem, inner, batch, period, budget, 1.0, 0.0, schedule)
         self.switch_at = switch_at
-
-    def round_period(self, driver: Driver) -> int:
-        return 1 if driver.rec.sfo < self.switch_at else self.period

@@ -97,9 +97,14 @@ class LocalSGD(Algorithm):
         if self.growing is not None:
             self.growing.restore(driver.sfo_done)
 
+    #: SFO per worker of a PSGD warm-up (rounds of period 1) before the period ``H``: 0 here,
+    #: post-local SGD's ``--switch-at``.
+    switch_at = 0
+
     def round_period(self, driver: Driver) -> int:
-        """The period ``H`` of the next round (post-local SGD: 1 during its warm-up)."""
-        return self.period
+        """The period of the next round: 1 while fewer than ``switch_at`` SFO per worker are
+        spent, then ``H``."""
+        return 1 if driver.rec.sfo < self.switch_at else self.period
 
     def next_round(self, driver: Driver) -> int | None:
         if self.growing is not None:

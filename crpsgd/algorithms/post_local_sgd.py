@@ -9,14 +9,14 @@ With ``--schedule`` every inner step's minibatch grows by it, in both phases.
 
 from __future__ import annotations
 
-from crpsgd.algorithms.driver import Driver
 from crpsgd.algorithms.local_sgd import LocalSGD
 from crpsgd.problems.base import Problem
 from crpsgd.schedules.schedule import BatchSchedule, Schedule
 
 
 class PostLocalSGD(LocalSGD):
-    """Local SGD whose period is 1 before ``switch_at`` SFO per worker, ``period`` after."""
+    """Local SGD whose period is 1 before ``switch_at`` SFO per worker, ``period`` after
+    (:meth:`LocalSGD.round_period`)."""
 
     def __init__(
         self,
@@ -29,6 +29,3 @@ class PostLocalSGD(LocalSGD):
     ) -> None:
         super().__init__(problem, batch, period, budget, schedule)
         self.switch_at = switch_at
-
-    def round_period(self, driver: Driver) -> int:
-        return 1 if driver.rec.sfo < self.switch_at else self.period

@@ -21,7 +21,7 @@ from bench.fair_rows import (
     projected_to_target,
     table_rows,
 )
-from bench.fair_table import figure, markdown
+from bench.fair_table import drawn, figure, markdown
 from bench.runner import definition
 from crpsgd.analysis.network import PRESETS, allreduce_seconds
 from crpsgd.analysis.projection_profile import RunProfile
@@ -132,7 +132,7 @@ def test_figure_has_both_axes_and_labels(tmp_path):
 
     plt.Figure.savefig = keep
     try:
-        figure(methods, path, "t")
+        figure(drawn(methods), path, "t")
     finally:
         plt.Figure.savefig = real_savefig
     assert path.stat().st_size > 0
@@ -227,7 +227,7 @@ def test_tuning_counts_chance_points_and_flags_a_step_size_at_the_grid_edge():
 
 
 def test_the_table_and_figure_are_redrawn_from_the_kept_json(tmp_path, capsys):
-    from bench.fair_table import _plain, drawn, main
+    from bench.fair_table import _plain, main
 
     methods = {"good": [curve([0.5, 0.9])], "bad": [curve([0.1, 0.2])]}
     target, rows = table_rows(methods)
